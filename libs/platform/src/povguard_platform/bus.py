@@ -1,0 +1,95 @@
+"""The JetStream side: one stream for all domain events, subjects ev.<service>.<event_type>.<township_code>,
+events as CloudEvents in binary mode (attributes as `ce-` headers) with Nats-Msg-Id = event id."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from povguard_platform.actor import Actor
+from povguard_platform.envelope import RecordedEvent, StreamRef
+
+SUBJECTS = ["ev.>"]
+
+
+async def connect(url: str, name: str) -> NATS:
+    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+
+
+async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float) -> None:
+    """Create or update the events stream. The duplicate window must outlast the relay's worst retry horizon."""
+    config = StreamConfig(
+        name=name,
+        subjects=SUBJECTS,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=duplicate_window,
+        description="povguard domain events (CloudEvents, binary mode)",
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
+
+
+def to_message(event: RecordedEvent) -> tuple[str, dict[str, str], bytes]:
+    headers = {
+        "Nats-Msg-Id": str(event.id),
+        "ce-specversion": RecordedEvent.SPEC_VERSION,
+        "ce-id": str(event.id),
+        "ce-source": f"/povguard/{event.source}",
+        "ce-type": event.type,
+        "ce-subject": event.stream.id,
+        "ce-time": event.time.isoformat(),
+        "content-type": "application/json",
+        "ce-stream": str(event.stream),
+        "ce-streamtype": event.stream.type,
+        "ce-version": str(event.version),
+        "ce-position": str(event.position),
+        "ce-typeversion": str(event.type_version),
+        "ce-township": event.township,
+        "ce-actor": event.actor.model_dump_json(),
+    }
+    optional = {
+        "ce-correlationid": event.correlation_id,
+        "ce-causationid": event.causation_id,
+        "ce-traceparent": event.traceparent,
+        "ce-policy": event.policy,
+    }
+    headers.update({k: str(v) for k, v in optional.items() if v is not None})
+    body = json.dumps(event.data, ensure_ascii=False, separators=(",", ":")).encode()
+    return event.subject, headers, body
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+def from_message(headers: dict[str, str], data: bytes) -> RecordedEvent:
+    body: dict[str, Any] = json.loads(data)
+    return RecordedEvent(
+        id=uuid.UUID(headers["ce-id"]),
+        source=headers["ce-source"].rsplit("/", 1)[-1],
+        stream=StreamRef(headers["ce-streamtype"], headers["ce-subject"]),
+        version=int(headers["ce-version"]),
+        position=int(headers["ce-position"]),
+        type=headers["ce-type"],
+        type_version=int(headers.get("ce-typeversion", "1")),
+        township=headers["ce-township"],
+        time=datetime.fromisoformat(headers["ce-time"]),
+        actor=Actor.model_validate_json(headers["ce-actor"]),
+        data=body,
+        correlation_id=_uuid(headers.get("ce-correlationid")),
+        causation_id=_uuid(headers.get("ce-causationid")),
+        traceparent=headers.get("ce-traceparent"),
+        policy=headers.get("ce-policy"),
+    )

@@ -1,0 +1,75 @@
+"""Operator API every service has: its dead letters (failed events), and retrying one after a fix."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import require_roles
+from povguard_platform.consumer import retry_dead_letter
+from povguard_platform.problems import NotFound
+from povguard_platform.service import Runtime
+
+
+class DeadLetter(BaseModel):
+    id: int
+    consumer: str
+    event_id: str
+    subject: str
+    error: str
+    attempts: int
+    failed_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+    event: dict[str, Any]
+
+
+class DeadLetters(BaseModel):
+    data: list[DeadLetter]
+    next_cursor: int | None
+
+
+def ops_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/ops", tags=["operations"])
+    Reader = Annotated[Actor, Depends(require_roles(Role.INSPECTOR))]
+    Admin = Annotated[Actor, Depends(require_roles())]
+
+    @router.get("/dead-letters", operation_id="list_dead_letters", response_model=DeadLetters,
+                summary="Events a consumer gave up on, with the error and the whole event")
+    async def list_dead_letters(
+        runtime: Runtime, _: Reader,
+        include_resolved: bool = False,
+        after: Annotated[int, Query(ge=0, description="cursor: the last id of the previous page")] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> DeadLetters:
+        async with runtime.engine.connect() as conn:
+            rows = await conn.execute(
+                text(f"""SELECT id, consumer, event_id::text, subject, error, attempts, failed_at, resolved_at,
+                                resolution, event
+                         FROM {runtime.schema}.dead_letters
+                         WHERE id > :after AND (:all OR resolved_at IS NULL) ORDER BY id LIMIT :n"""),
+                {"after": after, "all": include_resolved, "n": limit + 1},
+            )
+            items = [DeadLetter.model_validate(dict(r._mapping)) for r in rows]
+        more = len(items) > limit
+        items = items[:limit]
+        return DeadLetters(data=items, next_cursor=items[-1].id if more else None)
+
+    @router.post("/dead-letters/{dead_letter_id}/retry", operation_id="retry_dead_letter",
+                 summary="Apply a dead-lettered event again (after its cause is fixed)")
+    async def retry(runtime: Runtime, _: Admin, dead_letter_id: int) -> dict[str, Any]:
+        async with runtime.engine.begin() as conn:
+            row = await conn.execute(
+                text(f"SELECT consumer FROM {runtime.schema}.dead_letters WHERE id = :id"), {"id": dead_letter_id})
+            consumer = row.scalar_one_or_none()
+            if consumer is None:
+                raise NotFound(f"no dead letter {dead_letter_id}")
+            done = await retry_dead_letter(conn, runtime.schema, runtime.consumer_spec(consumer), dead_letter_id)
+        return {"id": dead_letter_id, "retried": done}
+
+    return router

@@ -1,0 +1,134 @@
+"""The outbox relay: publishes a service's committed events to JetStream in position order and records how far it
+got. A crash anywhere means at worst a republish, which JetStream drops by Nats-Msg-Id (and inboxes drop again)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from datetime import UTC, datetime
+
+import asyncpg
+from nats.js import JetStreamContext
+from opentelemetry import trace
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from povguard_platform.bus import to_message
+from povguard_platform.eventstore import EventStore
+from povguard_platform.faults import crash_point
+from povguard_platform.metrics import RELAY_DELAY, RELAY_LAG, RELAY_PUBLISHED
+from povguard_platform.telemetry import context_from_traceparent
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("povguard.relay")
+
+
+class Relay:
+    """One active relay per service store (a session advisory lock elects it among replicas)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        store: EventStore,
+        js: JetStreamContext,
+        stream_name: str,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+        publish_timeout: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.js = js
+        self.stream_name = stream_name
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.publish_timeout = publish_timeout
+        self._wake = asyncio.Event()
+        self._lock_key = zlib.crc32(f"povguard.relay.{store.schema}".encode())
+        self.published = 0  # events acknowledged by JetStream since start (for tests and benchmarks)
+
+    async def checkpoint(self) -> int:
+        async with self.engine.connect() as conn:
+            row = await conn.execute(text(f"SELECT position FROM {self.store.schema}.relay_checkpoint"))
+            return int(row.scalar_one())
+
+    async def publish_pending(self) -> int:
+        """One round: publish everything after the checkpoint, wait for JetStream's acks, move the checkpoint."""
+        total = 0
+        while True:
+            async with self.engine.connect() as conn:
+                row = await conn.execute(text(f"SELECT position FROM {self.store.schema}.relay_checkpoint"))
+                after = int(row.scalar_one())
+                events = await self.store.read_after(conn, after, self.batch_size)
+            if not events:
+                RELAY_LAG.labels(self.store.schema).set(0)
+                return total
+            crash_point("relay.before_publish")
+            futures = []
+            for event in events:
+                subject, headers, body = to_message(event)
+                with tracer.start_as_current_span(
+                    f"publish {event.type}",
+                    context=context_from_traceparent(event.traceparent),
+                    kind=trace.SpanKind.PRODUCER,
+                    attributes={"messaging.system": "nats", "messaging.destination.name": subject,
+                                "povguard.event_id": str(event.id), "povguard.position": event.position},
+                ):
+                    futures.append(await self.js.publish_async(subject, body, headers=headers,
+                                                               stream=self.stream_name))
+            acks = await asyncio.wait_for(asyncio.gather(*futures), self.publish_timeout)
+            now = datetime.now(UTC)
+            for event in events:
+                RELAY_DELAY.labels(self.store.schema).observe(max(0.0, (now - event.time).total_seconds()))
+            crash_point("relay.after_publish")
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    text(f"UPDATE {self.store.schema}.relay_checkpoint SET position = :p, updated_at = now()"),
+                    {"p": events[-1].position},
+                )
+            RELAY_PUBLISHED.labels(self.store.schema).inc(len(events))
+            self.published += sum(1 for a in acks if not a.duplicate)
+            total += len(events)
+
+    async def run(self, database_dsn: str, stop: asyncio.Event) -> None:
+        """Wait for leadership, then publish on every NOTIFY from an append (and at least every poll_interval)."""
+        listener: asyncpg.Connection | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if listener is None or listener.is_closed():
+                        listener = await asyncpg.connect(database_dsn)
+                        while not await listener.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                            if await _wait_or_stop(stop, self.poll_interval * 2):
+                                return
+                        await listener.add_listener(self.store.channel, lambda *_: self._wake.set())
+                    self._wake.clear()
+                    await self.publish_pending()
+                    async with self.engine.connect() as conn:
+                        lag = await conn.execute(text(
+                            f"SELECT count(*) FROM {self.store.schema}.events WHERE position > "
+                            f"(SELECT position FROM {self.store.schema}.relay_checkpoint)"))
+                        RELAY_LAG.labels(self.store.schema).set(lag.scalar_one())
+                except Exception as exc:  # the relay must outlive any outage of NATS or PostgreSQL
+                    log.warning("relay round failed, retrying: %r", exc)
+                    if listener is not None:
+                        with contextlib.suppress(Exception):
+                            await listener.close()
+                    listener = None
+                    if await _wait_or_stop(stop, self.poll_interval):
+                        return
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        finally:
+            if listener is not None and not listener.is_closed():
+                await listener.close()
+
+
+async def _wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()

@@ -1,0 +1,108 @@
+"""DDL of the platform tables every service schema holds: its event store (which is also its outbox), the relay's
+checkpoint, and the consumer side (inbox, per-stream versions, failure counts, dead letters).
+
+Each service's first Alembic revision calls `create_platform_tables(op, schema)`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def ident(name: str) -> str:
+    """A schema or channel name checked to be a plain SQL identifier (they are interpolated into SQL)."""
+    if not _IDENT.match(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def platform_ddl(schema: str) -> list[str]:
+    s = ident(schema)
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        # The event store. (stream_type, stream_id, version) is the optimistic-concurrency check: a stale append
+        # violates it and fails loudly. `position` is assigned under a transaction-scoped advisory lock, so commits
+        # happen in position order and a reader following `position` never skips a late commit.
+        f"""CREATE TABLE {s}.events (
+            position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id uuid NOT NULL UNIQUE,
+            stream_type text NOT NULL,
+            stream_id text NOT NULL,
+            version integer NOT NULL CHECK (version > 0),
+            type text NOT NULL,
+            type_version integer NOT NULL DEFAULT 1,
+            township text NOT NULL,
+            -- stamped by the database under the append lock, so time never runs backwards along position
+            time timestamptz NOT NULL DEFAULT clock_timestamp(),
+            actor jsonb NOT NULL,
+            correlation_id uuid,
+            causation_id uuid,
+            traceparent text,
+            policy text,
+            data jsonb NOT NULL,
+            CONSTRAINT events_stream_version_key UNIQUE (stream_type, stream_id, version)
+        )""",
+        f"CREATE INDEX events_time_idx ON {s}.events (stream_type, stream_id, time)",
+        # Events never change: refuse UPDATE and DELETE at the database, not only in code.
+        f"""CREATE FUNCTION {s}.events_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'events are immutable (%)', TG_OP USING ERRCODE = 'restrict_violation'; END $$""",
+        f"""CREATE TRIGGER events_immutable BEFORE UPDATE OR DELETE ON {s}.events
+            FOR EACH ROW EXECUTE FUNCTION {s}.events_are_immutable()""",
+        f"""CREATE TABLE {s}.relay_checkpoint (
+            id boolean PRIMARY KEY DEFAULT true CHECK (id),
+            position bigint NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        f"INSERT INTO {s}.relay_checkpoint (position) VALUES (0)",
+        # Inbox: an event id applied by a consumer, recorded in the same transaction as its effect.
+        f"""CREATE TABLE {s}.inbox (
+            consumer text NOT NULL,
+            event_id uuid NOT NULL,
+            source text NOT NULL,
+            source_position bigint NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer, event_id)
+        )""",
+        # The last version applied per source stream: keeps each stream's events in order across replicas.
+        f"""CREATE TABLE {s}.consumer_streams (
+            consumer text NOT NULL,
+            source text NOT NULL,
+            stream_type text NOT NULL,
+            stream_id text NOT NULL,
+            version integer NOT NULL,
+            PRIMARY KEY (consumer, source, stream_type, stream_id)
+        )""",
+        f"""CREATE TABLE {s}.consumer_failures (
+            consumer text NOT NULL,
+            event_id uuid NOT NULL,
+            attempts integer NOT NULL,
+            last_error text NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer, event_id)
+        )""",
+        f"""CREATE TABLE {s}.dead_letters (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            consumer text NOT NULL,
+            event_id uuid NOT NULL,
+            subject text NOT NULL,
+            event jsonb NOT NULL,
+            error text NOT NULL,
+            attempts integer NOT NULL,
+            failed_at timestamptz NOT NULL DEFAULT now(),
+            resolved_at timestamptz,
+            resolution text,
+            UNIQUE (consumer, event_id)
+        )""",
+    ]
+
+
+class _Op(Protocol):
+    def execute(self, sqltext: str) -> object: ...
+
+
+def create_platform_tables(op: _Op, schema: str) -> None:
+    for statement in platform_ddl(schema):
+        op.execute(statement)

@@ -1,0 +1,43 @@
+"""Run one service: `python -m povguard_platform.serve intake --port 8101` (what `povguard up` starts)."""
+
+from __future__ import annotations
+
+import argparse
+from importlib.metadata import entry_points
+
+import uvicorn
+from fastapi import FastAPI
+
+from povguard_platform.service import ServiceDef
+from povguard_platform.settings import get_settings
+from povguard_platform.telemetry import setup_logging
+
+
+def service_definitions() -> dict[str, ServiceDef]:
+    """Every installed service, by name (entry point group `povguard.services`)."""
+    found = {ep.name: ep.load() for ep in entry_points(group="povguard.services")}
+    order = ["intake", "assessment", "review", "support", "audit"]
+    return dict(sorted(found.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+
+
+def app_for(name: str) -> FastAPI:
+    from povguard_platform.web import create_app
+
+    return create_app(service_definitions()[name], get_settings())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("service")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args()
+    definition = service_definitions()[args.service]
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    uvicorn.run(app_for(args.service), host=args.host, port=args.port or definition.default_port,
+                log_config=None, access_log=False, timeout_graceful_shutdown=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""What a service is made of, and its running parts (engine, store, bus, relay, consumers) for one process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from povguard_platform.consumer import Consumer, ConsumerSpec
+from povguard_platform.eventstore import EventStore
+from povguard_platform.relay import Relay
+from povguard_platform.settings import Settings, sqlalchemy_url
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    """A deployable service: its name (= its schema and event source), port, API, consumers and migrations."""
+
+    name: str
+    title: str
+    description: str
+    default_port: int
+    migrations_dir: Path
+    routers: Callable[[], Sequence[APIRouter]] = lambda: ()
+    consumers: Sequence[ConsumerSpec] = ()
+
+
+@dataclass
+class ServiceRuntime:
+    definition: ServiceDef
+    settings: Settings
+    engine: AsyncEngine
+    store: EventStore
+    nc: NATS | None = None
+    js: JetStreamContext | None = None
+    relay: Relay | None = None
+    consumers: list[Consumer] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, definition: ServiceDef, settings: Settings) -> ServiceRuntime:
+        engine = create_async_engine(
+            sqlalchemy_url(settings.database_url_for(definition.name)), pool_size=10, max_overflow=10,
+            pool_pre_ping=True,
+        )
+        return cls(definition, settings, engine, EventStore(definition.name))
+
+    @property
+    def schema(self) -> str:
+        return self.definition.name
+
+    def consumer_spec(self, name: str) -> ConsumerSpec:
+        for spec in self.definition.consumers:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]

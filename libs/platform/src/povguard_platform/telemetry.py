@@ -1,0 +1,87 @@
+"""OpenTelemetry: tracer setup, W3C trace context carried in event envelopes and NATS headers; JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_propagator = TraceContextTextMapPropagator()
+
+
+def setup_tracing(service: str, processors: list[SpanProcessor] | None = None) -> TracerProvider:
+    """Install a tracer provider once per process. Exporters: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        provider = current
+    else:
+        provider = TracerProvider(resource=Resource.create({"service.name": f"povguard-{service}"}))
+        trace.set_tracer_provider(provider)
+        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            try:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+                    OTLPSpanExporter,
+                )
+                from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            except ImportError:
+                logging.getLogger(__name__).warning("OTLP exporter not installed; traces stay local")
+    for processor in processors or []:
+        provider.add_span_processor(processor)
+    return provider
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def context_from_traceparent(traceparent: str | None) -> otel_context.Context | None:
+    if not traceparent:
+        return None
+    return _propagator.extract({"traceparent": traceparent})
+
+
+def context_from_headers(headers: Mapping[str, str] | None) -> otel_context.Context | None:
+    if not headers:
+        return None
+    tp = headers.get("ce-traceparent") or headers.get("traceparent")
+    return context_from_traceparent(tp)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the trace id when a span is active."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,147 @@
+"""The FastAPI app factory every service uses: lifespan (migrations, bus, relay, consumers), health, readiness,
+Prometheus metrics, problem details, tracing, and the operator API for dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import SpanProcessor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from povguard_platform.bus import connect, ensure_stream
+from povguard_platform.consumer import Consumer
+from povguard_platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from povguard_platform.migrations import is_at_head, upgrade
+from povguard_platform.ops import ops_router
+from povguard_platform.problems import install_problem_handlers
+from povguard_platform.relay import Relay
+from povguard_platform.service import ServiceDef, ServiceRuntime
+from povguard_platform.settings import Settings, asyncpg_dsn, get_settings
+from povguard_platform.telemetry import setup_tracing
+
+log = logging.getLogger(__name__)
+
+
+async def start_runtime(runtime: ServiceRuntime) -> None:
+    """Migrate, connect to NATS, declare the stream, start the relay and the consumers."""
+    d, settings = runtime.definition, runtime.settings
+    async with runtime.engine.begin() as conn:
+        await upgrade(conn, d.migrations_dir, d.name)
+    runtime.nc = await connect(settings.nats_url, name=f"povguard-{d.name}")
+    runtime.js = runtime.nc.jetstream()
+    await ensure_stream(runtime.js, settings.stream_name, settings.duplicate_window_seconds)
+    if not settings.run_background:
+        return
+    runtime.relay = Relay(runtime.engine, runtime.store, runtime.js, settings.stream_name)
+    dsn = asyncpg_dsn(settings.database_url_for(d.name))
+    runtime.tasks.append(asyncio.create_task(runtime.relay.run(dsn, runtime.stop), name=f"{d.name}-relay"))
+    for spec in d.consumers:
+        consumer = Consumer(spec, d.name, runtime.engine, runtime.js, settings.stream_name)
+        runtime.consumers.append(consumer)
+        runtime.tasks.append(asyncio.create_task(consumer.run(runtime.stop), name=f"{d.name}-{spec.name}"))
+
+
+async def stop_runtime(runtime: ServiceRuntime) -> None:
+    runtime.stop.set()
+    if runtime.tasks:
+        _, pending = await asyncio.wait(runtime.tasks, timeout=10)
+        for task in pending:
+            task.cancel()
+    if runtime.nc is not None:
+        with contextlib.suppress(Exception):
+            await runtime.nc.drain()
+    await runtime.engine.dispose()
+
+
+def create_app(
+    definition: ServiceDef,
+    settings: Settings | None = None,
+    span_processors: list[SpanProcessor] | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    setup_tracing(definition.name, span_processors)
+    runtime = ServiceRuntime.create(definition, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await start_runtime(runtime)
+        app.state.started = True
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        responses={401: {"description": "Missing or invalid bearer token (problem details)"},
+                   403: {"description": "Role or org unit may not act (problem details)"}},
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(health_router(definition))
+    app.include_router(ops_router())
+    for router in definition.routers():
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(definition.name, request.method, path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(definition.name, path).observe(time.perf_counter() - started)
+        return response
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app
+
+
+def health_router(definition: ServiceDef) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", operation_id="healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": definition.name}
+
+    @router.get("/readyz", operation_id="readyz", summary="NATS and the database are reachable, migrations applied",
+                responses={503: {"description": "Not ready; the body says which check failed"}})
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: ServiceRuntime = request.app.state.runtime
+        checks: dict[str, Any] = {}
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                checks["database"] = "ok"
+                at_head = await is_at_head(conn, definition.migrations_dir, definition.name)
+                checks["migrations"] = "ok" if at_head else "pending"
+        except Exception as exc:
+            checks.setdefault("database", f"error: {type(exc).__name__}")
+            checks.setdefault("migrations", "unknown")
+        connected = runtime.nc is not None and runtime.nc.is_connected
+        checks["nats"] = "ok" if connected else "disconnected"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,46 @@
+"""A projection of totals, fed by the durable consumer. Notes steer failures for the tests:
+"poison" always fails; "flaky-N" fails the first N attempts (counted by the platform in consumer_failures)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from povguard_platform.consumer import ConsumerSpec
+from povguard_platform.envelope import RecordedEvent
+from povguard_platform_sample.events import SampleIncremented
+
+
+async def on_opened(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await conn.execute(text("INSERT INTO sample.totals (id, total, applied) VALUES (:i, 0, 1)"),
+                       {"i": event.stream.id})
+
+
+async def on_incremented(conn: AsyncConnection, event: RecordedEvent) -> None:
+    from povguard_platform.catalogue import CATALOGUE
+
+    payload = CATALOGUE.decode(event)
+    assert isinstance(payload, SampleIncremented)
+    if payload.note == "poison":
+        raise ValueError("poison note")
+    if payload.note.startswith("flaky-"):
+        row = await conn.execute(text("SELECT attempts FROM sample.consumer_failures WHERE event_id = :e"),
+                                 {"e": event.id})
+        failures = row.scalar_one_or_none() or 0
+        if failures < int(payload.note.split("-")[1]):
+            raise RuntimeError(f"flaky failure {failures + 1}")
+    await conn.execute(
+        text("UPDATE sample.totals SET total = total + :by, applied = applied + 1, "
+             "history = history || :entry WHERE id = :i"),
+        {"by": payload.by, "i": event.stream.id, "entry": f"{event.version},"},
+    )
+
+
+PROJECTION = ConsumerSpec(
+    name="sample-totals",
+    sources=["sample"],
+    handlers={"SampleOpened": on_opened, "SampleIncremented": on_incremented},
+    max_attempts=3,
+    backoff=(0.05, 0.1, 0.2),
+    order_wait=0.05,
+)
