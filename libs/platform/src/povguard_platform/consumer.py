@@ -53,6 +53,7 @@ class ConsumerSpec:
     backoff: Sequence[float] = (0.5, 2.0, 10.0, 30.0, 60.0)
     order_wait: float = 0.2  # nak delay for an event that arrived ahead of its predecessor
     batch_size: int = 200
+    ack_wait: float = 60.0  # a replica that dies mid-batch has its messages redelivered after this
 
     @property
     def subjects(self) -> list[str]:
@@ -88,7 +89,7 @@ class Consumer:
             ack_policy=AckPolicy.EXPLICIT,  # never the auto-terminate default: we ack, nak or dead-letter
             deliver_policy=DeliverPolicy.ALL,
             max_deliver=-1,  # our own bound counts handler failures, not waits for a predecessor
-            ack_wait=60,
+            ack_wait=self.spec.ack_wait,
             max_ack_pending=10_000,
             filter_subjects=self.spec.subjects,
         )
@@ -132,6 +133,7 @@ class Consumer:
                 event = from_message(dict(msg.headers or {}), msg.data)
                 results.append(await self._apply(conn, event))
         crash_point("consumer.after_commit")
+        DEAD_LETTERS.labels(self.spec.name).inc(sum(r.outcome is Outcome.DEAD for r in results))
         for msg, result in zip(msgs, results, strict=True):
             if result.outcome in (Outcome.WAIT, Outcome.RETRY):
                 await msg.nak(delay=result.delay)

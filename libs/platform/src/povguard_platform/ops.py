@@ -12,7 +12,7 @@ from sqlalchemy import text
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_roles
 from povguard_platform.consumer import retry_dead_letter
-from povguard_platform.problems import NotFound
+from povguard_platform.problems import Conflict, NotFound
 from povguard_platform.service import Runtime
 
 
@@ -34,10 +34,12 @@ class DeadLetters(BaseModel):
     next_cursor: int | None
 
 
+Reader = Annotated[Actor, Depends(require_roles(Role.INSPECTOR))]
+Admin = Annotated[Actor, Depends(require_roles())]
+
+
 def ops_router() -> APIRouter:
     router = APIRouter(prefix="/v1/ops", tags=["operations"])
-    Reader = Annotated[Actor, Depends(require_roles(Role.INSPECTOR))]
-    Admin = Annotated[Actor, Depends(require_roles())]
 
     @router.get("/dead-letters", operation_id="list_dead_letters", response_model=DeadLetters,
                 summary="Events a consumer gave up on, with the error and the whole event")
@@ -63,13 +65,20 @@ def ops_router() -> APIRouter:
     @router.post("/dead-letters/{dead_letter_id}/retry", operation_id="retry_dead_letter",
                  summary="Apply a dead-lettered event again (after its cause is fixed)")
     async def retry(runtime: Runtime, _: Admin, dead_letter_id: int) -> dict[str, Any]:
-        async with runtime.engine.begin() as conn:
+        async with runtime.engine.connect() as conn:
             row = await conn.execute(
                 text(f"SELECT consumer FROM {runtime.schema}.dead_letters WHERE id = :id"), {"id": dead_letter_id})
             consumer = row.scalar_one_or_none()
-            if consumer is None:
-                raise NotFound(f"no dead letter {dead_letter_id}")
-            done = await retry_dead_letter(conn, runtime.schema, runtime.consumer_spec(consumer), dead_letter_id)
-        return {"id": dead_letter_id, "retried": done}
+        if consumer is None:
+            raise NotFound(f"no dead letter {dead_letter_id}")
+        try:
+            async with runtime.engine.begin() as conn:
+                done = await retry_dead_letter(conn, runtime.schema, runtime.consumer_spec(consumer),
+                                               dead_letter_id)
+        except Exception as exc:  # the whole retry rolled back; the dead letter stays as it was
+            raise Conflict(f"the handler still fails: {type(exc).__name__}: {exc}") from exc
+        if not done:
+            raise Conflict(f"dead letter {dead_letter_id} is already resolved")
+        return {"id": dead_letter_id, "retried": True}
 
     return router

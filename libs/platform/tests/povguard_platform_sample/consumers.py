@@ -43,4 +43,5 @@ PROJECTION = ConsumerSpec(
     max_attempts=3,
     backoff=(0.05, 0.1, 0.2),
     order_wait=0.05,
+    ack_wait=2.0,
 )

@@ -1,0 +1,170 @@
+"""Durable consumers against real NATS and PostgreSQL: inbox in the same transaction, duplicates and
+redeliveries without a second effect, per-stream order, bounded retries and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from conftest import bearer
+from helpers import stream_contents
+from povguard_platform_sample.consumers import PROJECTION
+from povguard_platform_sample.events import SampleIncremented, SampleOpened
+from povguard_platform_sample.service import SAMPLE
+from sqlalchemy import text
+
+from povguard_platform.actor import Actor, Role
+from povguard_platform.bus import to_message
+from povguard_platform.consumer import Consumer
+from povguard_platform.envelope import Metadata, NewEvent, StreamRef
+from povguard_platform.ids import uuid7
+from povguard_platform.metrics import CONSUMER_DUPLICATES
+from povguard_platform.relay import Relay
+from povguard_platform.service import ServiceRuntime
+from povguard_platform.settings import Settings
+from povguard_platform.testing import eventually, running
+
+TOWN = "533123101"
+META = Metadata(actor=Actor(user="li", role=Role.COLLECTOR, org=TOWN))
+WORKER = Path(__file__).with_name("workers.py")
+
+
+async def write(rt: ServiceRuntime, streams: int, increments: int = 2) -> list[StreamRef]:
+    refs = []
+    for _ in range(streams):
+        s = StreamRef("sample", str(uuid7()))
+        events = [NewEvent(s, TOWN, SampleOpened(name="n", township=TOWN))]
+        events += [NewEvent(s, TOWN, SampleIncremented(by=i + 1)) for i in range(increments)]
+        async with rt.engine.begin() as conn:
+            await rt.store.append(conn, events, {s: 0}, META)
+        refs.append(s)
+    return refs
+
+
+async def totals(rt: ServiceRuntime) -> dict[str, tuple[int, int, str]]:
+    async with rt.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT id, total, applied, history FROM sample.totals"))
+        return {r.id: (r.total, r.applied, r.history) for r in rows}
+
+
+async def scalar(rt: ServiceRuntime, sql: str) -> int:
+    async with rt.engine.connect() as conn:
+        return int((await conn.execute(text(sql))).scalar_one())
+
+
+async def drained(rt: ServiceRuntime) -> bool:
+    assert rt.js is not None
+    info = await rt.js.consumer_info(rt.settings.stream_name, PROJECTION.name)
+    return not info.num_pending and not info.num_ack_pending
+
+
+async def test_each_event_is_applied_once_and_recorded_in_the_inbox(sample: ServiceRuntime) -> None:
+    refs = await write(sample, 20)
+
+    async def all_applied() -> bool:
+        return await scalar(sample, "SELECT count(*) FROM sample.inbox") == 60
+
+    await eventually(all_applied)
+    t = await totals(sample)
+    assert all(t[s.id] == (3, 3, "2,3,") for s in refs)
+    assert await scalar(sample, "SELECT count(*) FROM sample.consumer_streams WHERE version = 3") == 20
+
+
+async def test_duplicated_messages_have_no_second_effect(sample: ServiceRuntime) -> None:
+    refs = await write(sample, 5)
+
+    async def all_applied() -> bool:
+        return await scalar(sample, "SELECT count(*) FROM sample.inbox") == 15
+
+    await eventually(all_applied)
+    before = await totals(sample)
+    dupes_before = CONSUMER_DUPLICATES.labels(PROJECTION.name)._value.get()
+    assert sample.js is not None
+    # The same events again under new message ids (as a republish after the duplicate window would be).
+    for _, event in await stream_contents(sample.js):
+        subject, headers, body = to_message(event)
+        await sample.js.publish(subject, body, headers={**headers, "Nats-Msg-Id": str(uuid7())})
+    await eventually(lambda: drained(sample))
+    assert await totals(sample) == before
+    assert {s.id for s in refs} <= set(before)
+    assert CONSUMER_DUPLICATES.labels(PROJECTION.name)._value.get() - dupes_before == 15
+    assert await scalar(sample, "SELECT count(*) FROM sample.inbox") == 15
+
+
+async def test_an_event_ahead_of_its_predecessor_waits_for_it(settings: Settings) -> None:
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        [s] = await write(rt, 1, increments=3)
+        async with rt.engine.connect() as conn:
+            events = await rt.store.load(conn, s)
+        assert rt.js is not None
+        for event in reversed(events):  # v4, v3, v2, v1
+            subject, headers, body = to_message(event)
+            await rt.js.publish(subject, body, headers=headers)
+        consumer = Consumer(PROJECTION, "sample", rt.engine, rt.js, rt.settings.stream_name)
+        task = asyncio.create_task(consumer.run(rt.stop))
+        await eventually(lambda: consumer.applied == 4)
+        rt.stop.set()
+        await task
+        assert (await totals(rt))[s.id] == (6, 4, "2,3,4,")
+
+
+async def test_a_consumer_killed_between_commit_and_ack_applies_nothing_twice(settings: Settings) -> None:
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        refs = await write(rt, 10)
+        assert rt.js is not None
+        await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
+        env = {**os.environ, "PYTHONPATH": str(WORKER.parent), "POVGUARD_FAULT": "consumer.after_commit:1"}
+        args = [sys.executable, str(WORKER), "consumer", settings.database_url, settings.nats_url, "30"]
+        assert subprocess.run(args, env=env, timeout=60).returncode == 137
+        committed = await scalar(rt, "SELECT count(*) FROM sample.inbox")
+        assert committed > 0  # the batch was committed, but never acknowledged
+        env.pop("POVGUARD_FAULT")
+        args[-1] = str(30 - committed)
+        assert subprocess.run(args, env=env, timeout=60).returncode == 0  # redelivered after ack_wait
+        assert all(t == (3, 3, "2,3,") for t in (await totals(rt)).values())
+        assert len(await totals(rt)) == len(refs)
+        assert await scalar(rt, "SELECT count(*) FROM sample.inbox") == 30
+
+
+async def test_failing_handler_is_retried_then_dead_lettered_without_blocking_later_events(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    h = bearer(settings)
+    a = (await client.post("/v1/samples", json={"name": "a", "township": TOWN}, headers=h)).json()
+    b = (await client.post("/v1/samples", json={"name": "b", "township": TOWN}, headers=h)).json()
+    r = await client.post(f"/v1/samples/{a['id']}/increments", headers=h,
+                          json={"by": 5, "note": "flaky-2", "expected_version": 1})
+    assert r.status_code == 200, r.text
+    await client.post(f"/v1/samples/{b['id']}/increments", headers=h,
+                      json={"by": 7, "note": "poison", "expected_version": 1})
+    await client.post(f"/v1/samples/{b['id']}/increments", headers=h, json={"by": 1, "expected_version": 2})
+    await client.post(f"/v1/samples/{a['id']}/increments", headers=h, json={"by": 1, "expected_version": 2})
+
+    async def projected(sample_id: str, applied: int) -> bool:
+        r = await client.get(f"/v1/samples/{sample_id}/projection", headers=h)
+        return r.status_code == 200 and r.json()["applied"] == applied
+
+    await eventually(lambda: projected(a["id"], 3))  # flaky: two failures, then applied
+    await eventually(lambda: projected(b["id"], 2))  # poison dead-lettered; the event after it applied
+    assert (await client.get(f"/v1/samples/{b['id']}/projection", headers=h)).json()["total"] == 1
+
+    inspector = bearer(settings, Role.INSPECTOR, "533123")
+    listing = (await client.get("/v1/ops/dead-letters", headers=inspector)).json()
+    [dead] = listing["data"]
+    assert dead["error"] == "ValueError: poison note"
+    assert dead["attempts"] == PROJECTION.max_attempts
+    assert dead["event"]["stream_id"] == b["id"] and dead["event"]["data"] == {"by": 7, "note": "poison"}
+    metrics = (await client.get("/metrics")).text
+    assert 'povguard_dead_letters{consumer="sample-totals"} 1.0' in metrics
+    assert 'povguard_consumer_failures_total{consumer="sample-totals"}' in metrics
+
+    assert (await client.post(f"/v1/ops/dead-letters/{dead['id']}/retry", headers=h)).status_code == 403
+    admin = bearer(settings, Role.ADMIN, "533123")
+    retry = await client.post(f"/v1/ops/dead-letters/{dead['id']}/retry", headers=admin)
+    assert retry.status_code == 409 and "poison" in retry.json()["detail"]
