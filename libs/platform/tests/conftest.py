@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from povguard_platform_sample.service import SAMPLE
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
@@ -12,6 +11,7 @@ from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
 from povguard_platform.testing import running
 from povguard_platform.web import create_app
+from povguard_platform_sample.service import SAMPLE
 
 
 @pytest.fixture

@@ -12,9 +12,6 @@ from pathlib import Path
 import httpx
 from conftest import bearer
 from helpers import stream_contents
-from povguard_platform_sample.consumers import PROJECTION
-from povguard_platform_sample.events import SampleIncremented, SampleOpened
-from povguard_platform_sample.service import SAMPLE
 from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role
@@ -27,6 +24,9 @@ from povguard_platform.relay import Relay
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
 from povguard_platform.testing import eventually, running
+from povguard_platform_sample.consumers import PROJECTION
+from povguard_platform_sample.events import SampleIncremented, SampleOpened
+from povguard_platform_sample.service import SAMPLE
 
 TOWN = "533123101"
 META = Metadata(actor=Actor(user="li", role=Role.COLLECTOR, org=TOWN))
@@ -121,12 +121,13 @@ async def test_a_consumer_killed_between_commit_and_ack_applies_nothing_twice(se
         await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
         env = {**os.environ, "PYTHONPATH": str(WORKER.parent), "POVGUARD_FAULT": "consumer.after_commit:1"}
         args = [sys.executable, str(WORKER), "consumer", settings.database_url, settings.nats_url, "30"]
-        assert subprocess.run(args, env=env, timeout=60).returncode == 137
+        assert (await asyncio.to_thread(subprocess.run, args, env=env, timeout=60)).returncode == 137
         committed = await scalar(rt, "SELECT count(*) FROM sample.inbox")
         assert committed > 0  # the batch was committed, but never acknowledged
         env.pop("POVGUARD_FAULT")
         args[-1] = str(30 - committed)
-        assert subprocess.run(args, env=env, timeout=60).returncode == 0  # redelivered after ack_wait
+        # redelivered after ack_wait, to a new process
+        assert (await asyncio.to_thread(subprocess.run, args, env=env, timeout=60)).returncode == 0
         assert all(t == (3, 3, "2,3,") for t in (await totals(rt)).values())
         assert len(await totals(rt)) == len(refs)
         assert await scalar(rt, "SELECT count(*) FROM sample.inbox") == 30

@@ -8,7 +8,6 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
-from povguard_platform_sample.events import SampleIncremented, SampleIncrementedV1, SampleOpened
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -17,6 +16,7 @@ from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.eventstore import ConcurrencyError
 from povguard_platform.ids import uuid7
 from povguard_platform.service import ServiceRuntime
+from povguard_platform_sample.events import SampleIncremented, SampleIncrementedV1, SampleOpened
 
 ACTOR = Actor(user="wang", role=Role.COLLECTOR, org="533123101")
 META = Metadata(actor=ACTOR)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from helpers import stream_contents
-from povguard_platform_sample.events import SampleIncremented, SampleOpened
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.bus import connect, ensure_stream
@@ -19,6 +18,7 @@ from povguard_platform.ids import uuid7
 from povguard_platform.service import ServiceDef
 from povguard_platform.settings import Settings
 from povguard_platform.testing import eventually, running
+from povguard_platform_sample.events import SampleIncremented, SampleOpened
 
 TOWN = "533123102"
 META = Metadata(actor=Actor(user="zhao", role=Role.VILLAGE_CLERK, org=TOWN))

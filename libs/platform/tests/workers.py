@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from povguard_platform_sample.consumers import PROJECTION
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from povguard_platform.bus import connect, ensure_stream
@@ -14,6 +13,7 @@ from povguard_platform.consumer import Consumer
 from povguard_platform.eventstore import EventStore
 from povguard_platform.relay import Relay
 from povguard_platform.settings import sqlalchemy_url
+from povguard_platform_sample.consumers import PROJECTION
 
 STREAM = "POVGUARD_EVENTS"
 

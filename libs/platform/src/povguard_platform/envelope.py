@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from povguard_platform.actor import Actor
+from povguard_platform.ids import uuid7
 
 
 class EventPayload(BaseModel):
@@ -51,13 +52,7 @@ class NewEvent:
     stream: StreamRef
     township: str
     payload: EventPayload
-    id: uuid.UUID = field(default_factory=lambda: _uuid7())
-
-
-def _uuid7() -> uuid.UUID:
-    from povguard_platform.ids import uuid7
-
-    return uuid7()
+    id: uuid.UUID = field(default_factory=uuid7)
 
 
 @dataclass(frozen=True, slots=True)

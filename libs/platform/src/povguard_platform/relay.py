@@ -121,11 +121,19 @@ class Relay:
                     if await _wait_or_stop(stop, self.poll_interval):
                         return
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await _wait_any(self._wake, stop, self.poll_interval)
         finally:
             if listener is not None and not listener.is_closed():
                 await listener.close()
+
+
+async def _wait_any(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 async def _wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:

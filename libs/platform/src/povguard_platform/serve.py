@@ -15,7 +15,7 @@ from povguard_platform.telemetry import setup_logging
 
 def service_definitions() -> dict[str, ServiceDef]:
     """Every installed service, by name (entry point group `povguard.services`)."""
-    found = {ep.name: ep.load() for ep in entry_points(group="povguard.services")}
+    found: dict[str, ServiceDef] = {ep.name: ep.load() for ep in entry_points(group="povguard.services")}
     order = ["intake", "assessment", "review", "support", "audit"]
     return dict(sorted(found.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
@@ -23,7 +23,8 @@ def service_definitions() -> dict[str, ServiceDef]:
 def app_for(name: str) -> FastAPI:
     from povguard_platform.web import create_app
 
-    return create_app(service_definitions()[name], get_settings())
+    app: FastAPI = create_app(service_definitions()[name], get_settings())
+    return app
 
 
 def main() -> None:

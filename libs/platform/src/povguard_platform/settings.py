@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "povguard-development-secret-not-for-production"  # noqa: S105 (refused in production below)
+DEV_JWT_SECRET = "povguard-development-secret-not-for-production"
 
 
 class Settings(BaseSettings):

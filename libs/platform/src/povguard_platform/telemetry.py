@@ -28,7 +28,7 @@ def setup_tracing(service: str, processors: list[SpanProcessor] | None = None) -
         trace.set_tracer_provider(provider)
         if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
             try:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
                     OTLPSpanExporter,
                 )
                 from opentelemetry.sdk.trace.export import BatchSpanProcessor

@@ -56,7 +56,8 @@ def database_url(postgres: EmbeddedPostgres | None) -> str:
 
         asyncio.run(create())
         return base.rsplit("/", 1)[0] + f"/{name}"
-    return postgres.create_database(name)
+    url: str = postgres.create_database(name)
+    return url
 
 
 @pytest.fixture
@@ -94,10 +95,10 @@ async def running(definition: ServiceDef, settings: Settings) -> AsyncIterator[S
         await stop_runtime(runtime)
 
 
-async def eventually(predicate: object, timeout: float = 15.0, interval: float = 0.05) -> None:
+async def eventually(predicate: object, within: float = 15.0, interval: float = 0.05) -> None:
     """Wait until an async or sync predicate holds (for effects that travel through the bus)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         result = predicate() if callable(predicate) else predicate
         if asyncio.iscoroutine(result):
@@ -105,5 +106,5 @@ async def eventually(predicate: object, timeout: float = 15.0, interval: float =
         if result:
             return
         if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)

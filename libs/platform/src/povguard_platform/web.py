@@ -54,12 +54,12 @@ async def start_runtime(runtime: ServiceRuntime) -> None:
 async def stop_runtime(runtime: ServiceRuntime) -> None:
     runtime.stop.set()
     if runtime.tasks:
-        _, pending = await asyncio.wait(runtime.tasks, timeout=10)
+        _, pending = await asyncio.wait(runtime.tasks, timeout=3)
         for task in pending:
             task.cancel()
-    if runtime.nc is not None:
+    if runtime.nc is not None and not runtime.nc.is_closed:
         with contextlib.suppress(Exception):
-            await runtime.nc.drain()
+            await asyncio.wait_for(runtime.nc.drain(), 5)
     await runtime.engine.dispose()
 
 

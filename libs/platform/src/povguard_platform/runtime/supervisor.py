@@ -78,11 +78,12 @@ def start_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str
 
 async def prepare(stack: Stack, services: list[str]) -> None:
     """Create every service's schema (migrations) and the events stream before the services start."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     from povguard_platform.bus import connect, ensure_stream
     from povguard_platform.migrations import upgrade
     from povguard_platform.serve import service_definitions
     from povguard_platform.settings import Settings, sqlalchemy_url
-    from sqlalchemy.ext.asyncio import create_async_engine
 
     settings = Settings(nats_url=stack.nats_url, database_url=stack.database_url)
     definitions = service_definitions()

@@ -1,0 +1,40 @@
+# povguard — everything starts from here on a machine with only Python 3.11+.
+PYTHON ?= python3
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.uv/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test lint typecheck unit demo up bench clean
+
+$(CURDIR)/.uv/bin/uv:
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet uv
+
+$(VENV)/.installed: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv with the whole workspace
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy libs/platform/src services/*/src
+
+unit: install
+	$(BIN)/pytest -q
+
+test: lint typecheck unit  ## what CI runs: ruff, mypy, then every test against real NATS and PostgreSQL
+
+demo: install  ## run the system on a synthetic county, end to end
+	$(BIN)/povguard demo
+
+up: install  ## run the system for real work; data kept under ./var between runs
+	$(BIN)/povguard up --data-dir var
+
+bench: install  ## benchmarks: figures printed and written to var/bench/
+	$(BIN)/povguard bench eventstore
+
+clean:
+	rm -rf .venv .uv .mypy_cache .ruff_cache .pytest_cache

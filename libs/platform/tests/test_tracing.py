@@ -1,0 +1,46 @@
+"""One OpenTelemetry trace spans the HTTP request, the database append, the publish and the consumer's work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from conftest import bearer
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from povguard_platform.settings import Settings
+from povguard_platform.testing import eventually
+from povguard_platform.web import create_app
+from povguard_platform_sample.service import SAMPLE
+
+EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture
+async def traced(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(SAMPLE, settings, span_processors=[SimpleSpanProcessor(EXPORTER)])
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://s") as c:
+        yield c
+
+
+async def test_one_trace_from_request_to_consumer(traced: httpx.AsyncClient, settings: Settings) -> None:
+    EXPORTER.clear()
+    h = bearer(settings)
+    r = await traced.post("/v1/samples", json={"name": "t", "township": "533123101"}, headers=h)
+    assert r.status_code == 201
+
+    def consumed() -> bool:
+        return any(s.name == "consume SampleOpened" for s in EXPORTER.get_finished_spans())
+
+    await eventually(consumed)
+    spans = EXPORTER.get_finished_spans()
+    server = next(s for s in spans if s.name == "POST /v1/samples")
+    trace_id = server.context.trace_id
+    names = {s.name for s in spans if s.context.trace_id == trace_id}
+    assert {"POST /v1/samples", "eventstore.append", "publish SampleOpened", "consume SampleOpened"} <= names
+    consume = next(s for s in spans if s.name == "consume SampleOpened")
+    publish = next(s for s in spans if s.name == "publish SampleOpened")
+    assert consume.context.trace_id == publish.context.trace_id == trace_id

@@ -1,0 +1,102 @@
+"""The HTTP edge every service shares: health, readiness, metrics, OpenAPI, identity from the bearer token,
+authorisation by role and org unit, and RFC 9457 problem details that name every bad field."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from conftest import bearer
+from sqlalchemy import text
+
+from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import issue_token
+from povguard_platform.settings import Settings
+
+TOWN = "533123101"
+
+
+async def test_health_readiness_metrics_and_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "nats": "ok"}
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200 and "povguard_http_requests_total" in metrics.text
+    spec = (await client.get("/openapi.json")).json()
+    assert {"open_sample", "list_dead_letters", "readyz"} <= {
+        op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_readiness_fails_when_nats_is_gone(client: httpx.AsyncClient) -> None:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    await runtime.nc.close()
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["nats"] == "disconnected"
+
+
+async def test_missing_bad_or_expired_token_is_401(client: httpx.AsyncClient, settings: Settings) -> None:
+    body = {"name": "a", "township": TOWN}
+    actor = Actor(user="x", role=Role.COLLECTOR, org=TOWN)
+    other = Settings(**{**settings.model_dump(), "jwt_secret": "another-secret-that-is-at-least-32-bytes"})
+    expired = issue_token(actor, settings, ttl=timedelta(seconds=-1))
+    for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Bearer " + expired},
+                    {"Authorization": "Bearer " + issue_token(actor, other)}):
+        r = await client.post("/v1/samples", json=body, headers=headers)
+        assert r.status_code == 401, headers
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_role_or_org_that_may_not_act_is_403(client: httpx.AsyncClient, settings: Settings) -> None:
+    body = {"name": "a", "township": TOWN}
+    r = await client.post("/v1/samples", json=body, headers=bearer(settings, Role.INSPECTOR, "533123"))
+    assert r.status_code == 403 and "inspector" in r.json()["detail"]
+    r = await client.post("/v1/samples", json=body, headers=bearer(settings, Role.COLLECTOR, "533123102"))
+    assert r.status_code == 403 and "533123102" in r.json()["detail"]
+    r = await client.post("/v1/samples", json=body, headers=bearer(settings, Role.COLLECTOR, "533123"))
+    assert r.status_code == 201  # a county-level org covers its townships
+
+
+async def test_every_event_carries_the_actor_from_the_token(client: httpx.AsyncClient, settings: Settings) -> None:
+    r = await client.post("/v1/samples", json={"name": "a", "township": TOWN},
+                          headers=bearer(settings, Role.VILLAGE_CLERK, TOWN, user="zhang.san"))
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.connect() as conn:
+        actor = (await conn.execute(text("SELECT actor FROM sample.events WHERE stream_id = :i"),
+                                    {"i": r.json()["id"]})).scalar_one()
+    assert actor == {"user": "zhang.san", "role": "village_clerk", "org": TOWN}
+
+
+async def test_invalid_input_names_every_bad_field_and_writes_nothing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    r = await client.post("/v1/samples", json={"name": "", "township": "53312"}, headers=bearer(settings))
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["type"].endswith("/invalid-input") and problem["status"] == 422
+    assert {e["field"] for e in problem["errors"]} == {"body.name", "body.township"}
+    r = await client.post("/v1/samples/x/increments", json={"by": 0, "note": "n" * 300}, headers=bearer(settings))
+    assert {e["field"] for e in r.json()["errors"]} == {"body.by", "body.note", "body.expected_version"}
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM sample.events"))).scalar_one() == 0
+
+
+async def test_stale_version_is_409_and_reads_can_go_back_in_time(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    h = bearer(settings)
+    s = (await client.post("/v1/samples", json={"name": "a", "township": TOWN}, headers=h)).json()
+    ok = await client.post(f"/v1/samples/{s['id']}/increments", json={"by": 2, "expected_version": 1}, headers=h)
+    assert ok.json()["version"] == 2
+    stale = await client.post(f"/v1/samples/{s['id']}/increments", json={"by": 3, "expected_version": 1},
+                              headers=h)
+    assert stale.status_code == 409
+    assert stale.json()["expected_version"] == 1 and stale.json()["actual_version"] == 2
+    old = await client.get(f"/v1/samples/{s['id']}", params={"version": 1}, headers=h)
+    assert old.json()["total"] == 0
+    missing = await client.get("/v1/samples/nope", headers=h)
+    assert missing.status_code == 404 and missing.json()["title"] == "Not found"
