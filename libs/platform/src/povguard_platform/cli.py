@@ -92,3 +92,7 @@ def bench_eventstore(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
