@@ -90,7 +90,17 @@ def bench_eventstore(
     runpy.run_path(str(script), run_name="__main__")
 
 
+def _add_service_commands() -> None:
+    """Services contribute command groups (e.g. `povguard audit ...`) through the `povguard.commands` entry
+    points: each names a Typer app."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="povguard.commands"):
+        app.add_typer(ep.load(), name=ep.name)
+
+
 def main() -> None:
+    _add_service_commands()
     app()
 
 
