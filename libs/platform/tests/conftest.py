@@ -5,8 +5,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from povguard_platform.actor import Actor, Role
-from povguard_platform.auth import issue_token
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
 from povguard_platform.testing import running
@@ -29,7 +27,3 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://sample") as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
-
-
-def bearer(settings: Settings, role: Role = Role.COLLECTOR, org: str = "533123101", user: str = "li") -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), settings)}

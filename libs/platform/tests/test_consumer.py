@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from conftest import bearer
-from helpers import stream_contents
+from helpers import bearer, stream_contents
 from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role

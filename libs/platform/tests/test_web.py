@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-from conftest import bearer
+from helpers import bearer
 from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role

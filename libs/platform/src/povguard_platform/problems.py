@@ -78,7 +78,23 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations
     from povguard_platform.eventstore import ConcurrencyError
+
+    @app.exception_handler(RuleViolations)
+    async def _rules(request: Request, exc: RuleViolations) -> JSONResponse:
+        errors = [FieldError(field="body." + v.field if v.field else "body", message=v.message, type=v.code)
+                  for v in exc.violations]
+        detail = f"{len(errors)} rule(s) broken: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return problem_response(422, "Invalid input", "invalid-input", detail, request, errors)
+
+    @app.exception_handler(DomainConflict)
+    async def _domain_conflict(request: Request, exc: DomainConflict) -> JSONResponse:
+        return problem_response(409, "Conflict", "conflict", str(exc), request, **exc.extra)
+
+    @app.exception_handler(DomainNotFound)
+    async def _not_found(request: Request, exc: DomainNotFound) -> JSONResponse:
+        return problem_response(404, "Not found", "not-found", str(exc), request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

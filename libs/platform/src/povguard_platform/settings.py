@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     jwt_issuer: str = "povguard"
     jwt_audience: str = "povguard"
     log_level: str = "INFO"
+    campaign: str = "533123-2022"  # the policy file in force: policies/<campaign>.toml
     run_background: bool = True  # relay and consumers inside the API process
 
     @model_validator(mode="after")

@@ -1,10 +1,20 @@
-"""The audit service, as the platform runs it."""
+"""The audit service, as the platform runs it: the ledger consumer and the verification and inspection API."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from fastapi import APIRouter
+
+from povguard_audit.consumers import LEDGER
 from povguard_platform.service import ServiceDef
+
+
+def _routers() -> list[APIRouter]:
+    from povguard_audit.api import routers
+
+    return routers()
+
 
 SERVICE = ServiceDef(
     name="audit",
@@ -12,4 +22,6 @@ SERVICE = ServiceDef(
     description=__doc__ or "",
     default_port=8105,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=_routers,
+    consumers=[LEDGER],
 )

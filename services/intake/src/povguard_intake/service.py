@@ -1,10 +1,22 @@
-"""The intake service, as the platform runs it."""
+"""The intake service: the household registry (农户信息), visits (入户调查信息采集表), department warnings
+(部门筛查预警) and bulk import/export."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from fastapi import APIRouter
+
+import povguard_platform.contracts  # noqa: F401  (registers the event catalogue)
 from povguard_platform.service import ServiceDef
+
+
+def _routers() -> Sequence[APIRouter]:
+    from povguard_intake.api import households, warnings
+
+    return [households.router, warnings.router]
+
 
 SERVICE = ServiceDef(
     name="intake",
@@ -12,4 +24,5 @@ SERVICE = ServiceDef(
     description=__doc__ or "",
     default_port=8101,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=_routers,
 )

@@ -1,0 +1,83 @@
+"""Campaign and policy configuration as data: one TOML file per place and year under `policies/`."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+_REPO_POLICIES = Path(__file__).resolve().parents[4] / "policies"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PolicyId(_Frozen):
+    id: str
+    version: str
+    province: str
+    province_code: str
+    county: str
+    county_code: str
+    year: int
+
+
+class IncomePolicy(_Frozen):
+    accounting_window: tuple[date, date]
+    monitoring_line: float
+    three_year_goal_below: float
+    income_increase_from: float
+    band_edges: list[float]
+
+
+class Bounds(_Frozen):
+    max_line_amount: float
+    lifted_years: tuple[int, int]
+
+
+class Calendar(_Frozen):
+    mobilise: date
+    department_data: date
+    priority_list: date
+    department_measure_checks: date
+    visits: date
+    analysis: date
+    appraisal: date
+    village_decision: date
+    notice_working_days: int
+    notice_end: date
+    township_review: date
+    county_review: date
+    cleaning: tuple[date, date]
+    data_lock: date
+    summary: tuple[date, date]
+    identification_max_days: int
+    campaign_window: tuple[date, date]
+
+
+class Policy(_Frozen):
+    policy: PolicyId
+    income: IncomePolicy
+    bounds: Bounds
+    calendar: Calendar
+
+    @property
+    def ref(self) -> str:
+        """What events record as the policy in force: id@version."""
+        return f"{self.policy.id}@{self.policy.version}"
+
+
+def policy_dir() -> Path:
+    local = Path("policies")
+    return local if local.is_dir() else _REPO_POLICIES
+
+
+@lru_cache
+def load_policy(campaign: str, directory: Path | None = None) -> Policy:
+    path = (directory or policy_dir()) / f"{campaign}.toml"
+    with path.open("rb") as f:
+        return Policy.model_validate(tomllib.load(f))

@@ -1,0 +1,100 @@
+"""A ledger entry and its exact bytes (RFC 8785 canonical JSON). Pure: no I/O.
+
+The leaf is SHA-256(0x00 ‖ entry bytes). The entry commits to the SHA-256 of the event's canonical JSON, not to the
+event itself, so personal data can later be redacted from a stored payload without breaking any proof. It links to
+the previous entry of the same household (index and leaf hash), so a gap in one household's history is visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from povguard_audit import merkle
+from povguard_platform.consumer import event_as_json
+from povguard_platform.envelope import RecordedEvent
+
+
+def ts(dt: datetime) -> str:
+    """A timestamp as it enters the entry bytes: UTC, microseconds, 'Z' (what PostgreSQL stores exactly)."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_event(event: RecordedEvent) -> bytes:
+    """RFC 8785 canonical JSON of the event's whole envelope: what the payload hash covers."""
+    return rfc8785.dumps(event_as_json(event))
+
+
+def household_of(event: RecordedEvent) -> str | None:
+    if event.stream.type == "household":
+        return event.stream.id
+    value = event.data.get("household_id")
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    index: int
+    recorded_at: datetime
+    event_id: uuid.UUID
+    event_time: datetime
+    source: str
+    stream_type: str
+    stream_id: str
+    stream_version: int
+    action: str  # the event type
+    actor_user: str
+    actor_role: str
+    actor_org: str
+    household: str | None
+    payload_sha256: bytes
+    prev_index: int | None  # previous entry of the same household
+    prev_leaf: bytes | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "recorded_at": ts(self.recorded_at), "event_id": str(self.event_id),
+            "event_time": ts(self.event_time), "source": self.source,
+            "stream": {"type": self.stream_type, "id": self.stream_id, "version": self.stream_version},
+            "action": self.action,
+            "actor": {"user": self.actor_user, "role": self.actor_role, "org": self.actor_org},
+            "household": self.household, "payload_sha256": self.payload_sha256.hex(),
+            "prev": None if self.prev_index is None else {
+                "index": self.prev_index, "leaf_hash": (self.prev_leaf or b"").hex()},
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Entry:
+        prev = doc.get("prev")
+        return cls(
+            index=int(doc["index"]), recorded_at=datetime.fromisoformat(doc["recorded_at"]),
+            event_id=uuid.UUID(doc["event_id"]), event_time=datetime.fromisoformat(doc["event_time"]),
+            source=doc["source"], stream_type=doc["stream"]["type"], stream_id=doc["stream"]["id"],
+            stream_version=int(doc["stream"]["version"]), action=doc["action"], actor_user=doc["actor"]["user"],
+            actor_role=doc["actor"]["role"], actor_org=doc["actor"]["org"], household=doc.get("household"),
+            payload_sha256=bytes.fromhex(doc["payload_sha256"]),
+            prev_index=None if prev is None else int(prev["index"]),
+            prev_leaf=None if prev is None else bytes.fromhex(prev["leaf_hash"]),
+        )
+
+    def canonical(self) -> bytes:
+        return rfc8785.dumps(self.as_json())
+
+    def leaf(self) -> bytes:
+        return merkle.leaf_hash(self.canonical())
+
+
+def entry_for(event: RecordedEvent, index: int, recorded_at: datetime, payload: bytes,
+              prev: tuple[int, bytes] | None) -> Entry:
+    return Entry(
+        index=index, recorded_at=recorded_at, event_id=event.id, event_time=event.time, source=event.source,
+        stream_type=event.stream.type, stream_id=event.stream.id, stream_version=event.version, action=event.type,
+        actor_user=event.actor.user, actor_role=event.actor.role.value, actor_org=event.actor.org,
+        household=household_of(event), payload_sha256=hashlib.sha256(payload).digest(),
+        prev_index=None if prev is None else prev[0], prev_leaf=None if prev is None else prev[1],
+    )

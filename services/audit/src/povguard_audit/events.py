@@ -1,0 +1,40 @@
+"""Events the audit service emits (on its own store, so they travel on the bus like every other event)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from povguard_platform.catalogue import CATALOGUE
+from povguard_platform.envelope import EventPayload
+
+
+@CATALOGUE.register
+class CheckpointSigned(EventPayload):
+    event_type = "CheckpointSigned"
+    service = "audit"
+    origin: str
+    tree_size: int
+    root_hash: str  # base64, as in the checkpoint
+    note: str
+
+
+@CATALOGUE.register
+class LedgerMismatchFound(EventPayload):
+    """The alert of the full re-check (or of a refused checkpoint): the ledger no longer matches what was signed."""
+
+    event_type = "LedgerMismatchFound"
+    service = "audit"
+    tree_size: int
+    first_bad_index: int | None
+    kind: str
+    detail: str
+
+
+@CATALOGUE.register
+class AnomalyFound(EventPayload):
+    event_type = "AnomalyFound"
+    service = "audit"
+    kind: str
+    household_id: str | None = None
+    actor: str | None = None
+    evidence: dict[str, Any]

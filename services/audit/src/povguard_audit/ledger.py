@@ -1,0 +1,187 @@
+"""The ledger in PostgreSQL: the single sequencer that appends entries, and O(log n) reads of tree nodes for roots
+and proofs. Every function works inside the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from povguard_audit import merkle
+from povguard_audit.entry import Entry, canonical_event, entry_for, household_of
+from povguard_platform.envelope import RecordedEvent
+
+# One sequencer: appends (and checkpoint signing) hold this transaction-scoped lock from the size read to commit,
+# so replicas never interleave indexes and a reader never sees index n+1 committed before n.
+LEDGER_LOCK = zlib.crc32(b"povguard.audit.ledger")
+
+ENTRY_COLUMNS = ("idx, recorded_at, event_id, event_time, source, stream_type, stream_id, stream_version, action, "
+                 "actor_user, actor_role, actor_org, household, payload_sha256, prev_idx, prev_leaf, leaf_hash")
+
+
+class DuplicateEntry(Exception):
+    """An event id that is already in the ledger (the unique constraint refused it)."""
+
+
+class TreeCorrupt(Exception):
+    """A tree node the ledger should hold is missing."""
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    entry: Entry
+    leaf_hash: bytes  # as stored (a tampered row no longer matches entry.leaf())
+
+
+def entry_from_row(r: Any) -> StoredEntry:
+    e = Entry(
+        index=r.idx, recorded_at=r.recorded_at, event_id=r.event_id if isinstance(r.event_id, uuid.UUID)
+        else uuid.UUID(str(r.event_id)), event_time=r.event_time, source=r.source, stream_type=r.stream_type,
+        stream_id=r.stream_id, stream_version=r.stream_version, action=r.action, actor_user=r.actor_user,
+        actor_role=r.actor_role, actor_org=r.actor_org, household=r.household,
+        payload_sha256=bytes(r.payload_sha256), prev_index=r.prev_idx,
+        prev_leaf=None if r.prev_leaf is None else bytes(r.prev_leaf),
+    )
+    return StoredEntry(e, bytes(r.leaf_hash))
+
+
+async def lock(conn: AsyncConnection) -> None:
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LEDGER_LOCK})
+
+
+async def size(conn: AsyncConnection) -> int:
+    row = await conn.execute(text("SELECT coalesce(max(idx) + 1, 0) FROM audit.ledger"))
+    return int(row.scalar_one())
+
+
+async def nodes(conn: AsyncConnection, coords: Iterable[merkle.Coord]) -> dict[merkle.Coord, bytes]:
+    """Fetch perfect nodes in one round trip (level 0 from the ledger's leaf hashes)."""
+    wanted = set(coords)
+    leaves = [i for lvl, i in wanted if lvl == 0]
+    inner = [(lvl, i) for lvl, i in wanted if lvl > 0]
+    rows = await conn.execute(
+        text("""SELECT n.level, n.idx, n.hash FROM audit.tree_nodes n
+                JOIN unnest(CAST(:ls AS smallint[]), CAST(:is AS bigint[])) AS w(level, idx)
+                  ON n.level = w.level AND n.idx = w.idx
+                UNION ALL
+                SELECT 0, idx, leaf_hash FROM audit.ledger WHERE idx = ANY(CAST(:leaves AS bigint[]))"""),
+        {"ls": [c[0] for c in inner], "is": [c[1] for c in inner], "leaves": leaves},
+    )
+    found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+    missing = wanted - found.keys()
+    if missing:
+        raise TreeCorrupt(f"tree nodes missing: {sorted(missing)[:5]}")
+    return found
+
+
+async def root_at(conn: AsyncConnection, tree_size: int) -> bytes:
+    frontier = merkle.frontier_coords(tree_size)
+    found = await nodes(conn, frontier)
+    return merkle.fold([found[c] for c in frontier])
+
+
+async def inclusion_proofs(conn: AsyncConnection, indexes: Sequence[int], tree_size: int) -> list[list[bytes]]:
+    """Inclusion proofs of several entries at one tree size, from one node read."""
+    ranges = [merkle.inclusion_ranges(i, tree_size) for i in indexes]
+    found = await nodes(conn, merkle.proof_nodes(r for rs in ranges for r in rs))
+    return [[merkle.range_hash(a, b, found) for a, b in rs] for rs in ranges]
+
+
+async def consistency_proof(conn: AsyncConnection, first: int, second: int) -> list[bytes]:
+    ranges = merkle.consistency_ranges(first, second)
+    found = await nodes(conn, merkle.proof_nodes(ranges))
+    return [merkle.range_hash(a, b, found) for a, b in ranges]
+
+
+async def append(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> list[Entry]:
+    """Append events as ledger entries, in the given order, under the sequencer lock."""
+    if not events:
+        return []
+    await lock(conn)
+    head = (await conn.execute(text(
+        "SELECT clock_timestamp(), (SELECT coalesce(max(idx) + 1, 0) FROM audit.ledger)"))).one()
+    recorded_at: datetime = head[0]
+    start = int(head[1])
+    frontier = merkle.frontier_coords(start)
+    tree = merkle.CompactTree.at(start, await nodes(conn, frontier))
+
+    payloads = [canonical_event(e) for e in events]
+
+    households = sorted({h for h in (household_of(e) for e in events) if h is not None})
+    last: dict[str, tuple[int, bytes]] = {}
+    if households:
+        rows = await conn.execute(
+            text("""SELECT h.household, l.idx, l.leaf_hash FROM unnest(CAST(:hs AS text[])) AS h(household)
+                    CROSS JOIN LATERAL (SELECT idx, leaf_hash FROM audit.ledger
+                                        WHERE household = h.household ORDER BY idx DESC LIMIT 1) l"""),
+            {"hs": households},
+        )
+        last = {r[0]: (int(r[1]), bytes(r[2])) for r in rows}
+
+    entries: list[Entry] = []
+    leaves: list[bytes] = []
+    inner: list[tuple[merkle.Coord, bytes]] = []
+    for offset, (event, payload) in enumerate(zip(events, payloads, strict=True)):
+        household = household_of(event)
+        entry = entry_for(event, start + offset, recorded_at, payload,
+                          None if household is None else last.get(household))
+        leaf = entry.leaf()
+        inner.extend(c for c in tree.append(leaf) if c[0][0] > 0)
+        if household is not None:
+            last[household] = (entry.index, leaf)
+        entries.append(entry)
+        leaves.append(leaf)
+
+    params: dict[str, list[Any]] = {
+        "idx": [e.index for e in entries], "eid": [e.event_id for e in entries],
+        "etime": [e.event_time for e in entries], "src": [e.source for e in entries],
+        "st": [e.stream_type for e in entries], "sid": [e.stream_id for e in entries],
+        "sv": [e.stream_version for e in entries], "act": [e.action for e in entries],
+        "au": [e.actor_user for e in entries], "ar": [e.actor_role for e in entries],
+        "ao": [e.actor_org for e in entries], "hh": [e.household for e in entries],
+        "ph": [e.payload_sha256 for e in entries], "pi": [e.prev_index for e in entries],
+        "pl": [e.prev_leaf for e in entries], "lh": leaves,
+    }
+    try:
+        await conn.execute(
+            text(f"""INSERT INTO audit.ledger ({ENTRY_COLUMNS})
+                SELECT u.idx, CAST(:rat AS timestamptz), u.eid, u.etime, u.src, u.st, u.sid, u.sv, u.act, u.au,
+                       u.ar, u.ao, u.hh, u.ph, u.pi, u.pl, u.lh
+                FROM unnest(CAST(:idx AS bigint[]), CAST(:eid AS uuid[]), CAST(:etime AS timestamptz[]),
+                            CAST(:src AS text[]), CAST(:st AS text[]), CAST(:sid AS text[]), CAST(:sv AS int[]),
+                            CAST(:act AS text[]), CAST(:au AS text[]), CAST(:ar AS text[]), CAST(:ao AS text[]),
+                            CAST(:hh AS text[]), CAST(:ph AS bytea[]), CAST(:pi AS bigint[]),
+                            CAST(:pl AS bytea[]), CAST(:lh AS bytea[]))
+                     AS u(idx, eid, etime, src, st, sid, sv, act, au, ar, ao, hh, ph, pi, pl, lh)"""),
+            {**params, "rat": recorded_at},
+        )
+    except IntegrityError as exc:
+        if "ledger_event_once" in str(exc.orig):
+            raise DuplicateEntry(str(exc.orig)) from exc
+        raise
+    if inner:
+        await conn.execute(
+            text("""INSERT INTO audit.tree_nodes (level, idx, hash)
+                    SELECT * FROM unnest(CAST(:l AS smallint[]), CAST(:i AS bigint[]), CAST(:h AS bytea[]))"""),
+            {"l": [c[0] for c, _ in inner], "i": [c[1] for c, _ in inner], "h": [h for _, h in inner]},
+        )
+    await conn.execute(
+        text("INSERT INTO audit.payloads (idx, body) SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:b AS bytea[]))"),
+        {"i": params["idx"], "b": payloads},
+    )
+    return entries
+
+
+async def redact(conn: AsyncConnection, index: int, reason: str) -> bool:
+    """Drop an entry's stored payload (personal data); the entry keeps its hash, so every proof still holds."""
+    row = await conn.execute(
+        text("UPDATE audit.payloads SET body = NULL, redacted_at = now(), redaction_reason = :r "
+             "WHERE idx = :i AND body IS NOT NULL RETURNING idx"), {"i": index, "r": reason})
+    return row.first() is not None

@@ -1,0 +1,35 @@
+"""The audit service's settings (environment variables AUDIT_*), validated once, read through a cached function."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuditSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUDIT_", extra="ignore")
+
+    # ENVIRONMENT (no prefix) decides whether a development signing key may be generated.
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias="ENVIRONMENT")
+    # Log signing keys: comma-separated base64 Ed25519 seeds (32 bytes). All of them sign (rotation: add the new
+    # key, then drop the old one; a dropped key stays published as retired). Without any, development and test
+    # generate one key and keep it in audit.signing_keys (source 'generated-development'); production refuses.
+    signing_keys: SecretStr = SecretStr("")
+    origin: str = "povguard.cn/audit/533123"
+    county: str = "533123"  # subject token for the audit service's own events
+    checkpoint_every: int = Field(default=1000, ge=1)  # sign after this many new entries ...
+    checkpoint_seconds: float = Field(default=300.0, gt=0)  # ... or when the last checkpoint is this old
+    recheck_seconds: float = Field(default=24 * 3600.0, gt=0)  # scheduled full re-check
+    # Anomaly thresholds (configuration, not code).
+    backdating_hours: float = 72.0
+    burst_edits: int = 200
+    burst_minutes: float = 10.0
+
+
+@lru_cache
+def audit_settings() -> AuditSettings:
+    return AuditSettings()
