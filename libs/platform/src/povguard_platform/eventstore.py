@@ -3,16 +3,14 @@ events after a global position. The events table is also the outbox the relay pu
 
 from __future__ import annotations
 
-import json
 import uuid
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
+import asyncpg
 from opentelemetry import trace
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_platform.actor import Actor
@@ -40,6 +38,43 @@ _COLUMNS = (
 )
 
 
+async def _driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn`, inside the caller's transaction (started now if it was not yet)."""
+    raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        await conn.execute(text("SELECT 1"))  # SQLAlchemy begins its transaction lazily, on the first statement
+    return raw
+
+
+class Appended(Sequence[RecordedEvent]):
+    """What an append recorded, built into RecordedEvents only when read: most callers never look, and building
+    them for a 1000-event batch would cost a quarter of the append."""
+
+    def __init__(self, source: str, events: Sequence[NewEvent], versions: list[int], stamped: list[Any],
+                 metadata: Metadata, traceparent: str | None) -> None:
+        self._args = (source, events, versions, stamped, metadata, traceparent)
+
+    def __len__(self) -> int:
+        return len(self._args[1])
+
+    @overload
+    def __getitem__(self, index: int) -> RecordedEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordedEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> RecordedEvent | list[RecordedEvent]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        source, events, versions, stamped, metadata, traceparent = self._args
+        event = events[index]
+        return RecordedEvent(
+            id=event.id, source=source, stream=event.stream, version=versions[index],
+            position=stamped[index][0], type=event.payload.event_type, type_version=event.payload.event_version,
+            township=event.township, time=stamped[index][1], actor=metadata.actor,
+            data=event.payload.model_dump(mode="json"), correlation_id=metadata.correlation_id,
+            causation_id=metadata.causation_id, traceparent=traceparent, policy=metadata.policy)
+
+
 def notify_channel(schema: str) -> str:
     return f"{ident(schema)}_events"
 
@@ -51,8 +86,6 @@ class EventStore:
         self.schema = ident(schema)
         self.catalogue = catalogue
         self.channel = notify_channel(schema)
-        # One lock key per store: appends are serialised from insert to commit so that positions commit in order.
-        self._lock_key = zlib.crc32(f"povguard.events.{schema}".encode())
 
     async def append(
         self,
@@ -60,7 +93,7 @@ class EventStore:
         events: Sequence[NewEvent],
         expected: Mapping[StreamRef, int],
         metadata: Metadata,
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         """Append events to one or more streams, each at its expected version (0 for a new stream)."""
         if not events:
             return []
@@ -75,7 +108,7 @@ class EventStore:
         events: Sequence[NewEvent],
         expected: Mapping[StreamRef, int],
         metadata: Metadata,
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[RecordedEvent]:
         next_version = {stream: version for stream, version in expected.items()}
         for event in events:
             if event.stream not in next_version:
@@ -83,74 +116,42 @@ class EventStore:
         await self._check_expected({s: v for s, v in expected.items() if v > 0}, conn)
 
         traceparent = metadata.traceparent or current_traceparent()
-        actor_json = metadata.actor.model_dump_json()
-        cols: dict[str, list[Any]] = {k: [] for k in ("ids", "stypes", "sids", "versions", "types", "tvs",
-                                                      "towns", "data")}
-        versions: list[int] = []
+        ids, stypes, sids, versions, types, tvs, towns, data = [], [], [], [], [], [], [], []
         for event in events:
-            next_version[event.stream] += 1
-            versions.append(next_version[event.stream])
-            cols["ids"].append(event.id)
-            cols["stypes"].append(event.stream.type)
-            cols["sids"].append(event.stream.id)
-            cols["versions"].append(next_version[event.stream])
-            cols["types"].append(event.payload.event_type)
-            cols["tvs"].append(event.payload.event_version)
-            cols["towns"].append(event.township)
-            cols["data"].append(event.payload.model_dump_json())
+            version = next_version[event.stream] = next_version[event.stream] + 1
+            payload = event.payload
+            ids.append(event.id)
+            stypes.append(event.stream.type)
+            sids.append(event.stream.id)
+            versions.append(version)
+            types.append(payload.event_type)
+            tvs.append(payload.event_version)
+            towns.append(event.township)
+            data.append(payload.model_dump_json())
 
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
+        # One statement, straight through asyncpg (the hot path of bulk imports): the events table's triggers take
+        # the append lock before any position is drawn and NOTIFY the relay at commit.
+        raw = await _driver_connection(conn)
         try:
-            result = await conn.execute(
-                text(
-                    f"""INSERT INTO {self.schema}.events (id, stream_type, stream_id, version, type, type_version,
-                            township, actor, correlation_id, causation_id, traceparent, policy, data)
-                        SELECT u.id, u.stype, u.sid, u.version, u.type, u.tv, u.town, CAST(:actor AS jsonb),
-                               :correlation_id, :causation_id, :traceparent, :policy, CAST(u.data AS jsonb)
-                        FROM unnest(CAST(:ids AS uuid[]), CAST(:stypes AS text[]), CAST(:sids AS text[]),
-                                    CAST(:versions AS int[]), CAST(:types AS text[]), CAST(:tvs AS int[]),
-                                    CAST(:towns AS text[]), CAST(:data AS text[]))
-                             WITH ORDINALITY AS u(id, stype, sid, version, type, tv, town, data, ord)
-                        ORDER BY u.ord
-                        RETURNING position, time"""
-                ),
-                {
-                    **cols,
-                    "actor": actor_json,
-                    "correlation_id": metadata.correlation_id,
-                    "causation_id": metadata.causation_id,
-                    "traceparent": traceparent,
-                    "policy": metadata.policy,
-                },
+            stamped = await raw.fetch(
+                f"""INSERT INTO {self.schema}.events (id, stream_type, stream_id, version, type, type_version,
+                        township, actor, correlation_id, causation_id, traceparent, policy, data)
+                    SELECT u.id, u.stype, u.sid, u.version, u.type, u.tv, u.town, $1::jsonb, $2, $3, $4, $5,
+                           u.data::jsonb
+                    FROM unnest($6::uuid[], $7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::text[],
+                                $13::text[]) WITH ORDINALITY AS u(id, stype, sid, version, type, tv, town, data, ord)
+                    ORDER BY u.ord
+                    RETURNING position, time""",
+                metadata.actor.model_dump_json(), metadata.correlation_id, metadata.causation_id, traceparent,
+                metadata.policy, ids, stypes, sids, versions, types, tvs, towns, data,
             )
-        except IntegrityError as exc:
-            if "events_stream_version_key" in str(exc.orig):
-                stream = self._conflicting_stream(str(exc.orig), expected)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_stream_version_key":
+                stream = self._conflicting_stream(str(exc.detail), expected)
                 raise ConcurrencyError(stream, expected[stream]) from exc
             raise
-        stamped = result.fetchall()
-        await conn.execute(text("SELECT pg_notify(:ch, '')"), {"ch": self.channel})
         EVENTS_APPENDED.labels(self.schema).inc(len(events))
-        return [
-            RecordedEvent(
-                id=event.id,
-                source=self.schema,
-                stream=event.stream,
-                version=version,
-                position=stamp[0],
-                type=event.payload.event_type,
-                type_version=event.payload.event_version,
-                township=event.township,
-                time=stamp[1],
-                actor=metadata.actor,
-                data=json.loads(event.payload.model_dump_json()),
-                correlation_id=metadata.correlation_id,
-                causation_id=metadata.causation_id,
-                traceparent=traceparent,
-                policy=metadata.policy,
-            )
-            for event, version, stamp in zip(events, versions, stamped, strict=True)
-        ]
+        return Appended(self.schema, events, versions, stamped, metadata, traceparent)
 
     async def _check_expected(self, expected: Mapping[StreamRef, int], conn: AsyncConnection) -> None:
         """An existing stream must be exactly at its expected version: the row at that version must exist (the

@@ -90,7 +90,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainConflict)
     async def _domain_conflict(request: Request, exc: DomainConflict) -> JSONResponse:
-        return problem_response(409, "Conflict", "conflict", str(exc), request, **exc.extra)
+        return problem_response(409, "Conflict", "conflict", str(exc), request, None, **exc.extra)
 
     @app.exception_handler(DomainNotFound)
     async def _not_found(request: Request, exc: DomainNotFound) -> JSONResponse:

@@ -107,11 +107,6 @@ class Relay:
                         await listener.add_listener(self.store.channel, lambda *_: self._wake.set())
                     self._wake.clear()
                     await self.publish_pending()
-                    async with self.engine.connect() as conn:
-                        lag = await conn.execute(text(
-                            f"SELECT count(*) FROM {self.store.schema}.events WHERE position > "
-                            f"(SELECT position FROM {self.store.schema}.relay_checkpoint)"))
-                        RELAY_LAG.labels(self.store.schema).set(lag.scalar_one())
                 except Exception as exc:  # the relay must outlive any outage of NATS or PostgreSQL
                     log.warning("relay round failed, retrying: %r", exc)
                     if listener is not None:

@@ -7,6 +7,7 @@ Each service's first Alembic revision calls `create_platform_tables(op, schema)`
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Protocol
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -19,13 +20,19 @@ def ident(name: str) -> str:
     return name
 
 
+def append_lock_key(schema: str) -> int:
+    """The advisory lock that serialises one store's appends (a stable 32-bit key per schema)."""
+    return zlib.crc32(f"povguard.events.{ident(schema)}".encode())
+
+
 def platform_ddl(schema: str) -> list[str]:
     s = ident(schema)
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",
         # The event store. (stream_type, stream_id, version) is the optimistic-concurrency check: a stale append
-        # violates it and fails loudly. `position` is assigned under a transaction-scoped advisory lock, so commits
-        # happen in position order and a reader following `position` never skips a late commit.
+        # violates it and fails loudly. `position` is assigned under a transaction-scoped advisory lock (taken by
+        # the trigger below, so no writer can bypass it), so commits happen in position order and a reader following
+        # `position` never skips a late commit.
         f"""CREATE TABLE {s}.events (
             position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             id uuid NOT NULL UNIQUE,
@@ -45,7 +52,16 @@ def platform_ddl(schema: str) -> list[str]:
             data jsonb NOT NULL,
             CONSTRAINT events_stream_version_key UNIQUE (stream_type, stream_id, version)
         )""",
-        f"CREATE INDEX events_time_idx ON {s}.events (stream_type, stream_id, time)",
+        # Statement-level BEFORE INSERT fires before any row's identity value is drawn: the lock covers every
+        # position this transaction takes, and is held to its commit. The NOTIFY (delivered at commit) wakes the relay.
+        f"""CREATE FUNCTION {s}.events_before_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_xact_lock({append_lock_key(s)}); RETURN NULL; END $$""",
+        f"""CREATE TRIGGER events_serialise BEFORE INSERT ON {s}.events
+            FOR EACH STATEMENT EXECUTE FUNCTION {s}.events_before_insert()""",
+        f"""CREATE FUNCTION {s}.events_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_notify('{s}_events', ''); RETURN NULL; END $$""",
+        f"""CREATE TRIGGER events_notify AFTER INSERT ON {s}.events
+            FOR EACH STATEMENT EXECUTE FUNCTION {s}.events_after_insert()""",
         # Events never change: refuse UPDATE and DELETE at the database, not only in code.
         f"""CREATE FUNCTION {s}.events_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE EXCEPTION 'events are immutable (%)', TG_OP USING ERRCODE = 'restrict_violation'; END $$""",
