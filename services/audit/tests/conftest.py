@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -13,11 +14,13 @@ from povguard_audit.service import SERVICE as AUDIT
 from povguard_audit.settings import audit_settings
 from povguard_intake.service import SERVICE as INTAKE
 from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import issue_token
 from povguard_platform.catalogue import CATALOGUE
 from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
 from povguard_platform.testing import running
+from povguard_platform.web import create_app
 
 
 @CATALOGUE.register
@@ -95,3 +98,24 @@ class TestEvents:
 @pytest.fixture
 def ev() -> type[TestEvents]:
     return TestEvents
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
+    """The intake runtime (to produce events) and the audit service's HTTP API with its consumer running."""
+    async with running(INTAKE, settings) as intake:
+        app = create_app(AUDIT, settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://audit") as client:
+                client.app = app  # type: ignore[attr-defined]
+                yield intake, client
+
+
+def bearer(settings: Settings, role: Role = Role.INSPECTOR, org: str = "533123", user: str = "赵六") -> dict[str, str]:
+    return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), settings)}
+
+
+@pytest.fixture
+def auth(settings: Settings) -> Callable[..., dict[str, str]]:
+    return lambda role=Role.INSPECTOR, **kw: bearer(settings, role, **kw)

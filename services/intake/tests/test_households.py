@@ -159,7 +159,8 @@ async def test_personal_data_shown_only_to_roles_that_need_it_and_every_read_aud
     assert found.json()["household_id"] == hid
     reads = await events_of(client, "SELECT actor, data FROM intake.events WHERE type = 'PersonalDataRead' "
                                     "ORDER BY position")
-    assert [(r.actor["user"], r.data["purpose"]) for r in reads] == [("乡审核", "入户核实"), ("纪检", "按身份证号码查找")]
+    assert [(r.actor["user"], r.data["purpose"]) for r in reads] == [
+        ("乡审核", "入户核实"), ("纪检", "按身份证号码查找")]
     listed = await client.get("/v1/households", params={"org": VILLAGE}, headers=auth(settings, Role.COUNTY_BUREAU,
                                                                                       "533123"))
     assert "****" in listed.json()["data"][0]["members"][0]["facts"]["id_number"]

@@ -44,16 +44,21 @@ Handler = Callable[[AsyncConnection, RecordedEvent], Awaitable[None]]
 @dataclass(frozen=True)
 class ConsumerSpec:
     """A durable consumer: which services' events it follows and what it does with each event type.
-    Events of types without a handler still advance the stream's version, so order checks see no gaps."""
+    Events of types without a handler (and no fallback) still advance the stream's version, so order checks see
+    no gaps."""
 
     name: str
     sources: Sequence[str]
     handlers: Mapping[str, Handler]
+    fallback: Handler | None = None  # for every type not in `handlers` (e.g. a ledger that records everything)
     max_attempts: int = 5
     backoff: Sequence[float] = (0.5, 2.0, 10.0, 30.0, 60.0)
     order_wait: float = 0.2  # nak delay for an event that arrived ahead of its predecessor
     batch_size: int = 200
     ack_wait: float = 60.0  # a replica that dies mid-batch has its messages redelivered after this
+
+    def handler_for(self, event_type: str) -> Handler | None:
+        return self.handlers.get(event_type, self.fallback)
 
     @property
     def subjects(self) -> list[str]:
@@ -163,7 +168,7 @@ class Consumer:
                     if claimed is Outcome.DUPLICATE:
                         CONSUMER_DUPLICATES.labels(name).inc()
                     return _Result(claimed, self.spec.order_wait)
-                handler = self.spec.handlers.get(event.type)
+                handler = self.spec.handler_for(event.type)
                 if handler is not None:
                     await handler(conn, event)
                 await conn.execute(
@@ -299,7 +304,7 @@ async def retry_dead_letter(conn: AsyncConnection, schema: str, spec: ConsumerSp
     if doc is None:
         return False
     event = event_from_json(doc)
-    handler = spec.handlers.get(event.type)
+    handler = spec.handler_for(event.type)
     if handler is not None:
         await handler(conn, event)
     await conn.execute(

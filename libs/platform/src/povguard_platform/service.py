@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from nats.aio.client import Client as NATS
@@ -30,6 +30,8 @@ class ServiceDef:
     migrations_dir: Path
     routers: Callable[[], Sequence[APIRouter]] = lambda: ()
     consumers: Sequence[ConsumerSpec] = ()
+    # long-running work of the service (schedules, sweeps), started with it and told to stop through runtime.stop
+    background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
 
 
 @dataclass

@@ -45,6 +45,8 @@ async def start_runtime(runtime: ServiceRuntime) -> None:
     runtime.relay = Relay(runtime.engine, runtime.store, runtime.js, settings.stream_name)
     dsn = asyncpg_dsn(settings.database_url_for(d.name))
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(dsn, runtime.stop), name=f"{d.name}-relay"))
+    for work in d.background:
+        runtime.tasks.append(asyncio.create_task(work(runtime), name=f"{d.name}-{work.__name__}"))
     for spec in d.consumers:
         consumer = Consumer(spec, d.name, runtime.engine, runtime.js, settings.stream_name)
         runtime.consumers.append(consumer)

@@ -4,6 +4,7 @@ consistency proofs between them, and inclusion proofs (for a household or a time
 from __future__ import annotations
 
 import base64
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ async def export(conn: AsyncConnection, *, household: str | None = None, since: 
         raise NothingSigned("no checkpoint has been signed yet")
     cps = await checkpoints.all_up_to(conn, head.tree_size)
     consistency = []
-    for old, new in zip(cps, cps[1:], strict=False):
+    for old, new in itertools.pairwise(cps):
         proof = await ledger.consistency_proof(conn, old.tree_size, new.tree_size)
         consistency.append({"first": old.tree_size, "second": new.tree_size, "proof": _b64(proof)})
     complete = household is None and since is None and until is None

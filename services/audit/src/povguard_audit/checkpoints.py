@@ -46,7 +46,7 @@ class StoredCheckpoint:
 
     @property
     def body(self) -> str:
-        return note.checkpoint_body(self.origin, self.tree_size, self.root)
+        return str(note.checkpoint_body(self.origin, self.tree_size, self.root))
 
 
 def _seeds(settings: AuditSettings) -> list[bytes]:
@@ -215,5 +215,5 @@ async def add_cosignature(conn: AsyncConnection, checkpoint_id: int, line: str) 
                 "VALUES (:c, :w, :k, :l, to_timestamp(:t)) ON CONFLICT DO NOTHING"),
                 {"c": checkpoint_id, "w": w.name, "k": w.key_id, "l": line if line.endswith("\n") else line + "\n",
                  "t": t})
-            return w.name
+            return str(w.name)
     raise ValueError("not a valid cosignature by a registered witness")

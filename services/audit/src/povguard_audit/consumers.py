@@ -3,15 +3,13 @@ ledger entry, appended by the single sequencer inside the consumer's transaction
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_audit import checkpoints, ledger
 from povguard_audit.anomalies import check_entry
 from povguard_audit.metrics import LEDGER_ENTRIES, LEDGER_SIZE
 from povguard_audit.settings import audit_settings
-from povguard_platform.consumer import ConsumerSpec, Handler
+from povguard_platform.consumer import ConsumerSpec
 from povguard_platform.envelope import RecordedEvent
 
 
@@ -24,28 +22,9 @@ async def record(conn: AsyncConnection, event: RecordedEvent) -> None:
     await checkpoints.maybe_sign(conn, settings, entry.index + 1)
 
 
-class EveryType(Mapping[str, Handler]):
-    """The platform skips event types without a handler; the ledger must record every event, known or not, so
-    every type maps to the same handler (`.get(type)` never returns None)."""
-
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
-
-    def __getitem__(self, event_type: str) -> Handler:
-        return self._handler
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-    def __contains__(self, event_type: object) -> bool:
-        return isinstance(event_type, str)
-
-
 LEDGER = ConsumerSpec(
     name="audit-ledger",
     sources=["intake", "assessment", "review", "support"],
-    handlers=EveryType(record),
+    handlers={},
+    fallback=record,  # every event, known type or not, becomes an entry
 )

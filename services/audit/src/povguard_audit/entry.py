@@ -27,13 +27,13 @@ def ts(dt: datetime) -> str:
 
 def canonical_event(event: RecordedEvent) -> bytes:
     """RFC 8785 canonical JSON of the event's whole envelope: what the payload hash covers."""
-    return rfc8785.dumps(event_as_json(event))
+    return bytes(rfc8785.dumps(event_as_json(event)))
 
 
 def household_of(event: RecordedEvent) -> str | None:
     if event.stream.type == "household":
-        return event.stream.id
-    value = event.data.get("household_id")
+        return str(event.stream.id)
+    value: object = event.data.get("household_id")
     return None if value is None else str(value)
 
 
@@ -83,10 +83,10 @@ class Entry:
         )
 
     def canonical(self) -> bytes:
-        return rfc8785.dumps(self.as_json())
+        return bytes(rfc8785.dumps(self.as_json()))
 
     def leaf(self) -> bytes:
-        return merkle.leaf_hash(self.canonical())
+        return bytes(merkle.leaf_hash(self.canonical()))
 
 
 def entry_for(event: RecordedEvent, index: int, recorded_at: datetime, payload: bytes,

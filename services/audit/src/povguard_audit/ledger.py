@@ -84,7 +84,7 @@ async def nodes(conn: AsyncConnection, coords: Iterable[merkle.Coord]) -> dict[m
 async def root_at(conn: AsyncConnection, tree_size: int) -> bytes:
     frontier = merkle.frontier_coords(tree_size)
     found = await nodes(conn, frontier)
-    return merkle.fold([found[c] for c in frontier])
+    return bytes(merkle.fold([found[c] for c in frontier]))
 
 
 async def inclusion_proofs(conn: AsyncConnection, indexes: Sequence[int], tree_size: int) -> list[list[bytes]]:

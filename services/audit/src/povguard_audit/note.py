@@ -115,7 +115,7 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         try:
-            name, hexid, b64 = vkey.strip().split("+")
+            name, hexid, b64 = vkey.strip().split("+", 2)  # base64 may itself hold "+"
             raw = base64.b64decode(b64, validate=True)
             key_id = bytes.fromhex(hexid)
         except ValueError as exc:

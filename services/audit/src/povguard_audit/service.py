@@ -13,7 +13,8 @@ from povguard_platform.service import ServiceDef
 def _routers() -> list[APIRouter]:
     from povguard_audit.api import routers
 
-    return routers()
+    found: list[APIRouter] = routers()
+    return found
 
 
 SERVICE = ServiceDef(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,7 @@ def verify_bundle(bundle: dict[str, Any], vkeys: list[str], witness_vkeys: list[
     if len({h.origin for h in heads}) != 1 or heads[-1].origin != bundle.get("origin"):
         return _fail(report, "checkpoints of different logs")
     proofs = {(p["first"], p["second"]): _b64(p["proof"]) for p in bundle.get("consistency", [])}
-    for old, new in zip(heads, heads[1:], strict=False):
+    for old, new in itertools.pairwise(heads):
         proof = proofs.get((old.size, new.size))
         if proof is None or not merkle.verify_consistency(old.size, old.root, new.size, new.root, proof):
             return _fail(report, f"checkpoint {new.size} is not consistent with checkpoint {old.size}: "
@@ -94,8 +95,8 @@ def verify_bundle(bundle: dict[str, Any], vkeys: list[str], witness_vkeys: list[
         _check_partial(report, entries, head, bundle.get("scope", {}))
     payloads = bundle.get("payloads") or {}
     for doc in entries:
-        body = payloads.get(str(doc.get("index")))
-        if body is not None and hashlib.sha256(base64.b64decode(body)).hexdigest() != doc["payload_sha256"]:
+        stored = payloads.get(str(doc.get("index")))
+        if stored is not None and hashlib.sha256(base64.b64decode(stored)).hexdigest() != doc["payload_sha256"]:
             report.findings.append(Finding(int(doc["index"]), "payload-modified",
                                            "the stored event no longer hashes to the entry's payload hash"))
     report.ok = not report.findings
@@ -192,7 +193,7 @@ def _check_partial(report: Report, docs: list[dict[str, Any]], head: note.Checkp
             if previous is None and link is not None and link[0] not in by_index:
                 report.findings.append(Finding(link[0], "missing", f"entry {e.index} follows entry {link[0]}, "
                                                                    "which the bundle lacks"))
-            elif previous is not None and link != previous:
+            elif previous is not None and (link is None or link[0] != previous[0]):  # a changed leaf is "modified"
                 missing = link[0] if link is not None else e.index
                 report.findings.append(Finding(missing, "missing", f"the household's chain breaks before entry "
                                                                    f"{e.index}"))

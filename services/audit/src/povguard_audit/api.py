@@ -1,0 +1,354 @@
+"""The audit API under /v1/audit: checkpoints, proofs, public keys, inspection queries (each entry with its
+inclusion proof), household timelines, bundles, witness cosignatures, re-checks and findings. Inspectors
+(纪检监察) read everything and change nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from povguard_audit import bundle, checkpoints, ledger, note, recheck
+from povguard_audit.settings import audit_settings
+from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import CurrentActor, require_roles
+from povguard_platform.problems import Conflict, InvalidInput, NotFound
+from povguard_platform.service import Runtime
+
+Reader = Annotated[Actor, Depends(require_roles(Role.INSPECTOR, Role.COUNTY_BUREAU))]
+Operator = Annotated[Actor, Depends(require_roles(Role.COUNTY_BUREAU))]
+Admin = Annotated[Actor, Depends(require_roles())]
+
+
+def _b64(items: list[bytes]) -> list[str]:
+    return [base64.b64encode(x).decode() for x in items]
+
+
+class CheckpointPublic(BaseModel):
+    id: int
+    origin: str
+    tree_size: int
+    root_hash: str = Field(description="base64, as in the checkpoint")
+    signed_at: datetime
+    note: str = Field(description="the C2SP signed note (checkpoint body, blank line, signature lines)")
+    cosignatures: list[str]
+
+
+def _checkpoint(c: checkpoints.StoredCheckpoint) -> CheckpointPublic:
+    return CheckpointPublic(id=c.id, origin=c.origin, tree_size=c.tree_size,
+                            root_hash=base64.b64encode(c.root).decode(), signed_at=c.signed_at, note=c.note,
+                            cosignatures=c.cosignatures)
+
+
+class InclusionProof(BaseModel):
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    root_hash: str
+    proof: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    proof: list[str]
+
+
+class PublicKey(BaseModel):
+    vkey: str = Field(description="C2SP note verifier key: name+keyid+base64(0x01‖Ed25519 public key)")
+    active: bool
+    created_at: datetime
+    retired_at: datetime | None
+
+
+class EntryPublic(BaseModel):
+    entry: dict[str, Any] = Field(description="the entry as hashed (RFC 8785 of this object is the leaf data)")
+    leaf_hash: str
+    inclusion: InclusionProof | None = Field(description="against the latest checkpoint; null until one covers it")
+
+
+class EntriesPublic(BaseModel):
+    data: list[EntryPublic]
+    next_cursor: str | None
+    checkpoint: CheckpointPublic | None
+
+
+class TimelineItem(BaseModel):
+    entry: EntryPublic
+    event: dict[str, Any] | None = Field(description="the stored event; null once personal data was redacted")
+
+
+class Timeline(BaseModel):
+    household: str
+    as_of: datetime | None
+    items: list[TimelineItem]
+    state: dict[str, Any] = Field(description="the household's facts as of `as_of`, replayed from its events "
+                                              "(latest value of each payload field)")
+
+
+class Cosignature(BaseModel):
+    line: str = Field(description="a C2SP cosignature/v1 line: '— <witness> <base64>'")
+
+
+class Witness(BaseModel):
+    vkey: str
+
+
+class RecheckPublic(BaseModel):
+    tree_size: int
+    ok: bool
+    first_bad_index: int | None
+    kind: str | None
+    detail: str
+
+
+class FindingPublic(BaseModel):
+    id: int
+    kind: str
+    household: str | None
+    actor: str | None
+    evidence: dict[str, Any]
+    found_at: datetime
+
+
+checkpoint_router = APIRouter(prefix="/v1/audit/checkpoints", tags=["checkpoints"])
+proof_router = APIRouter(prefix="/v1/audit/proofs", tags=["proofs"])
+keys_router = APIRouter(prefix="/v1/audit/keys", tags=["keys"])
+entries_router = APIRouter(prefix="/v1/audit/entries", tags=["entries"])
+households_router = APIRouter(prefix="/v1/audit/households", tags=["households"])
+bundles_router = APIRouter(prefix="/v1/audit/bundles", tags=["bundles"])
+witness_router = APIRouter(prefix="/v1/audit/witnesses", tags=["witnesses"])
+ops_router = APIRouter(prefix="/v1/audit", tags=["integrity"])
+
+
+@checkpoint_router.get("/latest", operation_id="get_latest_checkpoint")
+async def latest_checkpoint(runtime: Runtime, actor: CurrentActor) -> CheckpointPublic:
+    async with runtime.engine.connect() as conn:
+        c = await checkpoints.latest(conn)
+    if c is None:
+        raise NotFound("no checkpoint has been signed yet")
+    return _checkpoint(c)
+
+
+@checkpoint_router.post("", operation_id="sign_checkpoint", status_code=status.HTTP_201_CREATED)
+async def sign_checkpoint(runtime: Runtime, actor: Operator) -> CheckpointPublic:
+    """Sign a checkpoint of the ledger now (after checking consistency with the previous one)."""
+    try:
+        async with runtime.engine.begin() as conn:
+            c = await checkpoints.sign(conn, audit_settings())
+    except checkpoints.InconsistentLedger as exc:
+        raise Conflict(f"refused to sign: {exc}") from exc
+    if c is None:
+        raise Conflict("the ledger is empty")
+    return _checkpoint(c)
+
+
+@checkpoint_router.post("/{checkpoint_id}/cosignatures", operation_id="add_cosignature",
+                        status_code=status.HTTP_201_CREATED)
+async def add_cosignature(checkpoint_id: int, body: Cosignature, runtime: Runtime, actor: CurrentActor
+                          ) -> CheckpointPublic:
+    """Collect a witness's cosignature; it is checked against the registered witness keys."""
+    try:
+        async with runtime.engine.begin() as conn:
+            await checkpoints.add_cosignature(conn, checkpoint_id, body.line)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from exc
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    async with runtime.engine.connect() as conn:
+        row = (await conn.execute(text("SELECT tree_size FROM audit.checkpoints WHERE id = :i"),
+                                  {"i": checkpoint_id})).scalar_one()
+        c = await checkpoints.at_size(conn, int(row))
+    assert c is not None
+    return _checkpoint(c)
+
+
+@proof_router.get("/inclusion", operation_id="get_inclusion_proof")
+async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotated[int, Query(ge=0)],
+                          tree_size: Annotated[int | None, Query(ge=1)] = None) -> InclusionProof:
+    async with runtime.engine.connect() as conn:
+        size = tree_size or await _latest_size(conn)
+        if index >= size or size > await ledger.size(conn):
+            raise InvalidInput(f"no entry {index} in a tree of size {size}")
+        [proof] = await ledger.inclusion_proofs(conn, [index], size)
+        leaf = (await ledger.nodes(conn, [(0, index)]))[(0, index)]
+        root = await ledger.root_at(conn, size)
+    return InclusionProof(leaf_index=index, tree_size=size, leaf_hash=leaf.hex(),
+                          root_hash=base64.b64encode(root).decode(), proof=_b64(proof))
+
+
+@proof_router.get("/consistency", operation_id="get_consistency_proof")
+async def consistency_proof(runtime: Runtime, actor: CurrentActor, first: Annotated[int, Query(ge=1)],
+                            second: Annotated[int, Query(ge=1)]) -> ConsistencyProof:
+    async with runtime.engine.connect() as conn:
+        if first > second or second > await ledger.size(conn):
+            raise InvalidInput(f"no consistency proof from {first} to {second}")
+        proof = await ledger.consistency_proof(conn, first, second)
+        r1, r2 = await ledger.root_at(conn, first), await ledger.root_at(conn, second)
+    return ConsistencyProof(first=first, second=second, first_root=base64.b64encode(r1).decode(),
+                            second_root=base64.b64encode(r2).decode(), proof=_b64(proof))
+
+
+@keys_router.get("", operation_id="list_public_keys")
+async def public_keys(runtime: Runtime, actor: CurrentActor) -> list[PublicKey]:
+    """Every log key ever used, active or retired: old checkpoints stay verifiable."""
+    async with runtime.engine.begin() as conn:
+        await checkpoints.signers(conn, audit_settings())  # records configured keys (and retires dropped ones)
+        keys = await checkpoints.public_keys(conn)
+    return [PublicKey(vkey=v, active=a, created_at=c, retired_at=r) for v, a, c, r in keys]
+
+
+async def _latest_size(conn: Any) -> int:
+    c = await checkpoints.latest(conn)
+    if c is None:
+        raise NotFound("no checkpoint has been signed yet")
+    return int(c.tree_size)
+
+
+async def _with_proofs(conn: Any, stored: list[ledger.StoredEntry]) -> tuple[list[EntryPublic],
+                                                                             checkpoints.StoredCheckpoint | None]:
+    head = await checkpoints.latest(conn)
+    covered = [s for s in stored if head is not None and s.entry.index < head.tree_size]
+    proofs: dict[int, InclusionProof] = {}
+    if head is not None and covered:
+        root = base64.b64encode(head.root).decode()
+        for s, p in zip(covered, await ledger.inclusion_proofs(conn, [s.entry.index for s in covered],
+                                                                head.tree_size), strict=True):
+            proofs[s.entry.index] = InclusionProof(leaf_index=s.entry.index, tree_size=head.tree_size,
+                                                   leaf_hash=s.leaf_hash.hex(), root_hash=root, proof=_b64(p))
+    return [EntryPublic(entry=s.entry.as_json(), leaf_hash=s.leaf_hash.hex(), inclusion=proofs.get(s.entry.index))
+            for s in stored], head
+
+
+@entries_router.get("", operation_id="list_entries")
+async def list_entries(
+    runtime: Runtime, actor: Reader,
+    household: str | None = None, actor_user: Annotated[str | None, Query(alias="actor")] = None,
+    action: str | None = None, org: Annotated[str | None, Query(description="org unit prefix")] = None,
+    since: datetime | None = None, until: datetime | None = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EntriesPublic:
+    """Entries by household, actor, action type, org unit and recording time, oldest first, each with its
+    inclusion proof against the latest checkpoint."""
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(
+            text(f"""SELECT {ledger.ENTRY_COLUMNS} FROM audit.ledger
+                     WHERE idx > :after AND (CAST(:h AS text) IS NULL OR household = :h)
+                       AND (CAST(:u AS text) IS NULL OR actor_user = :u)
+                       AND (CAST(:a AS text) IS NULL OR action = :a)
+                       AND (CAST(:o AS text) IS NULL OR actor_org LIKE :o || '%')
+                       AND (CAST(:since AS timestamptz) IS NULL OR recorded_at >= :since)
+                       AND (CAST(:until AS timestamptz) IS NULL OR recorded_at < :until)
+                     ORDER BY idx LIMIT :n"""),
+            {"after": int(cursor) if cursor else -1, "h": household, "u": actor_user, "a": action, "o": org,
+             "since": since, "until": until, "n": limit + 1})
+        stored = [ledger.entry_from_row(r) for r in rows]
+        page, more = stored[:limit], len(stored) > limit
+        data, head = await _with_proofs(conn, page)
+    return EntriesPublic(data=data, next_cursor=str(page[-1].entry.index) if more else None,
+                         checkpoint=None if head is None else _checkpoint(head))
+
+
+@entries_router.post("/{index}/redaction", operation_id="redact_entry_payload", status_code=status.HTTP_200_OK)
+async def redact(index: int, runtime: Runtime, actor: Admin,
+                 reason: Annotated[str, Query(min_length=1, max_length=500)]) -> dict[str, Any]:
+    """Remove an entry's stored event (personal data). The entry keeps the payload hash: every proof still holds."""
+    async with runtime.engine.begin() as conn:
+        if not await ledger.redact(conn, index, reason):
+            raise NotFound(f"no unredacted payload for entry {index}")
+    return {"index": index, "redacted": True}
+
+
+@households_router.get("/{household_id}/timeline", operation_id="get_household_timeline")
+async def household_timeline(household_id: str, runtime: Runtime, actor: Reader,
+                             as_of: datetime | None = None) -> Timeline:
+    """The household's history across all services from the ledger's stored events, each entry with its proof,
+    and its state as of a past time replayed from those events. (Recomputing the assessment as of that time, side
+    by side with the decision, needs the assessment service's rules and is not done here.)"""
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(
+            text(f"""SELECT {', '.join('l.' + c.strip() for c in ledger.ENTRY_COLUMNS.split(','))}, p.body
+                     FROM audit.ledger l LEFT JOIN audit.payloads p USING (idx)
+                     WHERE l.household = :h AND (CAST(:at AS timestamptz) IS NULL OR l.event_time <= :at)
+                     ORDER BY l.idx"""), {"h": household_id, "at": as_of})).all()
+        if not rows:
+            raise NotFound(f"no ledger entries for household {household_id}")
+        data, _ = await _with_proofs(conn, [ledger.entry_from_row(r) for r in rows])
+    items: list[TimelineItem] = []
+    state: dict[str, Any] = {}
+    for entry, row in zip(data, rows, strict=True):
+        event = None if row.body is None else json.loads(bytes(row.body))
+        if event is not None:
+            state.update(event.get("data") or {})
+        items.append(TimelineItem(entry=entry, event=event))
+    return Timeline(household=household_id, as_of=as_of, items=items, state=state)
+
+
+@bundles_router.get("", operation_id="export_bundle")
+async def export_bundle(runtime: Runtime, actor: Reader, household: str | None = None,
+                        since: datetime | None = None, until: datetime | None = None,
+                        payloads: bool = False) -> dict[str, Any]:
+    """A bundle for `povguard audit verify`: a household, a time range, or (without either) the whole ledger."""
+    async with runtime.engine.connect() as conn:
+        try:
+            found: dict[str, Any] = await bundle.export(conn, household=household, since=since, until=until,
+                                                        include_payloads=payloads)
+            return found
+        except bundle.NothingSigned as exc:
+            raise NotFound(str(exc)) from exc
+
+
+@witness_router.post("", operation_id="register_witness", status_code=status.HTTP_201_CREATED)
+async def register_witness(body: Witness, runtime: Runtime, actor: Admin) -> dict[str, str]:
+    try:
+        v = note.Verifier.from_vkey(body.vkey)
+    except note.NoteError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if v.alg != note.ALG_COSIGNATURE_V1:
+        raise InvalidInput("a witness key is a cosignature/v1 key (alg 0x04)")
+    async with runtime.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO audit.witnesses (name, vkey) VALUES (:n, :v) ON CONFLICT DO NOTHING"),
+                           {"n": v.name, "v": body.vkey})
+    return {"name": v.name, "vkey": body.vkey}
+
+
+@witness_router.get("", operation_id="list_witnesses")
+async def list_witnesses(runtime: Runtime, actor: CurrentActor) -> list[Witness]:
+    async with runtime.engine.connect() as conn:
+        return [Witness(vkey=v) for v in (await conn.execute(
+            text("SELECT vkey FROM audit.witnesses ORDER BY name"))).scalars()]
+
+
+@ops_router.post("/rechecks", operation_id="run_recheck")
+async def run_recheck(runtime: Runtime, actor: Operator) -> RecheckPublic:
+    """Re-hash every stored payload and entry and rebuild the tree against every signed checkpoint."""
+    r = await recheck.recheck(runtime.engine, audit_settings())
+    return RecheckPublic(tree_size=r.tree_size, ok=r.ok, first_bad_index=r.first_bad_index, kind=r.kind,
+                         detail=r.detail)
+
+
+@ops_router.get("/findings", operation_id="list_findings")
+async def list_findings(runtime: Runtime, actor: Reader, kind: str | None = None,
+                        cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT id, kind, household, actor_user, evidence, found_at FROM audit.findings "
+            "WHERE id > :after AND (CAST(:k AS text) IS NULL OR kind = :k) ORDER BY id LIMIT :n"),
+            {"after": int(cursor) if cursor else 0, "k": kind, "n": limit + 1})).all()
+    page = rows[:limit]
+    return {"data": [FindingPublic(id=r[0], kind=r[1], household=r[2], actor=r[3], evidence=r[4], found_at=r[5])
+                     for r in page],
+            "next_cursor": str(page[-1][0]) if len(rows) > limit else None}
+
+
+def routers() -> list[APIRouter]:
+    return [checkpoint_router, proof_router, keys_router, entries_router, households_router, bundles_router,
+            witness_router, ops_router]
