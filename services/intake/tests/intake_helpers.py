@@ -66,3 +66,36 @@ def visit_form(**over: Any) -> dict[str, Any]:
 def auth(settings: Settings, role: Role = Role.VILLAGE_CLERK, org: str = VILLAGE,
          user: str = "王文书") -> dict[str, str]:
     return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), settings)}
+
+
+def template_rows(body: dict[str, Any]) -> list[list[Any]]:
+    """A household body as rows of the import template (one per member, household columns repeated)."""
+    from povguard_intake.template import COLUMNS, NO, SEPARATOR, YES
+
+    rows = []
+    for m in body["members"]:
+        sources = {"household": body, "place": body["place"], "member": m}
+        row: list[Any] = []
+        for c in COLUMNS:
+            level, _, name = c.key.partition(".")
+            value = sources[level].get(name)
+            if c.kind == "bool" and value is not None:
+                value = YES if value else NO
+            elif c.kind == "enums" and isinstance(value, list):
+                value = SEPARATOR.join(value)
+            row.append(value)
+        rows.append(row)
+    return rows
+
+
+def csv_bytes(rows: list[list[Any]]) -> bytes:
+    import csv
+    import io
+
+    from povguard_intake.template import HEADERS
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADERS)
+    writer.writerows([["" if v is None else v for v in r] for r in rows])
+    return out.getvalue().encode("utf-8-sig")

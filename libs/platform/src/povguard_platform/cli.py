@@ -92,11 +92,13 @@ def bench_eventstore(
 
 def _add_service_commands() -> None:
     """Services contribute command groups (e.g. `povguard audit ...`) through the `povguard.commands` entry
-    points: each names a Typer app."""
+    points, and top-level commands through `povguard.toplevel`: each names a Typer app."""
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="povguard.commands"):
         app.add_typer(ep.load(), name=ep.name)
+    for ep in entry_points(group="povguard.toplevel"):  # commands that read best at the top: `povguard import`
+        app.registered_commands.extend(ep.load().registered_commands)
 
 
 def main() -> None:

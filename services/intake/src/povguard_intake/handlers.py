@@ -88,7 +88,7 @@ class Intake:
     policy: Policy
     today: Callable[[], date] = field(default=date.today)
 
-    def _meta(self, actor: Actor, causation: Any = None) -> Metadata:
+    def metadata(self, actor: Actor, causation: Any = None) -> Metadata:
         return Metadata(actor=actor, policy=self.policy.ref, causation_id=causation)
 
     async def load(self, conn: AsyncConnection, household_id: str, *, as_of: datetime | None = None,
@@ -108,7 +108,7 @@ class Intake:
         assert state.place is not None
         stream = household_stream(state.household_id)
         await self.store.append(conn, [NewEvent(stream, state.place.township_code, e) for e in events],
-                                {stream: state.version}, self._meta(actor))
+                                {stream: state.version}, self.metadata(actor))
         new_state = domain.fold(events, state)
         await save_households(conn, [new_state])
         return new_state
@@ -194,7 +194,7 @@ class Intake:
             stream = StreamRef("warning", match.warning_id)
             new_events.append(NewEvent(stream, seen_township(states, match.household_id), match))
             expected[stream] = 1
-        await self.store.append(conn, new_events, expected, self._meta(actor))
+        await self.store.append(conn, new_events, expected, self.metadata(actor))
         await save_households(conn, states)
         for match in matches:
             await match_warning(conn, match, seen_township(states, match.household_id))
@@ -253,7 +253,7 @@ class Intake:
         """Every unmasked read of personal data is an event of its own (for the audit trail)."""
         stream = StreamRef("access", str(uuid7()))
         event = PersonalDataRead(household_id=household_id, fields=fields, purpose=purpose)
-        await self.store.append(conn, [NewEvent(stream, township, event)], {stream: 0}, self._meta(actor))
+        await self.store.append(conn, [NewEvent(stream, township, event)], {stream: 0}, self.metadata(actor))
 
     # --- department warnings -----------------------------------------------------------------------------------
 
@@ -291,7 +291,7 @@ class Intake:
         township = state.place.township_code if state and state.place else UNKNOWN_TOWNSHIP
         stream = StreamRef("warning", warning.warning_id)
         [recorded] = await self.store.append(conn, [NewEvent(stream, township, warning)], {stream: 0},
-                                             self._meta(actor))
+                                             self.metadata(actor))
         await save_warning(conn, recorded, warning, township if state else None)
         if state is not None:
             lead = domain.open_lead(state, LeadSource.DEPARTMENT, cmd.reported_on,

@@ -13,9 +13,9 @@ from povguard_platform.service import ServiceDef
 
 
 def _routers() -> Sequence[APIRouter]:
-    from povguard_intake.api import households, warnings
+    from povguard_intake.api import households, imports, warnings
 
-    return [households.router, warnings.router]
+    return [households.router, warnings.router, imports.router]
 
 
 SERVICE = ServiceDef(

@@ -311,3 +311,15 @@ class PersonalDataRead(_Intake):
     household_id: str
     fields: list[str]
     purpose: str
+
+
+@CATALOGUE.register
+class PersonalDataExported(_Intake):
+    """The registry of an org unit exported with personal data, for the audit trail."""
+
+    event_type = "PersonalDataExported"
+    org: str
+    households: int
+    members: int
+    sha256: str
+    purpose: str

@@ -60,8 +60,16 @@ def upgrade() -> None:
         sha256 text NOT NULL,
         actor jsonb NOT NULL,
         created_at timestamptz NOT NULL DEFAULT now(),
-        summary jsonb NOT NULL,
-        errors jsonb NOT NULL,
+        finished_at timestamptz,
+        status text NOT NULL,
+        households integer NOT NULL DEFAULT 0,
+        processed integer NOT NULL DEFAULT 0,
+        imported integer NOT NULL DEFAULT 0,
+        unchanged integer NOT NULL DEFAULT 0,
+        refused integer NOT NULL DEFAULT 0,
+        rows integer NOT NULL DEFAULT 0,
+        errors jsonb NOT NULL DEFAULT '[]',
+        message text,
         content bytea NOT NULL
     )""")
 

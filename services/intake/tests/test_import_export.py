@@ -1,0 +1,173 @@
+"""Bulk import (XLSX and CSV in the template) and export, against the running service: bad rows named by row,
+column and reason, a household with any bad row refused and the others registered, a second import of the same
+file changing nothing, and the registry exported back in the same template."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Any
+
+import httpx
+import openpyxl
+from intake_helpers import TOWN, VILLAGE, auth, csv_bytes, household_body, make_id, member, template_rows
+from sqlalchemy import text
+
+from povguard_intake.template import COLUMNS, ERROR_HEADER, HEADERS
+from povguard_platform.actor import Role
+from povguard_platform.settings import Settings
+from povguard_platform.testing import eventually
+
+ID_COL = HEADERS.index("证件号码")
+KIND_COL = HEADERS.index("户类型")
+NAME_COL = HEADERS.index("姓名")
+
+
+async def upload(client: httpx.AsyncClient, settings: Settings, name: str, content: bytes,
+                 role: Role = Role.COUNTY_BUREAU, org: str = "533123") -> dict[str, Any]:
+    r = await client.post("/v1/imports", files={"file": (name, content)}, headers=auth(settings, role, org))
+    assert r.status_code == 202, r.text
+    import_id = r.json()["import_id"]
+    result: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        nonlocal result
+        result = (await client.get(f"/v1/imports/{import_id}", headers=auth(settings, role, org))).json()
+        return bool(result["status"] != "running")
+
+    await eventually(finished, within=60)
+    assert result["status"] == "done", result
+    return result
+
+
+async def count_events(client: httpx.AsyncClient) -> int:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM intake.events"))).scalar_one())
+
+
+def county_file() -> tuple[list[list[Any]], dict[str, int]]:
+    """Three good households and one whose rows hold three kinds of mistakes; returns rows and where they are."""
+    rows: list[list[Any]] = []
+    for _ in range(3):
+        rows += template_rows(household_body())
+    bad = template_rows(household_body())
+    first_bad = len(rows) + 2  # the header is row 1
+    bad[1][ID_COL] = bad[1][ID_COL][:-1] + ("1" if bad[1][ID_COL][-1] != "1" else "2")
+    bad[2][NAME_COL] = None
+    bad[0][KIND_COL] = "外来户"
+    for r in bad[1:]:
+        r[KIND_COL] = "外来户"
+    rows += bad
+    return rows, {"bad_id": first_bad + 1, "no_name": first_bad + 2, "bad_kind": first_bad}
+
+
+async def test_csv_import_reports_every_bad_row_and_imports_the_rest(client: httpx.AsyncClient,
+                                                                   settings: Settings) -> None:
+    rows, where = county_file()
+    result = await upload(client, settings, "county.csv", csv_bytes(rows))
+    assert (result["households"], result["imported"], result["refused"], result["rows"]) == (4, 3, 1, 12)
+    found = {(e["row"], e["column"]) for e in result["errors"]}
+    assert (where["bad_id"], "证件号码") in found
+    assert (where["no_name"], "姓名") in found
+    assert (where["bad_kind"], "户类型") in found
+    assert any("校验码" in e["message"] for e in result["errors"])
+    listed = await client.get("/v1/households", params={"org": VILLAGE}, headers=auth(settings))
+    assert len(listed.json()["data"]) == 3
+
+    sheet = await client.get(result["errors_xlsx"], headers=auth(settings))
+    book = openpyxl.load_workbook(io.BytesIO(sheet.content), read_only=True)
+    values = list(book.worksheets[0].iter_rows(values_only=True))
+    assert values[0][-1] == ERROR_HEADER and len(values) == 13
+    assert "证件号码" in values[where["bad_id"] - 1][-1] and values[1][-1] in (None, "")
+
+
+async def test_importing_the_same_file_twice_changes_nothing(client: httpx.AsyncClient, settings: Settings) -> None:
+    rows, _ = county_file()
+    content = csv_bytes(rows)
+    await upload(client, settings, "county.csv", content)
+    events = await count_events(client)
+    again = await upload(client, settings, "county.csv", content)
+    assert (again["imported"], again["unchanged"], again["refused"]) == (0, 3, 1)
+    assert await count_events(client) == events
+
+
+async def test_duplicate_id_numbers_within_the_file_and_against_the_registry(client: httpx.AsyncClient,
+                                                                            settings: Settings) -> None:
+    shared = make_id(date(1966, 6, 6), male=True)
+    a = household_body(members=[member(id_number=shared, birth=date(1966, 6, 6))])
+    b = household_body(members=[member(id_number=shared, birth=date(1966, 6, 6), name="重号")])
+    result = await upload(client, settings, "dup.csv", csv_bytes(template_rows(a) + template_rows(b)))
+    assert (result["imported"], result["refused"]) == (1, 1)
+    [error] = result["errors"]
+    assert (error["row"], error["column"], error["code"]) == (3, "证件号码", "duplicate")
+    c = household_body(members=[member(id_number=shared, birth=date(1966, 6, 6), name="又重号")])
+    later = await upload(client, settings, "dup2.csv", csv_bytes(template_rows(c)))
+    assert later["refused"] == 1 and a["code"] in later["errors"][0]["message"]
+
+
+async def test_a_village_clerk_imports_only_their_village(client: httpx.AsyncClient, settings: Settings) -> None:
+    own = household_body()
+    other = household_body()
+    other["place"] = {**other["place"], "village_code": TOWN + "202", "group_code": TOWN + "202001"}
+    result = await upload(client, settings, "mixed.csv", csv_bytes(template_rows(own) + template_rows(other)),
+                          Role.VILLAGE_CLERK, VILLAGE)
+    assert (result["imported"], result["refused"]) == (1, 1)
+    assert result["errors"][0]["column"] == "村民小组代码"
+
+
+async def test_xlsx_import_then_export_gives_the_same_rows(client: httpx.AsyncClient, settings: Settings) -> None:
+    bodies = [household_body() for _ in range(3)]
+    rows = [r for b in bodies for r in template_rows(b)]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADERS)
+    for r in rows:
+        sheet.append(r)
+    out = io.BytesIO()
+    book.save(out)
+    result = await upload(client, settings, "county.xlsx", out.getvalue())
+    assert result["imported"] == 3, result["errors"]
+
+    exported = await client.get("/v1/exports/registry.xlsx", params={"org": TOWN},
+                                headers=auth(settings, Role.COUNTY_BUREAU, "533123"))
+    assert exported.status_code == 200
+    values = list(openpyxl.load_workbook(io.BytesIO(exported.content), read_only=True).worksheets[0]
+                  .iter_rows(values_only=True))
+    assert list(values[0]) == HEADERS
+
+    bools = [i for i, c in enumerate(COLUMNS) if c.kind == "bool"]
+
+    def norm(row: Any) -> list[str]:  # blank yes/no cells are exported as 否; trailing blanks are not read back
+        cells = ["" if v is None else str(v) for v in row] + [""] * (len(HEADERS) - len(row))
+        return [("否" if i in bools and not v else v) for i, v in enumerate(cells)]
+
+    assert sorted(norm(r) for r in values[1:]) == sorted(norm(r) for r in rows)
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.connect() as conn:
+        audit = (await conn.execute(text("SELECT data FROM intake.events WHERE type = 'PersonalDataExported'"))).one()
+    assert audit.data["households"] == 3 and audit.data["members"] == 9
+    work_team = await client.get("/v1/exports/registry.xlsx", params={"org": VILLAGE},
+                                 headers=auth(settings, Role.WORK_TEAM, VILLAGE))
+    assert work_team.status_code == 403
+
+
+async def test_template_and_bad_files(client: httpx.AsyncClient, settings: Settings) -> None:
+    t = await client.get("/v1/imports/template.xlsx", headers=auth(settings))
+    book = openpyxl.load_workbook(io.BytesIO(t.content))
+    assert [c.value for c in book.worksheets[0][1]] == HEADERS
+    assert book.worksheets[1]["A2"].value == "户编号"
+    r = await client.post("/v1/imports", files={"file": ("x.pdf", b"%PDF")}, headers=auth(settings))
+    assert r.status_code == 422
+    r = await client.post("/v1/imports", files={"file": ("x.csv", "姓名,证件号码\n".encode())}, headers=auth(settings))
+    assert r.status_code == 202
+    result: dict[str, Any] = {}
+
+    async def failed() -> bool:
+        nonlocal result
+        result = (await client.get(f"/v1/imports/{r.json()['import_id']}", headers=auth(settings))).json()
+        return bool(result["status"] == "failed")
+
+    await eventually(failed)
+    assert "缺少模板列" in result["message"]
