@@ -6,10 +6,12 @@ import tomllib
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 _REPO_POLICIES = Path(__file__).resolve().parents[4] / "policies"
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Frozen(BaseModel):
@@ -59,7 +61,12 @@ class Calendar(_Frozen):
     campaign_window: tuple[date, date]
 
 
-class Policy(_Frozen):
+class Policy(BaseModel):
+    """The shared part of a campaign's policy. Each service reads its own section (e.g. [assessment]) with
+    `policy_section`, so a service's thresholds live with it and the file stays one per place and year."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     policy: PolicyId
     income: IncomePolicy
     bounds: Bounds
@@ -77,7 +84,16 @@ def policy_dir() -> Path:
 
 
 @lru_cache
-def load_policy(campaign: str, directory: Path | None = None) -> Policy:
+def _raw(campaign: str, directory: Path | None) -> dict[str, Any]:
     path = (directory or policy_dir()) / f"{campaign}.toml"
     with path.open("rb") as f:
-        return Policy.model_validate(tomllib.load(f))
+        return tomllib.load(f)
+
+
+def load_policy(campaign: str, directory: Path | None = None) -> Policy:
+    return Policy.model_validate(_raw(campaign, directory))
+
+
+def policy_section(campaign: str, section: str, model: type[M], directory: Path | None = None) -> M:
+    """A service's own section of the campaign's policy file, validated by the service's model."""
+    return model.model_validate(_raw(campaign, directory).get(section, {}))

@@ -166,6 +166,8 @@ class VisitForm(Value):
     assets: Assets = Field(default_factory=Assets, title="家庭资产")
     risks_noted: list[RiskType] = Field(default_factory=list, max_length=5, title="发现的风险")
     difficulties: str = Field(default="", max_length=500, title="家庭困难及诉求")
+    previous_year_per_capita: float | None = Field(default=None, ge=0, title="上年度人均纯收入",
+                                                   description="已知时填写，用于判断收入明显减少")
     application_signed: bool = Field(default=False, title="是否签署申请书")
     authorisation_signed: bool = Field(default=False, title="是否签署授权承诺书")
 

@@ -239,3 +239,63 @@ class WarningKind(StrEnum):
     HOUSING_UNSAFE = "住房不安全"
     ACCIDENT = "意外事故"
     OTHER = "其他"
+
+
+class Outcome(StrEnum):
+    """The eight outcomes of the screening (seed §三(五)), plus 无变化 when nothing changes."""
+
+    NEWLY_IDENTIFIED = "新识别监测对象"
+    RE_MARKED = "风险再标注"
+    ELIMINATION_ROLLED_BACK = "风险消除不稳定回退"
+    REMOVED_WRONGLY_IDENTIFIED = "识别不精准整户清退"
+    RISK_ELIMINATION = "拟风险消除"
+    INCOME_INCREASE_TARGET = "万元以下户户增收帮扶对象"
+    FURTHER_SUPPORT = "风险未消除拟进一步帮扶"
+    NATURAL_CHANGE = "自然变更"
+    NO_CHANGE = "无变化"
+
+
+# Outcomes that change who is a monitoring object and so go through public notice (户户增收 targets are not noticed)
+NOTICED_OUTCOMES = frozenset({Outcome.NEWLY_IDENTIFIED, Outcome.RE_MARKED, Outcome.ELIMINATION_ROLLED_BACK,
+                              Outcome.REMOVED_WRONGLY_IDENTIFIED, Outcome.RISK_ELIMINATION})
+
+
+class EliminationMethod(StrEnum):
+    """风险消除方式"""
+
+    SUPPORTED = "帮扶消除"
+    NATURAL = "自然消除"
+
+
+class IncomeBand(StrEnum):
+    """人均纯收入分段 (seed §二(一)2)"""
+
+    UNDER_LINE = "监测范围以下"
+    LINE_TO_7000 = "监测范围至7000元"
+    B7000_8000 = "7000-8000元"
+    B8000_9000 = "8000-9000元"
+    B9000_10000 = "9000-10000元"
+    OVER_10000 = "10000元以上"
+
+
+class MeasureKind(StrEnum):
+    """帮扶措施类型"""
+
+    INDUSTRY = "产业帮扶"
+    EMPLOYMENT = "就业帮扶"
+    FINANCE = "金融帮扶"
+    PUBLIC_WELFARE_JOB = "公益岗位帮扶"
+    HOUSING = "住房安全保障"
+    WATER = "饮水安全保障"
+    HEALTH = "健康帮扶"
+    COMPULSORY_EDUCATION = "义务教育保障"
+    OTHER_EDUCATION = "其他教育帮扶"
+    SOCIAL_SECURITY = "综合保障"
+    SOCIAL_ASSISTANCE = "社会帮扶"
+    RELOCATION = "搬迁"
+    LIVING_CONDITIONS = "生产生活条件改善"
+    INFRASTRUCTURE = "基础设施建设"
+
+
+DEVELOPMENTAL_MEASURES = frozenset({MeasureKind.INDUSTRY, MeasureKind.EMPLOYMENT, MeasureKind.FINANCE,
+                                    MeasureKind.PUBLIC_WELFARE_JOB})
