@@ -61,7 +61,7 @@ class RiskAssessed(_Assessment):
     event_type = "RiskAssessed"
     visit_id: str
     risks: list[DetectedRisk] = Field(title="返贫致贫风险")
-    gaps: list[str] = Field(description="三保障 and drinking-water gaps: 两不愁, 义务教育, 基本医疗, 住房安全, 饮水安全")
+    gaps: list[str] = Field(description="三保障 and water gaps: 两不愁, 义务教育, 基本医疗, 住房安全, 饮水安全")
     no_labour: bool = Field(title="整户无劳动力")
     labour_capable_members: int
     rigid_spending: float = Field(title="刚性支出合计")
