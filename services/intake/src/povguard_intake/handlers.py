@@ -20,11 +20,13 @@ from povguard_platform.contracts.intake import (
     HouseholdRegistered,
     LeadOpened,
     MemberFacts,
+    MonitoringStatusChanged,
     PersonalDataRead,
     Place,
     WarningMatched,
     WarningReceived,
 )
+from povguard_platform.contracts.review import CountyDecided
 from povguard_platform.contracts.vocab import (
     ChangeReason,
     Department,
@@ -35,7 +37,7 @@ from povguard_platform.contracts.vocab import (
     PriorityGroup,
     WarningKind,
 )
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, StreamRef
+from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations, Violation
 from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
@@ -100,15 +102,19 @@ class Intake:
         return state
 
     async def _commit(self, conn: AsyncConnection, state: Household, events: Sequence[EventPayload],
-                      actor: Actor, expected: int | None = None) -> Household:
+                      actor: Actor, expected: int | None = None, causation: RecordedEvent | None = None,
+                      ) -> Household:
         if expected is not None and expected != state.version:
             from povguard_platform.eventstore import ConcurrencyError
 
             raise ConcurrencyError(household_stream(state.household_id), expected, state.version)
         assert state.place is not None
         stream = household_stream(state.household_id)
+        metadata = self.metadata(actor) if causation is None else Metadata(
+            actor=actor, policy=self.policy.ref, causation_id=causation.id,
+            correlation_id=causation.correlation_id or causation.id)
         await self.store.append(conn, [NewEvent(stream, state.place.township_code, e) for e in events],
-                                {stream: state.version}, self.metadata(actor))
+                                {stream: state.version}, metadata)
         new_state = domain.fold(events, state)
         await save_households(conn, [new_state])
         return new_state
@@ -254,6 +260,16 @@ class Intake:
         stream = StreamRef("access", str(uuid7()))
         event = PersonalDataRead(household_id=household_id, fields=fields, purpose=purpose)
         await self.store.append(conn, [NewEvent(stream, township, event)], {stream: 0}, self.metadata(actor))
+
+    async def record_decision(self, conn: AsyncConnection, event: RecordedEvent, decided: CountyDecided) -> None:
+        """A county decision (县级审定) sets the household's kind and monitoring status; the decider is the actor."""
+        state = await self.load(conn, decided.household_id)
+        change = MonitoringStatusChanged(
+            household_id=decided.household_id, kind=decided.kind, category=decided.category, status=decided.status,
+            decided_on=decided.decided_on, case_id=decided.case_id)
+        if (state.kind, state.category, state.status) == (change.kind, change.category, change.status):
+            return  # 无变化: nothing to record
+        await self._commit(conn, state, [change], event.actor, causation=event)
 
     # --- department warnings -----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 import povguard_platform.contracts  # noqa: F401  (registers the event catalogue)
+from povguard_intake.consumers import DECISIONS
 from povguard_platform.service import ServiceDef
 
 
@@ -25,4 +26,5 @@ SERVICE = ServiceDef(
     default_port=8101,
     migrations_dir=Path(__file__).parent / "migrations",
     routers=_routers,
+    consumers=[DECISIONS],
 )

@@ -1,0 +1,43 @@
+"""A county decision published by review sets the household's kind and monitoring status in the registry, once."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+from intake_helpers import auth, household_body
+
+from povguard_platform.actor import Actor, Role
+from povguard_platform.contracts.review import CountyDecided
+from povguard_platform.contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, Outcome, RiskType
+from povguard_platform.envelope import Metadata, NewEvent, StreamRef
+from povguard_platform.settings import Settings
+from povguard_platform.testing import eventually, running
+from povguard_review.service import SERVICE as REVIEW
+
+COUNTY = Actor(user="县审定-李", role=Role.COUNTY_BUREAU, org="533123")
+
+
+async def test_county_decision_sets_kind_and_status(client: httpx.AsyncClient, settings: Settings) -> None:
+    h = (await client.post("/v1/households", json=household_body(), headers=auth(settings))).json()
+    hid = h["household_id"]
+    decided = CountyDecided(
+        case_id="case-1", household_id=hid, outcome=Outcome.NEWLY_IDENTIFIED, kind=HouseholdKind.MONITORED,
+        category=MonitoringCategory.UNSTABLE_LIFTED, status=MonitoringStatus.RISK_NOT_ELIMINATED,
+        risks=[RiskType.ILLNESS], decided_on=date(2022, 5, 27))
+    async with running(REVIEW, settings) as review:
+        stream = StreamRef("case", "case-1")
+        async with review.engine.begin() as conn:
+            await review.store.append(conn, [NewEvent(stream, h["place"]["township_code"], decided)], {stream: 0},
+                                      Metadata(actor=COUNTY))
+
+        async def status_changed() -> bool:
+            r = await client.get(f"/v1/households/{hid}", headers=auth(settings))
+            return bool(r.json()["status"] == "风险未消除")
+
+        await eventually(status_changed)
+    got = (await client.get(f"/v1/households/{hid}", headers=auth(settings))).json()
+    assert (got["kind"], got["category"], got["version"]) == ("监测对象", "脱贫不稳定户", 2)
+    history = (await client.get(f"/v1/households/{hid}/history", headers=auth(settings))).json()
+    assert history[-1]["type"] == "MonitoringStatusChanged" and history[-1]["actor"]["user"] == "县审定-李"
+    assert history[-1]["data"]["case_id"] == "case-1"
