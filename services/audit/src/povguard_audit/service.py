@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from povguard_audit.consumers import LEDGER
+from povguard_audit.schedule import run_schedule
 from povguard_platform.service import ServiceDef
 
 
@@ -25,4 +26,5 @@ SERVICE = ServiceDef(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=_routers,
     consumers=[LEDGER],
+    background=[run_schedule],
 )
