@@ -53,6 +53,32 @@ def up(
 
 
 @app.command()
+def demo(
+    households: Annotated[int, typer.Option(help="size of the synthetic county")] = 2000,
+    seed: Annotated[int, typer.Option(help="same seed, same county")] = 2022,
+    data_dir: Annotated[Path, typer.Option(help="where the demo keeps its system and files")] = Path("var/demo"),
+) -> None:
+    """Run a whole screening campaign on a synthetic county through the public APIs, then show what came out."""
+    from povguard_platform.demo.runner import run_demo
+
+    raise typer.Exit(run_demo(households, seed, data_dir.resolve(), console))
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Argument(help="registry file (.xlsx or .csv) or a directory")],
+    households: Annotated[int, typer.Option(help="number of households")] = 2000,
+    seed: Annotated[int, typer.Option(help="same seed, same county")] = 2022,
+) -> None:
+    """Write a synthetic county in the import template, with its campaign files (visits, warnings, checks)."""
+    from povguard_platform.synthetic import generate_to
+
+    with console.status(f"generating {households:,} households…"):
+        county = generate_to(out, households, seed)
+    console.print(f"wrote {len(county.households):,} households, {county.members:,} people to {out}")
+
+
+@app.command()
 def token(
     role: Annotated[Role, typer.Option(help="the actor's role")],
     org: Annotated[str, typer.Option(help="org unit: an administrative division code, e.g. 533123 (county)")],

@@ -262,7 +262,7 @@ class Consumer:
                              "WHERE consumer = :c AND resolved_at IS NULL"), {"c": self.spec.name})
                     DEAD_LETTERS.labels(self.spec.name).set(n.scalar_one())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 5.0)
+                await asyncio.wait_for(stop.wait(), 1.0)
 
 
 def event_as_json(event: RecordedEvent) -> dict[str, Any]:

@@ -90,8 +90,14 @@ class Relay:
                     {"p": events[-1].position},
                 )
             RELAY_PUBLISHED.labels(self.store.schema).inc(len(events))
+            RELAY_LAG.labels(self.store.schema).set(await self._lag(events[-1].position))
             self.published += sum(1 for a in acks if not a.duplicate)
             total += len(events)
+
+    async def _lag(self, published: int) -> int:
+        async with self.engine.connect() as conn:
+            head = await self.store.head(conn)
+        return max(0, head - published)
 
     async def run(self, database_dsn: str, stop: asyncio.Event) -> None:
         """Wait for leadership, then publish on every NOTIFY from an append (and at least every poll_interval)."""

@@ -1,0 +1,183 @@
+"""The campaign's stages, each driven through the public APIs by the role that does it in the field."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from povguard_platform.actor import Role
+from povguard_platform.demo.client import Api, DemoError, Who, gather_bounded, wait_until
+from povguard_platform.synthetic import County, SyntheticHousehold
+
+COUNTY_CODE = "533123"
+
+
+@dataclass
+class Campaign:
+    api: Api
+    county: County
+    console: Console
+    registry_file: Any  # the generated registry (Path)
+    household_ids: dict[str, str] = field(default_factory=dict)  # 户编号 → household id
+    figures: dict[str, Any] = field(default_factory=dict)
+    progress: Progress | None = None
+
+    def task(self, description: str, total: int | None) -> TaskID:
+        assert self.progress is not None
+        return self.progress.add_task(description, total=total)
+
+    def advance(self, task: TaskID, by: int = 1) -> None:
+        assert self.progress is not None
+        self.progress.advance(task, by)
+
+    def clerk(self, household: SyntheticHousehold) -> Who:
+        return Who(Role.VILLAGE_CLERK, household.place.village_code, f"数据员-{household.place.village}")
+
+    def collector(self, household: SyntheticHousehold) -> Who:
+        return Who(Role.COLLECTOR, household.place.village_code, household.visit.collector)
+
+
+COUNTY_BUREAU = Who(Role.COUNTY_BUREAU, COUNTY_CODE, "县乡村振兴局-数据组")
+INSPECTOR = Who(Role.INSPECTOR, COUNTY_CODE, "县纪委监委-检查组")
+
+
+async def stage_import(c: Campaign) -> None:
+    """批量导入: the county bureau uploads the registry; rows with problems come back with row, column and reason."""
+    content = c.registry_file.read_bytes()
+    started = (await c.api.call("intake", "POST", "/v1/imports", COUNTY_BUREAU,
+                                files={"file": (c.registry_file.name, content)})).json()
+    task = c.task("导入农户信息", len(c.county.households))
+    report: dict[str, Any] = started
+
+    async def done() -> bool:
+        nonlocal report
+        report = (await c.api.call("intake", "GET", f"/v1/imports/{started['import_id']}", COUNTY_BUREAU,
+                                   params={"limit": 0})).json()
+        assert c.progress is not None
+        c.progress.update(task, completed=report["processed"])
+        return bool(report["status"] != "running")
+
+    await wait_until(done, 900, "the import", interval=0.3)
+    if report["status"] != "done":
+        raise DemoError(f"import {report['status']}: {report.get('message')}")
+    c.figures["import"] = {k: report[k] for k in ("households", "rows", "imported", "unchanged", "refused",
+                                                  "error_count")}
+    await _collect_ids(c)
+
+
+async def _collect_ids(c: Campaign) -> None:
+    """户编号 → household id, through the registry's own export (what a county clerk would download)."""
+    response = await c.api.call("intake", "GET", "/v1/exports/registry.xlsx", COUNTY_BUREAU,
+                                params={"org": COUNTY_CODE, "purpose": "演示：核对导入结果"})
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+    codes = {str(r[0]) for r in book.worksheets[0].iter_rows(min_row=2, values_only=True) if r and r[0]}
+    by_code: dict[str, str] = {}
+    for town in sorted({h.place.township_code for h in c.county.households}):
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"org": town, "limit": 500}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await c.api.call("intake", "GET", "/v1/households", COUNTY_BUREAU, params=params)).json()
+            by_code.update({h["code"]: h["household_id"] for h in page["data"]})
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    if set(by_code) != codes:
+        raise DemoError("the export and the registry list disagree")
+    c.household_ids = by_code
+
+
+async def stage_warnings(c: Campaign) -> None:
+    """部门筛查预警: each department pushes its warnings as a machine client."""
+    warnings = list(c.county.warnings)
+    task = c.task("部门预警推送", len(warnings))
+
+    async def push(w: Any) -> bool:
+        who = Who(Role.DEPARTMENT, w.department.value, f"{w.department.value}-接口")
+        r = await c.api.call("intake", "POST", "/v1/warnings", who, ok=(201, 409),
+                             json={"department": w.department.value, "kind": w.kind.value, "id_number": w.id_number,
+                                   "person_name": w.person_name, "amount": w.amount,
+                                   "occurred_on": w.occurred_on.isoformat(), "reported_on": "2022-05-06",
+                                   "source_ref": w.source_ref, "note": w.note})
+        return bool(r.status_code == 201 and r.json()["matched"])
+
+    matched = await gather_bounded(warnings, push, on_done=lambda: c.advance(task))
+    c.figures["warnings"] = {"sent": len(warnings), "matched": sum(matched), "unmatched": len(warnings) - sum(matched)}
+
+
+async def stage_visits(c: Campaign) -> None:
+    """入户调查 (附件2-1): collectors record the form for every registered household."""
+    visited = [h for h in c.county.households if h.code in c.household_ids]
+    task = c.task("入户调查采集", len(visited))
+
+    async def visit(h: SyntheticHousehold) -> None:
+        await c.api.call("intake", "POST", f"/v1/households/{c.household_ids[h.code]}/visits", c.collector(h),
+                         json={"form": h.visit.model_dump(mode="json")})
+
+    await gather_bounded(visited, visit, on_done=lambda: c.advance(task))
+    c.figures["visits"] = len(visited)
+
+
+async def stage_audit(c: Campaign) -> None:
+    """Audit: wait until the ledger holds every event, sign a checkpoint, export the bundle and verify it offline."""
+    from povguard_audit.verify import verify_bundle
+
+    task = c.task("审计账本核验", None)
+
+    await settle(c, "the audit ledger")
+    signed = (await c.api.call("audit", "POST", "/v1/audit/checkpoints", COUNTY_BUREAU)).json()
+    bundle = (await c.api.call("audit", "GET", "/v1/audit/bundles", INSPECTOR)).json()
+    keys = [k["vkey"] for k in (await c.api.call("audit", "GET", "/v1/audit/keys", INSPECTOR)).json()]
+    report = verify_bundle(bundle, keys)
+    c.advance(task)
+    c.figures["audit"] = {"tree_size": report.tree_size, "checkpoint": signed, "verified": report.ok,
+                          "problem": report.problem, "first_bad": str(report.first_bad) if report.first_bad else None}
+    if not report.ok:
+        raise DemoError(f"audit verification failed: {report.problem or report.first_bad}")
+
+
+_LAG = re.compile(r'^povguard_(?:consumer_lag_messages|relay_lag_events)\{[^}]*\} ([0-9.e+]+)$', re.M)
+
+
+async def quiet(c: Campaign) -> bool:
+    """Every relay has published everything and every consumer has nothing pending (their Prometheus gauges, as an
+    operator would look)."""
+    for client in c.api.clients.values():
+        metrics = (await client.get("/metrics")).text
+        if any(float(v) for v in _LAG.findall(metrics)):
+            return False
+    return True
+
+
+async def settle(c: Campaign, what: str, within: float = 600) -> None:
+    """Wait until the system is quiet twice in a row, a little apart (events still in flight show as lag)."""
+    async def twice() -> bool:
+        if not await quiet(c):
+            return False
+        await asyncio.sleep(1.2)  # the consumer gauges refresh every second
+        return await quiet(c)
+
+    await wait_until(twice, within, what)
+
+
+STAGES: list[tuple[str, Callable[[Campaign], Awaitable[None]]]] = [
+    ("import", stage_import),
+    ("warnings", stage_warnings),
+    ("visits", stage_visits),
+    ("audit", stage_audit),
+]
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
