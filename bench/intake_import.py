@@ -1,0 +1,120 @@
+"""Intake import benchmark: a synthetic county (default 70,000 households, about 300,000 people) imported through
+the same code path as `POST /v1/imports` (parse, validate every rule, register, read models), against real
+PostgreSQL and NATS. Prints households/s and the importer's peak memory, and a raw COPY of the same member rows on
+the same server as the ceiling; writes var/bench/intake_import.json.
+
+    python bench/intake_import.py --households 70000 --format csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from rich.console import Console
+from rich.table import Table
+
+from povguard_intake.bulk import run_import, start_import
+from povguard_intake.handlers import Intake
+from povguard_intake.importer import group_households, read_table
+from povguard_intake.service import SERVICE as INTAKE
+from povguard_intake.template import HEADERS
+from povguard_platform.actor import Actor, Role
+from povguard_platform.ids import uuid7
+from povguard_platform.policy import load_policy
+from povguard_platform.runtime.servers import EmbeddedNats, EmbeddedPostgres
+from povguard_platform.settings import Settings
+from povguard_platform.testing import running
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def raw_copy(url: str, content: bytes, name: str) -> float:
+    rows = [tuple("" if v is None else str(v) for v in (row.get(h) for h in HEADERS))
+            for _, row in read_table(content, name)]
+    conn = await asyncpg.connect(url)
+    cols = ", ".join(f"c{i} text" for i in range(len(HEADERS)))
+    await conn.execute(f"CREATE TABLE copy_ceiling ({cols})")
+    started = time.perf_counter()
+    await conn.copy_records_to_table("copy_ceiling", records=rows)
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return elapsed
+
+
+async def bench(households: int, fmt: str, seed: int, console: Console) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="povguard-bench-import-"))
+    registry = work / f"registry.{fmt}"
+    started = time.perf_counter()
+    # generated in another process, so that this one's peak memory is the importer's
+    await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "povguard_platform.cli", "generate", str(registry),
+                                             "--households", str(households), "--seed", str(seed)],
+                            check=True, capture_output=True)
+    console.log(f"generated {registry.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f}s")
+    content = registry.read_bytes()
+    members = sum(len(h.rows) for h in group_households(read_table(content, registry.name)))
+    pg, nats = EmbeddedPostgres(work / "pg"), EmbeddedNats(work / "nats")
+    url, nats_url = pg.start(), nats.start()
+    try:
+        settings = Settings(environment="test", database_url=url, nats_url=nats_url, run_background=False)
+        async with running(INTAKE, settings) as rt:
+            intake = Intake(rt.store, load_policy(settings.campaign))
+            actor = Actor(user="bench", role=Role.COUNTY_BUREAU, org="533123")
+            rss_before = peak_rss_mb()
+            import_id = str(uuid7())
+            await start_import(rt.engine, import_id, registry.name, content, actor)
+            t0 = time.perf_counter()
+            progress = await run_import(rt.engine, intake, import_id, registry.name, content, actor, lambda _: True)
+            seconds = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            again = await run_import(rt.engine, intake, str(uuid7()), registry.name, content, actor, lambda _: True)
+            second = time.perf_counter() - t1
+        copy_seconds = await raw_copy(url, content, registry.name)
+    finally:
+        nats.stop()
+        pg.stop()
+    return {
+        "households": households, "members": members, "format": fmt, "file_mb": round(len(content) / 1e6, 1),
+        "seconds": round(seconds, 2), "households_per_s": round(households / seconds),
+        "members_per_s": round(members / seconds), "imported": progress.imported, "refused": progress.refused,
+        "errors": len(progress.errors), "peak_rss_mb": round(peak_rss_mb()), "rss_before_mb": round(rss_before),
+        "second_import_seconds": round(second, 2), "second_import_unchanged": again.unchanged,
+        "copy_seconds": round(copy_seconds, 2), "copy_members_per_s": round(members / copy_seconds),
+        "ratio_vs_copy": round((members / seconds) / (members / copy_seconds), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--households", type=int, default=70_000)
+    parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    parser.add_argument("--seed", type=int, default=2022)
+    parser.add_argument("--out", type=Path, default=Path("var/bench"))
+    args = parser.parse_args()
+    console = Console()
+    result = asyncio.run(bench(args.households, args.format, args.seed, console))
+    table = Table(title=f"intake import ({args.format})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, (int, float)) else str(value))
+    console.print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"intake_import_{args.format}.json"
+    path.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
