@@ -27,8 +27,8 @@ from povguard_intake.bulk import run_import, start_import
 from povguard_intake.handlers import Intake
 from povguard_intake.importer import group_households, read_table
 from povguard_intake.service import SERVICE as INTAKE
-from povguard_intake.template import HEADERS
 from povguard_platform.actor import Actor, Role
+from povguard_platform.contracts.template import HEADERS
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import load_policy
 from povguard_platform.runtime.servers import EmbeddedNats, EmbeddedPostgres

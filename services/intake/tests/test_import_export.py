@@ -13,8 +13,8 @@ import openpyxl
 from intake_helpers import TOWN, VILLAGE, auth, csv_bytes, household_body, make_id, member, template_rows
 from sqlalchemy import text
 
-from povguard_intake.template import COLUMNS, ERROR_HEADER, HEADERS
 from povguard_platform.actor import Role
+from povguard_platform.contracts.template import COLUMNS, ERROR_HEADER, HEADERS
 from povguard_platform.settings import Settings
 from povguard_platform.testing import eventually
 

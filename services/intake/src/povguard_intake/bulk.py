@@ -28,8 +28,8 @@ from povguard_intake.importer import (
     same_as_registered,
     violation_rows,
 )
-from povguard_intake.template import COLUMNS, ERROR_HEADER, HEADERS, NO, SEPARATOR, YES
 from povguard_platform.actor import Actor
+from povguard_platform.contracts.template import COLUMNS, ERROR_HEADER, HEADERS, NO, SEPARATOR, YES
 from povguard_platform.errors import DomainConflict, RuleViolations
 
 log = logging.getLogger(__name__)

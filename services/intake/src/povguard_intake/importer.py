@@ -17,8 +17,8 @@ from povguard_intake.domain.household import Household
 from povguard_intake.domain.idcard import normalise
 from povguard_intake.domain.rules import member_violations
 from povguard_intake.handlers import RegisterCommand
-from povguard_intake.template import BY_HEADER, COLUMNS, HEADERS, NO, SEPARATOR, YES, Column
 from povguard_platform.contracts.intake import MemberFacts, Place
+from povguard_platform.contracts.template import BY_HEADER, COLUMNS, HEADERS, NO, SEPARATOR, YES, Column
 from povguard_platform.contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, PriorityGroup
 from povguard_platform.errors import Violation
 

@@ -1,5 +1,6 @@
-"""The import/export template: one row per member, household columns repeated on each of its rows; headers are the
-Chinese names of the national form. Values are the form's own words; several values in one cell are separated by
+"""The registry import/export template, the contract between intake and whoever prepares or reads its files:
+one row per member, household columns repeated on each of its rows; headers are the Chinese names of the national
+form. Values are the form's own words; several values in one cell are separated by
 "、"; yes/no as 是/否; dates as YYYY-MM-DD."""
 
 from __future__ import annotations
