@@ -1,0 +1,165 @@
+"""Support benchmark: plans created per second from county decisions.
+
+    python bench/support.py --households 10000 --batch 200 --out var/bench
+
+Starts its own durable PostgreSQL in a temporary directory and removes it at the end. Plans are created by direct
+handler calls, not through NATS: each CountyDecided (风险未消除, two risks, two proposed measures) goes through
+`Support.on_county_decided` exactly as the consumer calls it (load the plan stream, decide, append PlanCreated and
+MeasureAssigned, write the plan and measure read models), `--batch` events per transaction as the consumer's batch,
+each in its own savepoint as the consumer does (the inbox row itself is not written). Half the households have
+assessment facts (risks, gaps, labour, income) beforehand, so goals and coverage use them. A second run feeds the same
+number of decisions to `Support.decide_many` (one load per plan, one append per batch). Prints a table and writes
+`<out>/support.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import povguard_platform.contracts  # noqa: F401
+from povguard_platform.actor import Actor, Role
+from povguard_platform.contracts.review import CountyDecided
+from povguard_platform.contracts.vocab import (
+    Department,
+    HouseholdKind,
+    MeasureKind,
+    MonitoringCategory,
+    MonitoringStatus,
+    Outcome,
+    RiskType,
+)
+from povguard_platform.envelope import RecordedEvent, StreamRef
+from povguard_platform.eventstore import EventStore
+from povguard_platform.ids import uuid7
+from povguard_platform.migrations import upgrade
+from povguard_platform.policy import load_policy, policy_section
+from povguard_platform.runtime.servers import EmbeddedPostgres
+from povguard_platform.settings import sqlalchemy_url
+from povguard_support.domain.catalogue import SupportPolicy
+from povguard_support.handlers import Support
+from povguard_support.projections import save_facts
+from povguard_support.service import SERVICE
+
+console = Console()
+BUREAU = Actor(user="县乡村振兴局", role=Role.COUNTY_BUREAU, org="533123")
+CAMPAIGN = "533123-2022"
+
+
+def decision(i: int, prefix: str) -> CountyDecided:
+    return CountyDecided(
+        case_id=f"case-{prefix}{i}", household_id=f"{prefix}{i:06d}", outcome=Outcome.NEWLY_IDENTIFIED,
+        kind=HouseholdKind.MONITORED, category=MonitoringCategory.MARGINAL,
+        status=MonitoringStatus.RISK_NOT_ELIMINATED, risks=[RiskType.ILLNESS, RiskType.UNSTABLE_EMPLOYMENT],
+        lead_department=Department.AGRICULTURE, proposed_measures=[MeasureKind.HEALTH, MeasureKind.EMPLOYMENT],
+        decided_on=date(2022, 5, 27))
+
+
+def recorded(payload: CountyDecided, position: int) -> RecordedEvent:
+    return RecordedEvent(
+        id=uuid7(), source="review", stream=StreamRef("case", payload.case_id), version=2, position=position,
+        type="CountyDecided", type_version=1, township="533123101", time=datetime.now(UTC), actor=BUREAU,
+        data=payload.model_dump(mode="json"))
+
+
+async def seed_facts(support_engine: Any, prefix: str, n: int) -> None:
+    async with support_engine.begin() as conn:
+        for i in range(0, n, 2):
+            village = f"533123{101 + i % 15:03d}{201 + i % 8:03d}"
+            await save_facts(conn, f"{prefix}{i:06d}", village_code=village, township_code=village[:9],
+                             risks=["因病"], gaps=["住房安全"] if i % 4 == 0 else [], no_labour=False,
+                             labour_capable_members=2, per_capita=6000 + i % 3000)
+
+
+async def run(url: str, n: int, batch: int) -> dict[str, Any]:
+    engine = create_async_engine(sqlalchemy_url(url), pool_size=2)
+    async with engine.begin() as conn:
+        await upgrade(conn, SERVICE.migrations_dir, "support")
+    support = Support(EventStore("support"), load_policy(CAMPAIGN), policy_section(CAMPAIGN, "support", SupportPolicy))
+    results: dict[str, Any] = {"households": n, "batch": batch}
+
+    await seed_facts(engine, "c", n)
+    events = [recorded(decision(i, "c"), i + 1) for i in range(n)]
+    started = time.perf_counter()
+    for start in range(0, n, batch):
+        async with engine.begin() as conn:
+            for event in events[start:start + batch]:
+                savepoint = await conn.begin_nested()
+                await support.on_county_decided(conn, event)
+                await savepoint.commit()
+    elapsed = time.perf_counter() - started
+    results["handler"] = {"seconds": elapsed, "plans_per_s": n / elapsed}
+
+    await seed_facts(engine, "b", n)
+    decisions = [decision(i, "b") for i in range(n)]
+    started = time.perf_counter()
+    for start in range(0, n, batch):
+        async with engine.begin() as conn:
+            await support.decide_many(conn, decisions[start:start + batch])
+    elapsed = time.perf_counter() - started
+    results["batched"] = {"seconds": elapsed, "plans_per_s": n / elapsed}
+
+    async with engine.connect() as conn:
+        row = (await conn.execute(text("""SELECT count(*), count(*) FILTER (WHERE missing <> '{}'),
+                                                 count(*) FILTER (WHERE safety_net_only)
+                                          FROM support.plans"""))).one()
+        measures = (await conn.execute(text("SELECT count(*) FROM support.measures"))).scalar_one()
+        events_n = (await conn.execute(text("SELECT count(*) FROM support.events"))).scalar_one()
+    results["check"] = {"plans": row[0], "with_missing_measures": row[1], "safety_net_only": row[2],
+                        "measures": measures, "events": events_n}
+    assert row[0] == 2 * n and measures == 4 * n
+    await engine.dispose()
+    return results
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--households", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=200)
+    ap.add_argument("--out", type=Path, default=Path("var/bench"))
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="povguard-bench-support-"))
+    pg = EmbeddedPostgres(tmp / "postgres", durable=True)
+    pg.start()
+    try:
+        url = pg.create_database("bench_support")
+        with console.status(f"creating plans for {args.households:,} households (twice)…"):
+            results = await run(url, args.households, args.batch)
+    finally:
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
+    results["at"] = datetime.now(UTC).isoformat()
+
+    table = Table(title="support: plans from county decisions")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    h, b, c = results["handler"], results["batched"], results["check"]
+    table.add_row(f"consumer handler, {args.households:,} decisions, {args.batch}/transaction",
+                  f"{h['plans_per_s']:,.0f} plans/s ({h['seconds']:.1f} s)")
+    table.add_row(f"decide_many, {args.batch} decisions/append", f"{b['plans_per_s']:,.0f} plans/s "
+                  f"({b['seconds']:.1f} s)")
+    table.add_row("plans / measures / events written", f"{c['plans']:,} / {c['measures']:,} / {c['events']:,}")
+    table.add_row("flagged: missing measures / 一兜了之", f"{c['with_missing_measures']:,} / {c['safety_net_only']:,}")
+    console.print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "support.json").write_text(json.dumps(results, indent=2))
+    console.print(f"written to {args.out / 'support.json'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""The support service's REST API under /v1."""

@@ -1,0 +1,53 @@
+"""The support consumer: county decisions create, close and reopen plans; assessments keep each household's risks,
+三保障/water gaps, labour and income so that coverage can be checked."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from povguard_platform.consumer import ConsumerSpec
+from povguard_platform.envelope import RecordedEvent
+from povguard_platform.eventstore import EventStore
+from povguard_platform.policy import load_policy, policy_section
+from povguard_platform.settings import get_settings
+from povguard_support.domain.catalogue import SupportPolicy
+from povguard_support.handlers import Support
+
+
+@lru_cache
+def support_for(campaign: str) -> Support:
+    return Support(EventStore("support"), load_policy(campaign), policy_section(campaign, "support", SupportPolicy))
+
+
+def _support() -> Support:
+    return support_for(get_settings().campaign)
+
+
+async def case_opened(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await _support().on_case_opened(conn, event)
+
+
+async def county_decided(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await _support().on_county_decided(conn, event)
+
+
+async def risk_assessed(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await _support().on_risk_assessed(conn, event)
+
+
+async def income_assessed(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await _support().on_income_assessed(conn, event)
+
+
+DECISIONS = ConsumerSpec(
+    name="support-decisions",
+    sources=["review", "assessment"],
+    handlers={
+        "CaseOpened": case_opened,
+        "CountyDecided": county_decided,
+        "RiskAssessed": risk_assessed,
+        "IncomeAssessed": income_assessed,
+    },
+)

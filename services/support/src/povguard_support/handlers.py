@@ -1,0 +1,295 @@
+"""Commands and events → domain → event store, in one transaction with the read models. The routes and the
+consumer call these; nothing here knows about HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from povguard_platform.actor import SYSTEM_ACTOR, Actor
+from povguard_platform.contracts.assessment import IncomeAssessed, RiskAssessed
+from povguard_platform.contracts.review import CaseOpened, CountyDecided
+from povguard_platform.contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved
+from povguard_platform.contracts.vocab import Department, MeasureKind, MonitoringStatus
+from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.eventstore import ConcurrencyError, EventStore
+from povguard_platform.ids import uuid7
+from povguard_platform.policy import Policy
+from povguard_support.domain import delivery
+from povguard_support.domain import plan as domain
+from povguard_support.domain.catalogue import SupportPolicy
+from povguard_support.domain.plan import HouseholdFacts, Plan
+from povguard_support.projections import Place, load_facts, save_facts, save_plans
+
+UNKNOWN_TOWNSHIP = "000000000"  # subject token while a household's place is not known yet
+
+
+def plan_stream(household_id: str) -> StreamRef:
+    return StreamRef("plan", household_id)
+
+
+def mismatch_stream(mismatch_id: str) -> StreamRef:
+    return StreamRef("mismatch", mismatch_id)
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One line of a department's own record of what it delivered (发放/实施记录)."""
+
+    record_ref: str
+    household_id: str
+    kind: MeasureKind
+    delivered_on: date
+    amount: float | None = None
+
+
+@dataclass
+class Support:
+    """The support service's use cases over its store."""
+
+    store: EventStore
+    policy: Policy
+    catalogue: SupportPolicy
+    today: Callable[[], date] = field(default=date.today)
+
+    def metadata(self, actor: Actor, cause: RecordedEvent | None = None) -> Metadata:
+        if cause is None:
+            return Metadata(actor=actor, policy=self.policy.ref)
+        return Metadata(actor=actor, policy=self.policy.ref, causation_id=cause.id,
+                        correlation_id=cause.correlation_id or cause.id)
+
+    # --- loading and committing ----------------------------------------------------------------------------------
+
+    async def load(self, conn: AsyncConnection, household_id: str) -> Plan:
+        events = await self.store.load(conn, plan_stream(household_id))
+        state = domain.fold(self.store.decode_all(events))
+        state.household_id = household_id
+        return state
+
+    async def commit(self, conn: AsyncConnection, plan: Plan, events: Sequence[EventPayload], metadata: Metadata,
+                     expected: int | None = None) -> Plan:
+        """Append the plan's new events at the version it was loaded at, then update the read models."""
+        if expected is not None and expected != plan.version:
+            raise ConcurrencyError(plan_stream(plan.household_id), expected, plan.version)
+        [(new_plan, _, _)] = await self.commit_many(conn, [(plan, events)], metadata)
+        return new_plan
+
+    async def commit_many(self, conn: AsyncConnection, changes: Sequence[tuple[Plan, Sequence[EventPayload]]],
+                          metadata: Metadata,
+                          known: dict[str, tuple[HouseholdFacts | None, Place | None]] | None = None,
+                          ) -> list[tuple[Plan, HouseholdFacts | None, Place | None]]:
+        changes = [(p, e) for p, e in changes if e]
+        if not changes:
+            return []
+        if known is None:
+            known = await load_facts(conn, [p.household_id for p, _ in changes])
+        new_events: list[NewEvent] = []
+        expected: dict[StreamRef, int] = {}
+        saved: list[tuple[Plan, HouseholdFacts | None, Place | None]] = []
+        for plan, events in changes:
+            facts, place = known.get(plan.household_id, (None, None))
+            new_plan = domain.fold(events, plan)
+            township = new_plan.township_code or (place.township_code if place else "") or UNKNOWN_TOWNSHIP
+            stream = plan_stream(plan.household_id)
+            new_events += [NewEvent(stream, township, e) for e in events]
+            expected[stream] = plan.version
+            saved.append((new_plan, facts, place))
+        await self.store.append(conn, new_events, expected, metadata)
+        await save_plans(conn, saved, self.catalogue)
+        return saved
+
+    async def refresh(self, conn: AsyncConnection, household_id: str) -> None:
+        """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's)."""
+        plan = await self.load(conn, household_id)
+        if not plan.exists:
+            return
+        facts, place = (await load_facts(conn, [household_id])).get(household_id, (None, None))
+        await save_plans(conn, [(plan, facts, place)], self.catalogue)
+
+    # --- reactions to review and assessment ----------------------------------------------------------------------
+
+    async def on_case_opened(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        opened = self.store.decode(event)
+        assert isinstance(opened, CaseOpened)
+        await save_facts(conn, opened.household_id, village_code=opened.village_code,
+                         township_code=opened.township_code)
+
+    async def on_risk_assessed(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        assessed = self.store.decode(event)
+        assert isinstance(assessed, RiskAssessed)
+        await save_facts(conn, assessed.household_id, village_code=assessed.village_code,
+                         township_code=assessed.village_code[:9],
+                         risks=sorted({r.type.value for r in assessed.risks}), gaps=sorted(set(assessed.gaps)),
+                         no_labour=assessed.no_labour, labour_capable_members=assessed.labour_capable_members)
+        await self.refresh(conn, assessed.household_id)
+
+    async def on_income_assessed(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        assessed = self.store.decode(event)
+        assert isinstance(assessed, IncomeAssessed)
+        await save_facts(conn, assessed.household_id, village_code=assessed.village_code,
+                         township_code=assessed.village_code[:9], per_capita=assessed.per_capita)
+        await self.refresh(conn, assessed.household_id)
+
+    async def on_county_decided(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        decided = self.store.decode(event)
+        assert isinstance(decided, CountyDecided)
+        await self.decide_many(conn, [decided], event)
+
+    async def decide_many(self, conn: AsyncConnection, decisions: Sequence[CountyDecided],
+                          cause: RecordedEvent | None = None) -> list[Plan]:
+        """What county decisions mean for the plans: create (监测对象, 三年目标, 户户增收), close (风险已消除,
+        整户清退), reopen (回退, 再标注) or add the newly proposed measures to an open plan."""
+        ids = [d.household_id for d in decisions]
+        known = await load_facts(conn, ids)
+        changes: list[tuple[Plan, Sequence[EventPayload]]] = []
+        for decided in decisions:
+            plan = await self.load(conn, decided.household_id)
+            facts, place = known.get(decided.household_id, (None, None))
+            changes.append((plan, self._decide(plan, decided, facts, place)))
+        actor = cause.actor if cause is not None else SYSTEM_ACTOR
+        saved = await self.commit_many(conn, changes, self.metadata(actor, cause), known)
+        return [p for p, _, _ in saved]
+
+    def _decide(self, plan: Plan, decided: CountyDecided, facts: HouseholdFacts | None,
+                place: Place | None) -> list[EventPayload]:
+        on = decided.decided_on
+        if decided.status == MonitoringStatus.RISK_ELIMINATED:
+            method = f"（{decided.elimination_method.value}）" if decided.elimination_method else ""
+            closed = domain.close(plan, f"风险已消除{method}", on, decided.case_id)
+            return [closed] if closed else []
+        if decided.status == MonitoringStatus.REMOVED:
+            closed = domain.close(plan, f"整户清退（{decided.outcome.value}）", on, decided.case_id)
+            return [closed] if closed else []
+        basis = domain.plan_basis(decided.status, decided.three_year_target, decided.income_increase_target)
+        if not basis:
+            return []
+        events: list[EventPayload] = []
+        if not plan.exists:
+            cmd = domain.NewPlan(
+                household_id=decided.household_id, village_code=place.village_code if place else "",
+                township_code=place.township_code if place else "", basis=basis, decided_on=on,
+                case_id=decided.case_id, outcome=decided.outcome.value, risks=decided.risks,
+                lead_department=decided.lead_department, proposed_measures=decided.proposed_measures)
+            ids = [str(uuid7()) for _ in decided.proposed_measures]
+            return domain.create(plan, cmd, facts, self.catalogue, self.policy.income.monitoring_line,
+                                 self.policy.income.three_year_goal_below, ids)
+        if not plan.open:
+            reopened = domain.reopen(plan, decided.outcome.value, on, decided.case_id)
+            if reopened:
+                events.append(reopened)
+        have = {m.kind for m in plan.measures.values()}
+        state = domain.fold(events, plan)
+        for kind in dict.fromkeys(decided.proposed_measures):
+            if kind not in have:
+                assigned = domain.assign(state, str(uuid7()), kind, self.catalogue, planned_start=on)
+                events.append(assigned.model_copy(update={"source": "县级审定"}))
+        return events
+
+    # --- commands of cadres and departments ----------------------------------------------------------------------
+
+    async def change(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
+                     decide: Callable[[Plan], EventPayload], check: Callable[[Plan], None]) -> Plan:
+        """Load, authorise (`check`), decide one event, append at the loaded version, reconcile deliveries."""
+        plan = await self.load(conn, household_id)
+        if not plan.exists:
+            from povguard_platform.errors import DomainNotFound
+
+            raise DomainNotFound(f"户 {household_id} 没有帮扶计划")
+        check(plan)
+        event = decide(plan)
+        new_plan = await self.commit(conn, plan, [event], self.metadata(actor), expected)
+        department = getattr(event, "department", None)
+        if isinstance(department, Department) and event.event_type == "MeasureImplemented":
+            await self.reconcile(conn, department, [household_id], actor)
+        return new_plan
+
+    # --- delivery records and mismatches -------------------------------------------------------------------------
+
+    async def receive_records(self, conn: AsyncConnection, department: Department,
+                              records: Sequence[DeliveryRecord], actor: Actor) -> dict[str, int]:
+        """Store a department's records (a resent record_ref replaces the earlier line), then compare them with
+        every plan measure of that department."""
+        await conn.execute(text("""
+            INSERT INTO support.delivery_records (department, record_ref, household_id, kind, delivered_on, amount,
+                                                  received_by)
+            VALUES (:d, :ref, :hh, :kind, :on, :amount, :by)
+            ON CONFLICT (department, record_ref) DO UPDATE SET household_id = EXCLUDED.household_id,
+                kind = EXCLUDED.kind, delivered_on = EXCLUDED.delivered_on, amount = EXCLUDED.amount,
+                received_at = now(), received_by = EXCLUDED.received_by"""),
+            [{"d": department.value, "ref": r.record_ref, "hh": r.household_id, "kind": r.kind.value,
+              "on": r.delivered_on, "amount": r.amount, "by": actor.user} for r in records])
+        found, resolved = await self.reconcile(conn, department, None, actor)
+        return {"records": len(records), "found": found, "resolved": resolved}
+
+    async def reconcile(self, conn: AsyncConnection, department: Department, household_ids: Sequence[str] | None,
+                        actor: Actor) -> tuple[int, int]:
+        """Compare the department's records with the measures recorded as implemented (all households, or the
+        given ones), and record each mismatch found or resolved. Nothing to compare before a department reports."""
+        d = department.value
+        reported = await conn.execute(text("SELECT 1 FROM support.delivery_records WHERE department = :d LIMIT 1"),
+                                      {"d": d})
+        if reported.first() is None:
+            return 0, 0
+        scope = {"d": d, "all": household_ids is None, "ids": list(household_ids or [])}
+        where = "department = :d AND (:all OR household_id = ANY(:ids))"
+        delivered = {(r[0], MeasureKind(r[1])) for r in await conn.execute(
+            text(f"SELECT household_id, kind FROM support.delivery_records WHERE {where}"), scope)}
+        recorded = {(r[0], MeasureKind(r[1])) for r in await conn.execute(
+            text(f"SELECT household_id, kind FROM support.measures WHERE {where} AND status <> 'planned'"), scope)}
+        open_rows = await conn.execute(
+            text(f"SELECT mismatch_id, household_id, kind, mismatch FROM support.mismatches WHERE {where} AND open"),
+            scope)
+        open_ = {r[0]: delivery.Mismatch(r[0], r[1], department, MeasureKind(r[2]), r[3]) for r in open_rows}
+        found, resolved = delivery.reconcile(department, delivered, recorded, open_)
+        if found or resolved:
+            await self._record_mismatches(conn, found, resolved, actor)
+        return len(found), len(resolved)
+
+    async def _record_mismatches(self, conn: AsyncConnection, found: Sequence[delivery.Mismatch],
+                                 resolved: Sequence[delivery.Mismatch], actor: Actor) -> None:
+        ids = [m.mismatch_id for m in (*found, *resolved)]
+        versions = {r[0]: r[1] for r in await conn.execute(
+            text("SELECT mismatch_id, version FROM support.mismatches WHERE mismatch_id = ANY(:ids)"), {"ids": ids})}
+        households = sorted({m.household_id for m in (*found, *resolved)})
+        places = await load_facts(conn, households)
+        plan_places = {r[0]: Place(r[1], r[2]) for r in await conn.execute(
+            text("SELECT household_id, village_code, township_code FROM support.plans WHERE household_id = ANY(:h)"),
+            {"h": households}) if r[1]}
+        new_events: list[NewEvent] = []
+        expected: dict[StreamRef, int] = {}
+        rows: list[dict[str, Any]] = []
+        for m, is_found in [*((m, True) for m in found), *((m, False) for m in resolved)]:
+            place = plan_places.get(m.household_id) or places.get(m.household_id, (None, None))[1]
+            village, township = (place.village_code, place.township_code) if place else ("", UNKNOWN_TOWNSHIP)
+            if is_found:
+                detail = ("部门有发放记录，帮扶计划未登记实施" if m.mismatch == delivery.NOT_RECORDED
+                          else "帮扶计划已登记实施，部门无发放记录")
+                payload: EventPayload = DeliveryMismatchFound(
+                    household_id=m.household_id, mismatch_id=m.mismatch_id, mismatch=m.mismatch,
+                    department=m.department, kind=m.kind, village_code=village, detail=detail)
+            else:
+                detail = "已核对一致"
+                payload = DeliveryMismatchResolved(
+                    household_id=m.household_id, mismatch_id=m.mismatch_id, mismatch=m.mismatch,
+                    department=m.department, kind=m.kind, resolution=detail)
+            stream = mismatch_stream(m.mismatch_id)
+            version = versions.get(m.mismatch_id, 0)
+            new_events.append(NewEvent(stream, township or UNKNOWN_TOWNSHIP, payload))
+            expected[stream] = version
+            rows.append({"id": m.mismatch_id, "hh": m.household_id, "village": village,
+                         "township": township or UNKNOWN_TOWNSHIP, "d": m.department.value, "kind": m.kind.value,
+                         "mismatch": m.mismatch, "open": is_found, "detail": detail,
+                         "resolution": None if is_found else detail, "v": version + 1})
+        await self.store.append(conn, new_events, expected, self.metadata(actor))
+        await conn.execute(text("""
+            INSERT INTO support.mismatches (mismatch_id, household_id, village_code, township_code, department, kind,
+                                            mismatch, open, detail, resolution, version)
+            VALUES (:id, :hh, :village, :township, :d, :kind, :mismatch, :open, :detail, :resolution, :v)
+            ON CONFLICT (mismatch_id) DO UPDATE SET open = EXCLUDED.open, detail = EXCLUDED.detail,
+                resolution = EXCLUDED.resolution, version = EXCLUDED.version, village_code = EXCLUDED.village_code,
+                township_code = EXCLUDED.township_code, updated_at = now()"""), rows)
