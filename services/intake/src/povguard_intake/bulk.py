@@ -183,7 +183,7 @@ def errors_xlsx(content: bytes, file_name: str, errors: list[dict[str, Any]]) ->
     sheet = book.create_sheet("农户信息")
     sheet.append([*HEADERS, ERROR_HEADER])
     for number, row in read_table(content, file_name):
-        sheet.append([_plain(row.get(h)) for h in HEADERS] + ["；".join(by_row.get(number, []))])
+        sheet.append([_plain(v) for v in row] + ["；".join(by_row.get(number, []))])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

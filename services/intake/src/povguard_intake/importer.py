@@ -41,15 +41,23 @@ class TemplateError(ValueError):
 @dataclass
 class HouseholdRows:
     code: str
-    rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    rows: list[tuple[int, Row]] = field(default_factory=list)
 
     @property
     def row_numbers(self) -> list[int]:
         return [n for n, _ in self.rows]
 
 
-def read_table(content: bytes, file_name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows of the first sheet (or the CSV) as {header: cell}, numbered as in the file."""
+Row = tuple[Any, ...]  # a member's cells in template order (HEADERS); tuples, not dicts: 300,000 rows stay small
+_POSITION = {h: i for i, h in enumerate(HEADERS)}
+
+
+def cell(row: Row, header: str) -> Any:
+    return row[_POSITION[header]]
+
+
+def read_table(content: bytes, file_name: str) -> Iterator[tuple[int, Row]]:
+    """Rows of the first sheet (or the CSV) in template column order, numbered as in the file."""
     if file_name.lower().endswith(".csv"):
         yield from _read_csv(content)
     elif file_name.lower().endswith(".xlsx"):
@@ -58,30 +66,35 @@ def read_table(content: bytes, file_name: str) -> Iterator[tuple[int, dict[str, 
         raise TemplateError("只支持 .xlsx 或 .csv 文件")
 
 
-def _check_headers(headers: Sequence[Any]) -> list[str]:
+def _check_headers(headers: Sequence[Any]) -> list[int]:
+    """Where each template column is in the file (columns may come in any order; extra ones are ignored)."""
     names = [str(h).strip() if h is not None else "" for h in headers]
     missing = [h for h in HEADERS if h not in names]
     if missing:
         raise TemplateError("缺少模板列：" + "、".join(missing))
-    return names
+    return [names.index(h) for h in HEADERS]
 
 
-def _read_csv(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+def _pick(values: Sequence[Any], where: list[int]) -> Row:
+    return tuple(values[i] if i < len(values) else None for i in where)  # short rows: trailing blanks
+
+
+def _read_csv(content: bytes) -> Iterator[tuple[int, Row]]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = content.decode("gb18030")  # Excel on Chinese Windows saves CSV as GBK
     reader = csv.reader(io.StringIO(text))
     try:
-        names = _check_headers(next(reader))
+        where = _check_headers(next(reader))
     except StopIteration:
         raise TemplateError("文件为空") from None
     for number, values in enumerate(reader, start=2):
         if any(v.strip() for v in values):
-            yield number, dict(zip(names, values, strict=False))
+            yield number, _pick(values, where)
 
 
-def _read_xlsx(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_xlsx(content: bytes) -> Iterator[tuple[int, Row]]:
     import openpyxl
 
     try:
@@ -92,21 +105,21 @@ def _read_xlsx(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         sheet = book.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
         try:
-            names = _check_headers(next(rows))
+            where = _check_headers(next(rows))
         except StopIteration:
             raise TemplateError("文件为空") from None
         for number, values in enumerate(rows, start=2):
             if any(v is not None and str(v).strip() for v in values):
-                yield number, dict(zip(names, values, strict=False))
+                yield number, _pick(values, where)
     finally:
         book.close()
 
 
-def group_households(rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[HouseholdRows]:
+def group_households(rows: Iterator[tuple[int, Row]]) -> Iterator[HouseholdRows]:
     """Rows of one household share its 户编号; they need not be adjacent."""
     households: dict[str, HouseholdRows] = {}
     for number, row in rows:
-        code = _text(row.get("户编号")) or f"(第{number}行无户编号)"
+        code = _text(cell(row, "户编号")) or f"(第{number}行无户编号)"
         households.setdefault(code, HouseholdRows(code)).rows.append((number, row))
     yield from households.values()
 
@@ -177,13 +190,13 @@ class Parsed:
     errors: list[RowError]
 
 
-def _fields(row: dict[str, Any], level: str, number: int, errors: list[RowError]) -> dict[str, Any]:
+def _fields(row: Row, level: str, number: int, errors: list[RowError]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for column in COLUMNS:
         prefix, _, name = column.key.partition(".")
         if prefix != level:
             continue
-        value, problem = _cell(column, row.get(column.header))
+        value, problem = _cell(column, cell(row, column.header))
         if problem:
             errors.append(RowError(number, column.header, problem, "cell"))
         elif value is not None:
@@ -221,7 +234,7 @@ def parse_household(household: HouseholdRows, today: date) -> Parsed:
     # household columns must agree across the household's rows
     for number, row in household.rows[1:]:
         for column in COLUMNS:
-            if column.household_level and _text(row.get(column.header)) != _text(first.get(column.header)):
+            if column.household_level and _text(cell(row, column.header)) != _text(cell(first, column.header)):
                 errors.append(RowError(number, column.header,
                                        f"同一户编号的“{column.header}”与第{first_number}行不一致", "inconsistent"))
     place_fields = _fields(first, "place", first_number, errors)
