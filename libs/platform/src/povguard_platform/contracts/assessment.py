@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from povguard_platform.catalogue import CATALOGUE
 from povguard_platform.contracts.vocab import (
+    EliminationMethod,
     IncomeBand,
     MonitoringCategory,
     Outcome,
@@ -89,6 +90,8 @@ class OutcomeProposed(_Assessment):
     held: bool = Field(default=False, description="not to proceed to review yet (e.g. no signed authorisation)")
     hold_reason: str | None = None
     policy_ref: str
+    elimination_method: EliminationMethod | None = Field(
+        default=None, description="拟风险消除: 帮扶消除 (a developmental measure implemented) or 自然消除")
 
 
 @CATALOGUE.register

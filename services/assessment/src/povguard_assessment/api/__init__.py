@@ -1,0 +1,1 @@
+"""The REST API of assessment (all under /v1)."""

@@ -1,0 +1,28 @@
+"""What assessment consumes: intake's registry events, review's county decisions and support's implemented
+measures. Each event is applied in the consumer's transaction (inbox: exactly one effect)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from povguard_assessment.config import rules_for
+from povguard_assessment.handlers import HOUSEHOLD_EVENTS, Assessor
+from povguard_platform.consumer import ConsumerSpec
+from povguard_platform.envelope import RecordedEvent
+from povguard_platform.eventstore import EventStore
+from povguard_platform.settings import get_settings
+
+
+def assessor() -> Assessor:
+    return Assessor(EventStore("assessment"), rules_for(get_settings().campaign))
+
+
+async def on_event(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await assessor().consume(conn, event)
+
+
+ASSESS = ConsumerSpec(
+    name="assessment-facts",
+    sources=["intake", "review", "support"],
+    handlers={t: on_event for t in sorted(HOUSEHOLD_EVENTS | {"WarningReceived", "WarningMatched"})},
+)

@@ -1,0 +1,304 @@
+"""Consumed events → facts → pure assessment → assessment events and read models, all in the consumer's
+transaction. Also: the assessment of a household as of a past time, the visit-deadline sweep and the rebuild."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from povguard_assessment.domain.assess import Assessment, Previous, assess, changes
+from povguard_assessment.domain.facts import Fact, HouseholdFacts, VisitsDeadlinePassed, fold
+from povguard_assessment.domain.policy import Rules
+from povguard_assessment.domain.scale import TownshipCounts, crossed, indicators, should_raise
+from povguard_platform.actor import SYSTEM_ACTOR
+from povguard_platform.catalogue import CATALOGUE
+from povguard_platform.contracts.assessment import DataProblemCleared, DataProblemFound, ScaleRiskRaised
+from povguard_platform.contracts.vocab import MonitoringStatus, Outcome, WarningKind
+from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.eventstore import EventStore
+
+UNKNOWN_TOWNSHIP = "000000000"  # intake's subject token for a warning about a person not (yet) in the registry
+DEADLINE_NAMESPACE = uuid.UUID("6f1d2a8e-3b7c-4d5e-9a0b-1c2d3e4f5a6b")
+AT_RISK_OUTCOMES = frozenset({Outcome.NEWLY_IDENTIFIED, Outcome.RE_MARKED, Outcome.ELIMINATION_ROLLED_BACK})
+HOUSEHOLD_EVENTS = frozenset({"HouseholdRegistered", "MemberAdded", "MemberUpdated", "MemberRemoved", "VisitRecorded",
+                              "VisitCorrected", "LeadOpened", "MonitoringStatusChanged", "CountyDecided",
+                              "MeasureImplemented"})
+
+
+def household_stream(household_id: str) -> StreamRef:
+    return StreamRef("assessment", household_id)
+
+
+def township_stream(township_code: str) -> StreamRef:
+    return StreamRef("township", township_code)
+
+
+def decode_fact(type_: str, type_version: int, data: dict[str, Any]) -> Fact:
+    if type_ == "VisitsDeadlinePassed":
+        return VisitsDeadlinePassed.model_validate(data)
+    return CATALOGUE.payload_class(type_).model_validate(CATALOGUE.upcast(type_, type_version, data))
+
+
+@dataclass
+class Assessor:
+    store: EventStore
+    rules: Rules
+
+    # --- facts ---------------------------------------------------------------------------------------------------
+
+    async def record_fact(self, conn: AsyncConnection, event_id: uuid.UUID, household_id: str | None, township: str,
+                          source: str, type_: str, type_version: int, time: datetime, data: dict[str, Any]) -> bool:
+        row = await conn.execute(text("""
+            INSERT INTO assessment.facts (event_id, household_id, township_code, source, type, type_version, time, data)
+            VALUES (:e, :h, :t, :s, :ty, :tv, :at, CAST(:d AS jsonb)) ON CONFLICT (event_id) DO NOTHING RETURNING 1"""),
+            {"e": event_id, "h": household_id, "t": township, "s": source, "ty": type_, "tv": type_version, "at": time,
+             "d": json.dumps(data, ensure_ascii=False)})
+        return row.first() is not None
+
+    async def facts(self, conn: AsyncConnection, household_id: str, as_of: datetime | None = None) -> HouseholdFacts:
+        rows = await conn.execute(text("""
+            SELECT type, type_version, data FROM assessment.facts
+            WHERE household_id = :h AND (CAST(:at AS timestamptz) IS NULL OR time <= :at) ORDER BY seq"""),
+            {"h": household_id, "at": as_of})
+        return fold(household_id, (decode_fact(r.type, r.type_version, r.data) for r in rows))
+
+    # --- the consumer --------------------------------------------------------------------------------------------
+
+    async def consume(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        data = event.data
+        if event.type in HOUSEHOLD_EVENTS:
+            household_id = str(data["household_id"])
+            if await self.record_fact(conn, event.id, household_id, event.township, event.source, event.type,
+                                      event.type_version, event.time, data):
+                await self.reassess(conn, household_id, event)
+        elif event.type == "WarningReceived":
+            maybe_household: str | None = data.get("household_id")
+            if not await self.record_fact(conn, event.id, maybe_household, event.township, event.source, event.type,
+                                          event.type_version, event.time, data):
+                return
+            await self.save_warning(conn, data, event.township)
+            if maybe_household:
+                await self.reassess(conn, maybe_household, event)
+            elif event.township != UNKNOWN_TOWNSHIP:
+                await self.check_scale(conn, event.township, event)
+        elif event.type == "WarningMatched":
+            await self.warning_matched(conn, event)
+
+    async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        """An unmatched warning found its household: it becomes a fact of that household (the original warning
+        with the household filled in)."""
+        row = await conn.execute(text("SELECT type_version, data FROM assessment.facts WHERE type = 'WarningReceived' "
+                                      "AND data->>'warning_id' = :w ORDER BY seq LIMIT 1"),
+                                 {"w": event.data["warning_id"]})
+        original = row.first()
+        if original is None:
+            return
+        data = {**original.data, "household_id": event.data["household_id"], "member_id": event.data["member_id"]}
+        if await self.record_fact(conn, event.id, str(event.data["household_id"]), event.township, event.source,
+                                  "WarningReceived", original.type_version, event.time, data):
+            await self.save_warning(conn, data, event.township)
+            await self.reassess(conn, str(event.data["household_id"]), event)
+
+    async def save_warning(self, conn: AsyncConnection, data: dict[str, Any], township: str) -> None:
+        if township == UNKNOWN_TOWNSHIP:
+            return
+        await conn.execute(text("""
+            INSERT INTO assessment.warnings (warning_id, township_code, household_id, kind, occurred_on)
+            VALUES (:w, :t, :h, :k, :o) ON CONFLICT (warning_id) DO UPDATE
+            SET township_code = EXCLUDED.township_code, household_id = EXCLUDED.household_id"""),
+            {"w": data["warning_id"], "t": township, "h": data.get("household_id"), "k": data["kind"],
+             "o": date.fromisoformat(str(data["occurred_on"]))})
+
+    # --- assessment ----------------------------------------------------------------------------------------------
+
+    async def reassess(self, conn: AsyncConnection, household_id: str,
+                       cause: RecordedEvent | None) -> Assessment | None:
+        state = await self.facts(conn, household_id)
+        current = assess(state, self.rules)
+        if current is None:
+            return None
+        row = (await conn.execute(text("SELECT income, risk, proposal, problems FROM assessment.households "
+                                       "WHERE household_id = :h"), {"h": household_id})).first()
+        previous = Previous(row.income, row.risk, row.proposal, row.problems) if row else Previous()
+        new = changes(previous, current)
+        if new:
+            stream = household_stream(household_id)
+            version = await self.store.stream_version(conn, stream)
+            recorded = await self.store.append(conn, [NewEvent(stream, current.township_code, e) for e in new],
+                                               {stream: version}, self.metadata(cause))
+            await self.apply_problem_events(conn, recorded)
+        await self.save_household(conn, state, current)
+        await self.check_scale(conn, current.township_code, cause)
+        return current
+
+    def metadata(self, cause: RecordedEvent | None) -> Metadata:
+        if cause is None:
+            return Metadata(actor=SYSTEM_ACTOR, policy=self.rules.ref)
+        return Metadata(actor=SYSTEM_ACTOR, policy=self.rules.ref, causation_id=cause.id,
+                        correlation_id=cause.correlation_id or cause.id)
+
+    async def save_household(self, conn: AsyncConnection, state: HouseholdFacts, a: Assessment) -> None:
+        p, inc = a.proposal, a.income
+        at_risk = state.status is MonitoringStatus.RISK_NOT_ELIMINATED or (
+            p is not None and p.outcome in AT_RISK_OUTCOMES)
+        fell = inc is not None and inc.change_ratio is not None and \
+            inc.change_ratio <= -self.rules.section.income_drop_share
+
+        def dump(m: Any) -> str | None:
+            return None if m is None else str(m.model_dump_json())
+
+        await conn.execute(text("""
+            INSERT INTO assessment.households (household_id, township_code, village_code, kind, status, visit_id,
+                persons, per_capita, band, outcome, category, held, hold_reason, at_risk, income_fell, income, risk,
+                proposal, problems, detail, policy)
+            VALUES (:h, :t, :v, :kind, :status, :visit, :persons, :pc, :band, :outcome, :category, :held, :reason,
+                    :at_risk, :fell, CAST(:income AS jsonb), CAST(:risk AS jsonb), CAST(:proposal AS jsonb),
+                    CAST(:problems AS jsonb), CAST(:detail AS jsonb), :policy)
+            ON CONFLICT (household_id) DO UPDATE SET township_code = EXCLUDED.township_code,
+                village_code = EXCLUDED.village_code, kind = EXCLUDED.kind, status = EXCLUDED.status,
+                visit_id = EXCLUDED.visit_id, persons = EXCLUDED.persons, per_capita = EXCLUDED.per_capita,
+                band = EXCLUDED.band, outcome = EXCLUDED.outcome, category = EXCLUDED.category, held = EXCLUDED.held,
+                hold_reason = EXCLUDED.hold_reason, at_risk = EXCLUDED.at_risk, income_fell = EXCLUDED.income_fell,
+                income = EXCLUDED.income, risk = EXCLUDED.risk, proposal = EXCLUDED.proposal,
+                problems = EXCLUDED.problems, detail = EXCLUDED.detail, policy = EXCLUDED.policy"""),
+            {"h": a.household_id, "t": a.township_code, "v": a.village_code, "kind": state.kind.value,
+             "status": state.status.value, "visit": inc.visit_id if inc else None,
+             "persons": inc.household_size if inc else len(state.members), "pc": inc.per_capita if inc else None,
+             "band": inc.band.value if inc else None, "outcome": p.outcome.value if p else None,
+             "category": p.category.value if p and p.category else None, "held": bool(p and p.held),
+             "reason": p.hold_reason if p else None, "at_risk": at_risk, "fell": fell, "income": dump(inc),
+             "risk": dump(a.risk), "proposal": dump(p),
+             "problems": json.dumps({k: v.model_dump(mode="json") for k, v in a.problems.items()},
+                                    ensure_ascii=False),
+             "detail": json.dumps(a.detail, ensure_ascii=False), "policy": self.rules.ref})
+
+    async def apply_problem_events(self, conn: AsyncConnection, recorded: Sequence[RecordedEvent]) -> None:
+        for event in recorded:
+            if event.type == "DataProblemFound":
+                found = DataProblemFound.model_validate(event.data)
+                await conn.execute(text("""
+                    INSERT INTO assessment.problems (problem_id, household_id, village_code, kind, rule_id, member_id,
+                                                     text, open, found_at, cleared_at)
+                    VALUES (:p, :h, :v, :k, :r, :m, :text, true, :at, NULL)
+                    ON CONFLICT (problem_id) DO UPDATE SET village_code = EXCLUDED.village_code, kind = EXCLUDED.kind,
+                        text = EXCLUDED.text, open = true, cleared_at = NULL,
+                        found_at = CASE WHEN assessment.problems.open THEN assessment.problems.found_at
+                                        ELSE EXCLUDED.found_at END"""),
+                    {"p": found.problem_id, "h": found.household_id, "v": found.village_code, "k": found.kind,
+                     "r": found.rule_id, "m": found.member_id, "text": found.text, "at": event.time})
+            elif event.type == "DataProblemCleared":
+                cleared = DataProblemCleared.model_validate(event.data)
+                await conn.execute(text("UPDATE assessment.problems SET open = false, cleared_at = :at "
+                                        "WHERE problem_id = :p"), {"p": cleared.problem_id, "at": event.time})
+
+    # --- scale risk ----------------------------------------------------------------------------------------------
+
+    async def township_values(self, conn: AsyncConnection, township: str) -> tuple[TownshipCounts, dict[str, float]]:
+        h = (await conn.execute(text("""
+            SELECT count(*) AS n, count(*) FILTER (WHERE at_risk) AS r, count(*) FILTER (WHERE income_fell) AS f
+            FROM assessment.households WHERE township_code = :t"""), {"t": township})).one()
+        rows = await conn.execute(text(
+            "SELECT kind, count(*) FROM assessment.warnings WHERE township_code = :t GROUP BY kind"), {"t": township})
+        kinds: dict[str, int] = {r[0]: r[1] for r in rows}
+        counts = TownshipCounts(households=h.n, not_eliminated=h.r, income_fell=h.f,
+                                disaster_warnings=kinds.get(WarningKind.DISASTER.value, 0),
+                                medical_warnings=kinds.get(WarningKind.HIGH_MEDICAL_SPENDING.value, 0),
+                                unemployment_warnings=kinds.get(WarningKind.UNEMPLOYMENT.value, 0))
+        return counts, indicators(counts)
+
+    async def check_scale(self, conn: AsyncConnection, township: str, cause: RecordedEvent | None) -> None:
+        counts, values = await self.township_values(conn, township)
+        thresholds = self.rules.section.scale
+        now = crossed(values, thresholds, counts.households)
+        row = (await conn.execute(text("SELECT crossed FROM assessment.scale WHERE township_code = :t FOR UPDATE"),
+                                  {"t": township})).first()
+        before = list(row.crossed) if row else []
+        raised_at = None
+        if should_raise(before, now):
+            stream = township_stream(township)
+            day = (cause.time if cause else datetime.now().astimezone()).date()
+            alert = ScaleRiskRaised(township_code=township, indicators=values, thresholds=thresholds.thresholds(),
+                                    crossed=now, as_of=day)
+            [recorded] = await self.store.append(conn, [NewEvent(stream, township, alert)],
+                                                 {stream: await self.store.stream_version(conn, stream)},
+                                                 self.metadata(cause))
+            raised_at = recorded.time
+        await conn.execute(text("""
+            INSERT INTO assessment.scale (township_code, households, indicators, crossed, raised, raised_at)
+            VALUES (:t, :n, CAST(:i AS jsonb), CAST(:c AS text[]), CAST(:c AS text[]), :at)
+            ON CONFLICT (township_code) DO UPDATE SET households = EXCLUDED.households,
+                indicators = EXCLUDED.indicators, crossed = EXCLUDED.crossed,
+                raised = CASE WHEN :at IS NULL THEN assessment.scale.raised ELSE EXCLUDED.raised END,
+                raised_at = coalesce(:at, assessment.scale.raised_at)"""),
+            {"t": township, "n": counts.households, "i": json.dumps(values), "c": now, "at": raised_at})
+
+    # --- the visit deadline --------------------------------------------------------------------------------------
+
+    async def sweep_deadlines(self, conn: AsyncConnection, today: date) -> int:
+        """After the campaign's visit deadline, record once per household without a visit that the deadline passed
+        (a fact of its own, so that replay never depends on the clock) and re-assess it."""
+        deadline = self.rules.policy.calendar.visits
+        if today <= deadline:
+            return 0
+        rows = await conn.execute(text("""
+            SELECT f.household_id, min(f.township_code) AS township FROM assessment.facts f
+            WHERE f.household_id IS NOT NULL GROUP BY f.household_id
+            HAVING count(*) FILTER (WHERE f.type IN ('VisitRecorded', 'VisitCorrected', 'VisitsDeadlinePassed')) = 0
+               AND count(*) FILTER (WHERE f.type = 'HouseholdRegistered') > 0
+            ORDER BY f.household_id"""))
+        swept = 0
+        for household_id, township in rows.all():
+            fact = VisitsDeadlinePassed(household_id=household_id, deadline=deadline)
+            event_id = uuid.uuid5(DEADLINE_NAMESPACE, f"{household_id}:{deadline.isoformat()}")
+            if await self.record_fact(conn, event_id, household_id, township, "assessment", fact.event_type, 1,
+                                      datetime.now().astimezone(), fact.model_dump(mode="json")):
+                await self.reassess(conn, household_id, None)
+                swept += 1
+        return swept
+
+    # --- past states and rebuild ---------------------------------------------------------------------------------
+
+    async def as_of(self, conn: AsyncConnection, household_id: str, at: datetime | None) -> Assessment | None:
+        return assess(await self.facts(conn, household_id, at), self.rules)
+
+    async def rebuild(self, conn: AsyncConnection) -> int:
+        """Drop the read models and rebuild them: households from the consumed facts (the same pure assessment),
+        problems and scale alerts from assessment's own events. Appends nothing."""
+        await conn.execute(text("TRUNCATE assessment.households, assessment.problems, assessment.warnings, "
+                                "assessment.scale"))
+        rows = await conn.execute(text("SELECT township_code, data FROM assessment.facts "
+                                       "WHERE type = 'WarningReceived' ORDER BY seq"))
+        for township, data in rows.all():
+            await self.save_warning(conn, data, township)
+        ids = [r[0] for r in await conn.execute(text(
+            "SELECT DISTINCT household_id FROM assessment.facts WHERE household_id IS NOT NULL ORDER BY 1"))]
+        for household_id in ids:
+            state = await self.facts(conn, household_id)
+            current = assess(state, self.rules)
+            if current is not None:
+                await self.save_household(conn, state, current)
+        position = 0
+        last_alert: dict[str, RecordedEvent] = {}
+        while events := await self.store.read_after(conn, position, 5000):
+            position = events[-1].position
+            await self.apply_problem_events(conn, events)
+            last_alert.update({e.stream.id: e for e in events if e.type == "ScaleRiskRaised"})
+        towns = [r[0] for r in await conn.execute(text(
+            "SELECT township_code FROM assessment.households UNION SELECT township_code FROM assessment.warnings"))]
+        for township in sorted(towns):
+            counts, values = await self.township_values(conn, township)
+            now = crossed(values, self.rules.section.scale, counts.households)
+            alert = last_alert.get(township)
+            await conn.execute(text("""
+                INSERT INTO assessment.scale (township_code, households, indicators, crossed, raised, raised_at)
+                VALUES (:t, :n, CAST(:i AS jsonb), CAST(:c AS text[]), CAST(:r AS text[]), :at)"""),
+                {"t": township, "n": counts.households, "i": json.dumps(values), "c": now,
+                 "r": alert.data["crossed"] if alert else [], "at": alert.time if alert else None})
+        return len(ids)
