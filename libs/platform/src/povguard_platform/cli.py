@@ -61,7 +61,8 @@ def demo(
     """Run a whole screening campaign on a synthetic county through the public APIs, then show what came out."""
     from povguard_platform.demo.runner import run_demo
 
-    raise typer.Exit(run_demo(households, seed, data_dir.resolve(), console))
+    wide = Console(stderr=True, width=max(console.width, 140))  # the result tables are wide
+    raise typer.Exit(run_demo(households, seed, data_dir.resolve(), wide))
 
 
 @app.command()

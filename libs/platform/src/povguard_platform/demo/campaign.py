@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ class Campaign:
     console: Console
     registry_file: Any  # the generated registry (Path)
     household_ids: dict[str, str] = field(default_factory=dict)  # 户编号 → household id
+    proposals: list[dict[str, Any]] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     progress: Progress | None = None
 
@@ -170,10 +172,46 @@ async def settle(c: Campaign, what: str, within: float = 600) -> None:
     await wait_until(twice, within, what)
 
 
+async def stage_assessment(c: Campaign) -> None:
+    """研判: the assessment service reacts to every visit; the county bureau reads the base database (收入分段),
+    the proposals by outcome and the data problems."""
+    task = c.task("收入和风险研判", None)
+    await settle(c, "the assessments")
+    bands = (await c.api.call("assessment", "GET", "/v1/bands", COUNTY_BUREAU, params={"org": COUNTY_CODE})).json()
+    c.figures["bands"] = bands
+    outcomes: Counter[str] = Counter()
+    held = 0
+    proposals: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"org": COUNTY_CODE, "limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await c.api.call("assessment", "GET", "/v1/proposals", COUNTY_BUREAU, params=params)).json()
+        for p in page["data"]:
+            outcomes[p["outcome"]] += 1
+            held += bool(p["held"])
+            proposals.append(p)
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    c.proposals = proposals
+    c.figures["outcomes_proposed"] = dict(outcomes)
+    c.figures["held"] = held
+    problems = (await c.api.call("assessment", "GET", "/v1/data-problems/counts", COUNTY_BUREAU,
+                                 params={"org": COUNTY_CODE})).json()
+    c.figures["problems_found"] = sum(p["open"] for p in problems)
+    scale = (await c.api.call("assessment", "GET", "/v1/scale-risk", COUNTY_BUREAU,
+                              params={"org": COUNTY_CODE})).json()
+    c.figures["scale_risk"] = [s["township_code"] for s in scale if s["crossed"]]
+    c.advance(task)
+
+
 STAGES: list[tuple[str, Callable[[Campaign], Awaitable[None]]]] = [
     ("import", stage_import),
     ("warnings", stage_warnings),
     ("visits", stage_visits),
+    ("assessment", stage_assessment),
     ("audit", stage_audit),
 ]
 

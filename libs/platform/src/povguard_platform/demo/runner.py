@@ -88,9 +88,34 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     w = f.get("warnings", {})
     table.add_row("部门预警：匹配 / 未匹配", f"{w.get('matched', 0):,} / {w.get('unmatched', 0):,}")
     table.add_row("入户调查表", f"{f.get('visits', 0):,}")
+    outcomes = f.get("outcomes_proposed", {})
+    for outcome, n in sorted(outcomes.items(), key=lambda kv: -kv[1]):
+        table.add_row(f"研判建议：{outcome}", f"{n:,}")
+    table.add_row("暂缓（未签授权承诺书）", f"{f.get('held', 0):,}")
+    table.add_row("数据质量问题（未清零）", f"{f.get('problems_found', 0):,}")
+    towns = {h.place.township_code: h.place.township for h in c.county.households}
+    table.add_row("规模性返贫风险预警乡镇", "、".join(towns.get(t, t) for t in f.get("scale_risk", [])) or "无")
     a = f.get("audit", {})
     table.add_row("审计账本条目", f"{a.get('tree_size', 0):,}")
     table.add_row("最新签名检查点", str((a.get("checkpoint") or {}).get("tree_size", "-")))
     table.add_row("离线核验", "[green]一致[/green]" if a.get("verified") else f"[red]{a.get('problem')}[/red]")
     console.print(table)
+    _bands(f.get("bands", []), {h.place.township_code: h.place.township for h in c.county.households}, console)
     console.print(f"done in {seconds:.0f}s. API docs: " + "  ".join(f"{n} {u}/docs" for n, u in urls.items()))
+
+
+def _bands(bands: list[dict[str, object]], towns: dict[str, str], console: Console) -> None:
+    """The base database of seed §二(一)2: households/persons by income band per township."""
+    from povguard_platform.contracts.vocab import IncomeBand
+
+    rows = [b for b in bands if b["level"] == "township"]
+    if not rows:
+        return
+    table = Table(title="人均纯收入分段（户/人）按乡镇 — 基本数据库")
+    table.add_column("乡镇")
+    for band in IncomeBand:
+        table.add_column(band.value.replace("元", "").replace("监测范围", "线"), justify="right")
+    for code in sorted({str(b["code"]) for b in rows}):
+        cells = {str(b["band"]): f"{b['households']}/{b['persons']}" for b in rows if b["code"] == code}
+        table.add_row(towns.get(code, code), *(cells.get(band.value, "") for band in IncomeBand))
+    console.print(table)
