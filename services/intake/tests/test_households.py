@@ -211,3 +211,24 @@ async def test_read_models_rebuild_identically_from_events(client: httpx.AsyncCl
         assert await rebuild(conn, runtime.store) == 1
     assert await events_of(client, "SELECT household_id, state, version FROM intake.households ORDER BY 1") == before
     assert await events_of(client, "SELECT * FROM intake.member_index ORDER BY 1") == index_before
+
+
+async def test_povguard_replay_rebuilds_the_registry_from_events(client: httpx.AsyncClient,
+                                                                 settings: Settings) -> None:
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    hid = (await register(client, settings)).json()["household_id"]
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.begin() as conn:
+        await conn.execute(text("TRUNCATE intake.households, intake.member_index"))
+    assert (await client.get(f"/v1/households?org={VILLAGE}", headers=auth(settings))).json()["data"] == []
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "povguard_platform.cli", "replay", "intake"],
+                                   env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "rebuilt 1" in done.stderr
+    listed = (await client.get(f"/v1/households?org={VILLAGE}", headers=auth(settings))).json()["data"]
+    assert [h["household_id"] for h in listed] == [hid]

@@ -95,6 +95,35 @@ def token(
     print(issue_token(Actor(user=user, role=role, org=org), get_settings(), timedelta(hours=hours)))
 
 
+@app.command()
+def replay(service: Annotated[str, typer.Argument(help="intake, assessment, ...")]) -> None:
+    """Drop a service's read models and rebuild them from its events (DATABASE_URL; the service may keep running:
+    the rebuild is one transaction)."""
+    import asyncio
+
+    from povguard_platform.serve import service_definitions
+    from povguard_platform.service import ServiceRuntime
+    from povguard_platform.settings import get_settings
+
+    definition = service_definitions().get(service)
+    if definition is None or definition.rebuild is None:
+        console.print(f"[red]{service} has no read models to rebuild[/red]")
+        raise typer.Exit(2)
+    rebuild = definition.rebuild
+
+    async def run() -> int:
+        runtime = ServiceRuntime.create(definition, get_settings())
+        try:
+            async with runtime.engine.begin() as conn:
+                return await rebuild(runtime, conn)
+        finally:
+            await runtime.engine.dispose()
+
+    with console.status(f"rebuilding {service}'s read models…"):
+        count = asyncio.run(run())
+    console.print(f"{service}: rebuilt {count:,}")
+
+
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON under var/bench/.")
 app.add_typer(bench_app, name="bench")
 

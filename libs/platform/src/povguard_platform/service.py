@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from povguard_platform.consumer import Consumer, ConsumerSpec
 from povguard_platform.eventstore import EventStore
@@ -32,6 +32,8 @@ class ServiceDef:
     consumers: Sequence[ConsumerSpec] = ()
     # long-running work of the service (schedules, sweeps), started with it and told to stop through runtime.stop
     background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
+    # drop the read models and replay the events into them (`povguard replay <service>`); returns what it rebuilt
+    rebuild: Callable[[ServiceRuntime, AsyncConnection], Coroutine[Any, Any, int]] | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import povguard_platform.contracts  # noqa: F401  (registers the event catalogue)
 from povguard_assessment.consumers import ASSESS
@@ -44,6 +45,13 @@ async def sweep_deadlines(runtime: ServiceRuntime) -> None:
             log.warning("deadline sweep failed: %r", exc)
 
 
+async def rebuild(runtime: ServiceRuntime, conn: AsyncConnection) -> int:
+    from povguard_assessment.config import rules_for
+    from povguard_assessment.handlers import Assessor
+
+    return await Assessor(runtime.store, rules_for(runtime.settings.campaign)).rebuild(conn)
+
+
 SERVICE = ServiceDef(
     name="assessment",
     title="povguard assessment: 收入和风险研判, outcome proposals, data quality, scale risk",
@@ -53,4 +61,5 @@ SERVICE = ServiceDef(
     routers=_routers,
     consumers=[ASSESS],
     background=[sweep_deadlines],
+    rebuild=rebuild,
 )

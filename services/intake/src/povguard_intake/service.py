@@ -7,16 +7,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import povguard_platform.contracts  # noqa: F401  (registers the event catalogue)
 from povguard_intake.consumers import DECISIONS
-from povguard_platform.service import ServiceDef
+from povguard_platform.service import ServiceDef, ServiceRuntime
 
 
 def _routers() -> Sequence[APIRouter]:
     from povguard_intake.api import households, imports, warnings
 
     return [households.router, warnings.router, imports.router]
+
+
+async def _rebuild(runtime: ServiceRuntime, conn: AsyncConnection) -> int:
+    from povguard_intake.projections import rebuild
+
+    return await rebuild(conn, runtime.store)
 
 
 SERVICE = ServiceDef(
@@ -27,4 +34,5 @@ SERVICE = ServiceDef(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=_routers,
     consumers=[DECISIONS],
+    rebuild=_rebuild,
 )
