@@ -1,10 +1,23 @@
-"""The review service, as the platform runs it."""
+"""The review service: every proposal is carried through 村民评议 → 村两委决定 → 公示 → 乡镇审核 → 县级审定 (with the
+departments' checks), with people, dates and reasons an inspector will ask for."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from fastapi import APIRouter
+
+import povguard_platform.contracts  # noqa: F401  (registers the event catalogue)
 from povguard_platform.service import ServiceDef
+from povguard_review.consumers import PROPOSALS, REGISTRY
+
+
+def _routers() -> Sequence[APIRouter]:
+    from povguard_review.api import cases, lists, notices
+
+    return [cases.router, lists.router, notices.router]
+
 
 SERVICE = ServiceDef(
     name="review",
@@ -12,4 +25,6 @@ SERVICE = ServiceDef(
     description=__doc__ or "",
     default_port=8103,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=_routers,
+    consumers=[PROPOSALS, REGISTRY],
 )

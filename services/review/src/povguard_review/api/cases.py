@@ -1,0 +1,259 @@
+"""/v1/cases: opening by hand, case detail with its full history, the stage actions, objections, department checks
+and the county decision; /v1/queue: what is waiting for me."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy import text
+
+from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import require_org
+from povguard_platform.contracts.review import CaseOpened
+from povguard_platform.contracts.vocab import Department, Outcome
+from povguard_platform.errors import RuleViolations, Violation
+from povguard_platform.ids import uuid7
+from povguard_platform.problems import Forbidden
+from povguard_platform.service import Runtime
+from povguard_review.api.deps import Acting, Opener, Reader, ReviewDep, case_public, check_read, scope_prefix
+from povguard_review.api.schemas import (
+    AppraisalBody,
+    CaseCreate,
+    CheckBody,
+    DecisionBody,
+    NoticeBody,
+    ObjectionBody,
+    ResolutionBody,
+    ReturnBody,
+    StageAction,
+    TownshipReviewBody,
+    VillageDecisionBody,
+    WithdrawBody,
+)
+from povguard_review.domain import case as domain
+from povguard_review.domain.case import Action, Case
+from povguard_review.handlers import Review
+
+router = APIRouter(prefix="/v1", tags=["cases"])
+S = domain.S
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "wrong stage (the problem names `current_stage`), data lock, open objections"}}
+
+
+def _done(case: Case, events: list[Any], review: Review) -> dict[str, Any]:
+    return {"case": case_public(case, review), "events": [e.event_type for e in events]}
+
+
+@router.post("/cases", status_code=status.HTTP_201_CREATED, operation_id="open_case",
+             summary="按村级分析研判会确定的重点排查名单手工建案", responses=_CONFLICT)
+async def open_case(body: CaseCreate, runtime: Runtime, review: ReviewDep, actor: Opener) -> dict[str, Any]:
+    require_org(actor, body.village_code)
+    violations = []
+    if body.acted_on > review.today():
+        violations.append(Violation("acted_on", "日期不能晚于今天", "date"))
+    if body.lead_date > body.acted_on:
+        violations.append(Violation("lead_date", "线索日期不能晚于建案日期", "date"))
+    if body.outcome == Outcome.NO_CHANGE:
+        violations.append(Violation("outcome", "无变化不建案", "outcome"))
+    if violations:
+        raise RuleViolations(violations)
+    if body.acted_on > review.policy.calendar.data_lock and actor.role != Role.ADMIN:
+        from povguard_platform.errors import DomainConflict
+
+        raise DomainConflict(f"数据已于 {review.policy.calendar.data_lock} 24:00 锁定", code="data_locked")
+    async with runtime.engine.begin() as conn:
+        before = await review.before(conn, body.household_id, body.outcome, body.category)
+        opened = CaseOpened(
+            case_id=str(uuid7()), household_id=body.household_id, village_code=body.village_code,
+            township_code=body.village_code[:9], outcome=body.outcome, category=body.category, risks=body.risks,
+            lead_date=body.lead_date, source="重点排查名单", collector=body.collector,
+            three_year_target=body.three_year_target,
+            income_increase_target=body.outcome == Outcome.INCOME_INCREASE_TARGET,
+            kind_before=body.kind_before or before.kind, status_before=body.status_before or before.status,
+            kind_before_monitoring=body.kind_before_monitoring or before.kind_before_monitoring,
+            opened_on=body.acted_on)
+        case = await review.open(conn, opened, actor)
+    return case_public(case, review)
+
+
+@router.get("/cases", operation_id="list_cases", summary="案件列表（本单位范围内）")
+async def list_cases(
+    runtime: Runtime, review: ReviewDep, actor: Reader,
+    village: str | None = None, stage: str | None = None, household_id: str | None = None,
+    open_only: bool = False, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(text("""
+            SELECT state FROM review.cases
+            WHERE village_code LIKE :prefix AND (CAST(:village AS text) IS NULL OR village_code = :village)
+              AND (CAST(:stage AS text) IS NULL OR stage = :stage) AND (NOT :open_only OR open)
+              AND (CAST(:hh AS text) IS NULL OR household_id = :hh) AND case_id > :cursor
+            ORDER BY case_id LIMIT :n"""),
+            {"prefix": scope_prefix(actor) + "%", "village": village, "stage": stage, "open_only": open_only,
+             "hh": household_id, "cursor": cursor or "", "n": limit + 1})
+        cases = [Case.model_validate(r[0]) for r in rows]
+    more = len(cases) > limit
+    cases = cases[:limit]
+    return {"data": [case_public(c, review) for c in cases], "next_cursor": cases[-1].case_id if more else None}
+
+
+@router.get("/cases/{case_id}", operation_id="get_case", summary="案件详情及全部办理记录")
+async def get_case(case_id: str, runtime: Runtime, review: ReviewDep, actor: Reader) -> dict[str, Any]:
+    async with runtime.engine.connect() as conn:
+        case = await review.load(conn, case_id)
+        check_read(actor, case)
+        events = await review.history(conn, case_id)
+    data = case_public(case, review)
+    data["history"] = [{"version": e.version, "type": e.type, "time": e.time.isoformat(),
+                        "actor": e.actor.model_dump(mode="json"), "policy": e.policy, "data": e.data}
+                       for e in events]
+    return data
+
+
+@router.get("/queue", operation_id="work_queue", summary="待我办理：按角色和单位列出等待办理的案件")
+async def work_queue(runtime: Runtime, review: ReviewDep, actor: Acting,
+                     limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
+    stages = {
+        Role.VILLAGE_CLERK: [S.APPRAISAL, S.NOTICE_PENDING, S.NOTICE],
+        Role.WORK_TEAM: [S.APPRAISAL, S.NOTICE_PENDING, S.NOTICE],
+        Role.VILLAGE_COMMITTEE: [S.APPRAISAL, S.VILLAGE_DECISION, S.NOTICE_PENDING, S.NOTICE],
+        Role.TOWNSHIP_REVIEWER: [S.TOWNSHIP_REVIEW],
+        Role.COUNTY_BUREAU: [S.COUNTY_REVIEW],
+        Role.DEPARTMENT: [S.COUNTY_REVIEW],
+        Role.ADMIN: list(domain.OPEN_STAGES),
+    }.get(actor.role, [])
+    department = actor.org if actor.role == Role.DEPARTMENT else None
+    level = domain.ROLE_LEVEL.get(actor.role)
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(text("""
+            SELECT state FROM review.cases
+            WHERE open AND village_code LIKE :prefix
+              AND (stage = ANY(:stages) OR (:township AND stage = :notice AND open_objections > 0))
+              AND (CAST(:dept AS text) IS NULL OR NOT (CAST(:dept AS text) = ANY(checked)))
+              AND (state->'people'->>:user IS NULL OR state->'people'->>:user = :level)
+            ORDER BY lead_date NULLS LAST, case_id LIMIT :n"""),
+            {"prefix": scope_prefix(actor) + "%", "stages": [s.value for s in stages],
+             "township": actor.role == Role.TOWNSHIP_REVIEWER, "notice": S.NOTICE.value, "dept": department,
+             "user": actor.user, "level": level.value if level else "", "n": limit})
+        cases = [Case.model_validate(r[0]) for r in rows]
+    return {"role": actor.role.value, "org": actor.org, "count": len(cases),
+            "data": [case_public(c, review) for c in cases]}
+
+
+async def _act(runtime: Runtime, review: Review, case_id: str, actor: Actor, action: Action, body: Any,
+               decide: Any) -> dict[str, Any]:
+    async with runtime.engine.begin() as conn:
+        case, events = await review.act(conn, case_id, actor, action, body.acted_on, decide, body.override_reason)
+    return _done(case, events, review)
+
+
+@router.post("/cases/{case_id}/appraisal", operation_id="hold_appraisal", summary="村民及党员公开评议",
+             responses=_CONFLICT)
+async def appraisal(case_id: str, body: AppraisalBody, runtime: Runtime, review: ReviewDep,
+                    actor: Acting) -> dict[str, Any]:
+    return await _act(runtime, review, case_id, actor, Action.APPRAISE, body, lambda c: domain.appraise(
+        c, body.acted_on, body.meeting_date, body.party_members_present, body.household_heads_present,
+        body.votes_for, body.votes_against, body.opinions, body.override_reason))
+
+
+@router.post("/cases/{case_id}/village-decision", operation_id="village_decide", summary="村两委研究决定及帮扶措施",
+             responses=_CONFLICT)
+async def village_decision(case_id: str, body: VillageDecisionBody, runtime: Runtime, review: ReviewDep,
+                           actor: Acting) -> dict[str, Any]:
+    return await _act(runtime, review, case_id, actor, Action.VILLAGE_DECIDE, body, lambda c: domain.village_decide(
+        c, body.acted_on, body.proposed_measures, body.category, body.risks, body.opinion, body.override_reason))
+
+
+@router.post("/cases/{case_id}/notice", operation_id="start_notice", summary="开始公示（村委会和村民小组，5个工作日）",
+             responses=_CONFLICT)
+async def start_notice(case_id: str, body: NoticeBody, runtime: Runtime, review: ReviewDep,
+                       actor: Acting) -> dict[str, Any]:
+    places = body.places or review.rules.notice_places
+    days = review.policy.calendar.notice_working_days
+    return await _act(runtime, review, case_id, actor, Action.START_NOTICE, body, lambda c: domain.start_notice(
+        c, body.acted_on, places, days, body.override_reason))
+
+
+@router.post("/cases/{case_id}/objections", status_code=status.HTTP_201_CREATED, operation_id="raise_objection",
+             summary="公示期内提出异议（任何持有令牌的人，须说明理由）", responses=_CONFLICT)
+async def raise_objection(case_id: str, body: ObjectionBody, runtime: Runtime, review: ReviewDep,
+                          actor: Acting) -> dict[str, Any]:
+    objection_id = str(uuid7())
+    result = await _act(runtime, review, case_id, actor, Action.RAISE_OBJECTION, body,
+                        lambda c: domain.raise_objection(c, body.acted_on, objection_id, body.reason, body.raised_by,
+                                                         body.override_reason))
+    result["objection_id"] = objection_id
+    return result
+
+
+@router.post("/cases/{case_id}/objections/{objection_id}/resolution", operation_id="resolve_objection",
+             summary="异议调查处理：成立则退回村级，不成立则记录答复", responses=_CONFLICT)
+async def resolve_objection(case_id: str, objection_id: str, body: ResolutionBody, runtime: Runtime,
+                            review: ReviewDep, actor: Acting) -> dict[str, Any]:
+    return await _act(runtime, review, case_id, actor, Action.RESOLVE_OBJECTION, body,
+                      lambda c: domain.resolve_objection(c, body.acted_on, objection_id, body.upheld, body.finding,
+                                                         body.override_reason))
+
+
+@router.post("/cases/{case_id}/notice/closure", operation_id="close_notice",
+             summary="公示期满且无未处理异议后结束公示", responses=_CONFLICT)
+async def close_notice(case_id: str, body: StageAction, runtime: Runtime, review: ReviewDep,
+                       actor: Acting) -> dict[str, Any]:
+    return await _act(runtime, review, case_id, actor, Action.CLOSE_NOTICE, body,
+                      lambda c: domain.close_notice(c, body.acted_on, body.override_reason))
+
+
+@router.post("/cases/{case_id}/township-review", operation_id="township_review", summary="乡镇审核（含抽查）",
+             responses=_CONFLICT)
+async def township_review(case_id: str, body: TownshipReviewBody, runtime: Runtime, review: ReviewDep,
+                          actor: Acting) -> dict[str, Any]:
+    return await _act(runtime, review, case_id, actor, Action.TOWNSHIP_REVIEW, body, lambda c: domain.township_review(
+        c, body.acted_on, body.spot_checked, body.proposed_measures, body.opinion, body.override_reason))
+
+
+@router.post("/cases/{case_id}/department-checks", operation_id="record_department_check",
+             summary="行业部门反馈比对结果（机器客户端；无异常或发现的问题）", responses=_CONFLICT)
+async def department_check(case_id: str, body: CheckBody, runtime: Runtime, review: ReviewDep,
+                           actor: Acting) -> dict[str, Any]:
+    if actor.role == Role.DEPARTMENT:
+        if body.department is not None and body.department.value != actor.org:
+            raise Forbidden(f"部门账号 {actor.org} 只能反馈本部门的比对结果", code="department")
+        try:
+            department = Department(actor.org)
+        except ValueError:
+            raise Forbidden(f"{actor.org} 不是行业部门", code="department") from None
+    elif body.department is None:
+        raise RuleViolations([Violation("department", "须写明部门", "required")])
+    else:
+        department = body.department
+    return await _act(runtime, review, case_id, actor, Action.DEPARTMENT_CHECK, body,
+                      lambda c: domain.department_check(c, body.acted_on, department, review.rules.check_departments,
+                                                        body.findings, body.override_reason))
+
+
+@router.post("/cases/{case_id}/decision", operation_id="county_decide",
+             summary="县级审定：发出户状态决定（部门比对发现问题时：新识别不予纳入，已是监测对象的退回拟清退）",
+             responses=_CONFLICT)
+async def decision(case_id: str, body: DecisionBody, runtime: Runtime, review: ReviewDep,
+                   actor: Acting) -> dict[str, Any]:
+    return await _act(runtime, review, case_id, actor, Action.COUNTY_DECIDE, body, lambda c: domain.county_decide(
+        c, body.acted_on, review.rules.check_departments, lead_department=body.lead_department,
+        elimination_method=body.elimination_method, measures=body.proposed_measures, opinion=body.opinion,
+        override_reason=body.override_reason))
+
+
+@router.post("/cases/{case_id}/return", operation_id="return_case", summary="退回到前一阶段（须说明理由）",
+             responses=_CONFLICT)
+async def return_case(case_id: str, body: ReturnBody, runtime: Runtime, review: ReviewDep,
+                      actor: Acting) -> dict[str, Any]:
+    return await _act(runtime, review, case_id, actor, Action.RETURN, body, lambda c: domain.return_case(
+        c, body.acted_on, body.to_stage, body.reason, body.override_reason))
+
+
+@router.post("/cases/{case_id}/withdrawal", operation_id="withdraw_case", summary="撤回案件（须说明理由）",
+             responses=_CONFLICT)
+async def withdraw(case_id: str, body: WithdrawBody, runtime: Runtime, review: ReviewDep,
+                   actor: Acting) -> dict[str, Any]:
+    return await _act(runtime, review, case_id, actor, Action.WITHDRAW, body,
+                      lambda c: domain.withdraw(c, body.acted_on, body.reason, body.override_reason))

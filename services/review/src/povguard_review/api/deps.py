@@ -1,0 +1,57 @@
+"""Dependencies of the review routes: the use cases and who may read what."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import require_org, require_roles
+from povguard_review.domain.case import Case
+from povguard_review.handlers import Review
+from povguard_review.policy import load
+
+Reader = Annotated[Actor, Depends(require_roles(
+    Role.VILLAGE_CLERK, Role.VILLAGE_COMMITTEE, Role.WORK_TEAM, Role.TOWNSHIP_REVIEWER, Role.COUNTY_BUREAU,
+    Role.DEPARTMENT, Role.INSPECTOR))]
+Opener = Annotated[Actor, Depends(require_roles(Role.VILLAGE_CLERK, Role.VILLAGE_COMMITTEE, Role.WORK_TEAM))]
+# every role with a token may act; the domain decides who may do which action (403) and when (409)
+Acting = Annotated[Actor, Depends(require_roles(*Role))]
+COUNTY_WIDE = frozenset({Role.COUNTY_BUREAU, Role.INSPECTOR, Role.ADMIN, Role.DEPARTMENT})
+
+
+def get_review(request: Request) -> Review:
+    review: Review | None = getattr(request.app.state, "review", None)
+    if review is None:
+        runtime = request.app.state.runtime
+        review = Review(runtime.store, *load(request.app.state.settings.campaign))
+        request.app.state.review = review
+    return review
+
+
+ReviewDep = Annotated[Review, Depends(get_review)]
+
+
+def scope_prefix(actor: Actor) -> str:
+    """The village-code prefix an actor reads: its org unit, or everything for county-wide roles."""
+    return "" if actor.role in COUNTY_WIDE else actor.org
+
+
+def check_read(actor: Actor, case: Case) -> None:
+    if actor.role not in COUNTY_WIDE:
+        require_org(actor, case.village_code)
+
+
+def case_public(case: Case, review: Review) -> dict[str, Any]:
+    data: dict[str, Any] = case.model_dump(mode="json")
+    deadline = review.rules.deadline(review.policy.calendar, case.stage) if case.open else None
+    limit = None
+    if case.lead_date is not None:
+        from datetime import timedelta
+
+        limit = case.lead_date + timedelta(days=review.policy.calendar.identification_max_days)
+    data["stage_deadline"] = deadline.isoformat() if deadline else None
+    data["identification_limit"] = limit.isoformat() if limit else None
+    data["open"] = case.open
+    return data

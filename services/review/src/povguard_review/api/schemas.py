@@ -1,0 +1,105 @@
+"""Request bodies of the review API: every stage action is dated (`acted_on`) and may carry the county
+administrator's reason for acting after the data lock."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from povguard_platform.contracts.review import CaseStage, CheckFinding, Opinion
+from povguard_platform.contracts.vocab import (
+    Department,
+    EliminationMethod,
+    HouseholdKind,
+    MeasureKind,
+    MonitoringCategory,
+    MonitoringStatus,
+    Outcome,
+    RiskType,
+)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StageAction(_Body):
+    acted_on: date = Field(title="办理日期", description="the day the action was taken; never in the future")
+    override_reason: str | None = Field(default=None, max_length=500,
+                                        description="数据锁定后由县级管理员修改时必填")
+
+
+class CaseCreate(_Body):
+    """By hand, from the village analysis meeting's 重点排查名单."""
+
+    household_id: str = Field(min_length=1, max_length=64)
+    village_code: str = Field(pattern=r"^\d{12}$")
+    outcome: Outcome
+    category: MonitoringCategory | None = None
+    risks: list[RiskType] = Field(default_factory=list, max_length=5)
+    lead_date: date = Field(title="线索日期", description="the 15-day identification clock starts here")
+    acted_on: date
+    kind_before: HouseholdKind | None = None
+    status_before: MonitoringStatus | None = None
+    kind_before_monitoring: HouseholdKind | None = None
+    collector: str | None = None
+    three_year_target: bool = False
+    note: str = Field(default="", max_length=500)
+
+
+class AppraisalBody(StageAction):
+    meeting_date: date = Field(title="评议会日期")
+    party_members_present: int = Field(ge=0, title="到会党员人数")
+    household_heads_present: int = Field(ge=0, title="到会户主人数")
+    votes_for: int = Field(ge=0, title="赞成票")
+    votes_against: int = Field(ge=0, title="反对票")
+    opinions: list[Opinion] = Field(default_factory=list, title="意见及答复")
+
+
+class VillageDecisionBody(StageAction):
+    proposed_measures: list[MeasureKind] = Field(default_factory=list, title="帮扶措施")
+    category: MonitoringCategory | None = None
+    risks: list[RiskType] = Field(default_factory=list, max_length=5)
+    opinion: str = Field(default="", max_length=1000)
+
+
+class NoticeBody(StageAction):
+    places: list[str] | None = Field(default=None, description="default: 村委会 and 村民小组")
+
+
+class ObjectionBody(StageAction):
+    reason: str = Field(min_length=1, max_length=1000, title="异议理由")
+    raised_by: str | None = Field(default=None, max_length=30, title="反映人（可匿名）")
+
+
+class ResolutionBody(StageAction):
+    upheld: bool = Field(title="异议是否成立")
+    finding: str = Field(min_length=1, max_length=1000, title="调查核实结果或答复")
+
+
+class TownshipReviewBody(StageAction):
+    spot_checked: bool = Field(title="是否抽查")
+    proposed_measures: list[MeasureKind] = Field(default_factory=list)
+    opinion: str = Field(default="", max_length=1000)
+
+
+class CheckBody(StageAction):
+    department: Department | None = Field(default=None, description="the department's own (from its token)")
+    findings: list[CheckFinding] = Field(default_factory=list, description="empty: clear (无异常)")
+
+
+class DecisionBody(StageAction):
+    lead_department: Department | None = None
+    elimination_method: EliminationMethod | None = None
+    proposed_measures: list[MeasureKind] = Field(default_factory=list)
+    opinion: str = Field(default="", max_length=1000)
+
+
+class ReturnBody(StageAction):
+    to_stage: CaseStage
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class WithdrawBody(StageAction):
+    reason: str = Field(min_length=1, max_length=1000)

@@ -1,0 +1,32 @@
+"""Consumers: assessment's proposals open and update cases; intake's registrations give the notice its names."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from povguard_platform.consumer import ConsumerSpec
+from povguard_platform.envelope import RecordedEvent
+from povguard_platform.eventstore import EventStore
+from povguard_platform.settings import get_settings
+from povguard_review.handlers import Review
+from povguard_review.policy import load
+
+
+@lru_cache
+def review_for(campaign: str) -> Review:
+    policy, rules = load(campaign)
+    return Review(EventStore("review"), policy, rules)
+
+
+async def on_proposal(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await review_for(get_settings().campaign).on_proposal(conn, event)
+
+
+async def on_household(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await review_for(get_settings().campaign).on_household(conn, event)
+
+
+PROPOSALS = ConsumerSpec(name="review-proposals", sources=["assessment"], handlers={"OutcomeProposed": on_proposal})
+REGISTRY = ConsumerSpec(name="review-registry", sources=["intake"], handlers={"HouseholdRegistered": on_household})

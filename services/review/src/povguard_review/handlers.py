@@ -1,0 +1,140 @@
+"""Commands and events → domain → event store, in one transaction with the read model. The routes, the consumer and
+the benchmark call these; nothing here knows about HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from povguard_platform.actor import Actor
+from povguard_platform.contracts.assessment import OutcomeProposed
+from povguard_platform.contracts.intake import HouseholdRegistered
+from povguard_platform.contracts.review import CaseOpened
+from povguard_platform.contracts.vocab import HouseholdKind, MonitoringStatus, Outcome
+from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.errors import DomainConflict, DomainNotFound
+from povguard_platform.eventstore import EventStore
+from povguard_platform.ids import uuid7
+from povguard_platform.policy import Policy
+from povguard_review.domain import case as domain
+from povguard_review.domain.case import Action, Before, Case
+from povguard_review.policy import ReviewPolicy
+from povguard_review.projections import save_cases, save_household
+
+
+def case_stream(case_id: str) -> StreamRef:
+    return StreamRef("case", case_id)
+
+
+@dataclass
+class Review:
+    """The review procedure's use cases over one service store. `today` is the clock that bounds `acted_on`."""
+
+    store: EventStore
+    policy: Policy
+    rules: ReviewPolicy
+    today: Callable[[], date] = field(default=date.today)
+
+    def metadata(self, actor: Actor, causation: RecordedEvent | None = None) -> Metadata:
+        if causation is None:
+            return Metadata(actor=actor, policy=self.policy.ref)
+        return Metadata(actor=actor, policy=self.policy.ref, causation_id=causation.id,
+                        correlation_id=causation.correlation_id or causation.id)
+
+    # --- loading ----------------------------------------------------------------------------------------------------
+
+    async def load(self, conn: AsyncConnection, case_id: str, *, lock: bool = False) -> Case:
+        """The case from its read model (written with every append, so it is the case's latest state)."""
+        row = await conn.execute(text("SELECT state FROM review.cases WHERE case_id = :c"
+                                      + (" FOR UPDATE" if lock else "")), {"c": case_id})
+        state = row.scalar_one_or_none()
+        if state is None:
+            raise DomainNotFound(f"没有这个案件（{case_id}）")
+        return Case.model_validate(state)
+
+    async def history(self, conn: AsyncConnection, case_id: str) -> list[RecordedEvent]:
+        return await self.store.load(conn, case_stream(case_id))
+
+    async def _open_case_of(self, conn: AsyncConnection, household_id: str) -> Case | None:
+        row = await conn.execute(text("SELECT state FROM review.cases WHERE household_id = :h AND open"),
+                                 {"h": household_id})
+        state = row.scalar_one_or_none()
+        return Case.model_validate(state) if state is not None else None
+
+    async def _last_closed_outcome(self, conn: AsyncConnection, household_id: str) -> Outcome | None:
+        row = await conn.execute(text("SELECT outcome FROM review.cases WHERE household_id = :h AND NOT open "
+                                      "ORDER BY updated_at DESC LIMIT 1"), {"h": household_id})
+        value = row.scalar_one_or_none()
+        return Outcome(value) if value is not None else None
+
+    async def _registry(self, conn: AsyncConnection, household_id: str) -> Any:
+        row = await conn.execute(text("SELECT kind, lifted_year, status FROM review.households "
+                                      "WHERE household_id = :h"), {"h": household_id})
+        return row.first()
+
+    # --- writing ----------------------------------------------------------------------------------------------------
+
+    async def _commit(self, conn: AsyncConnection, case: Case, events: Sequence[EventPayload], actor: Actor,
+                      causation: RecordedEvent | None = None) -> Case:
+        first = events[0]
+        stream = case_stream(case.case_id or (first.case_id if isinstance(first, CaseOpened) else ""))
+        township = case.township_code or (first.township_code if isinstance(first, CaseOpened) else "")
+        await self.store.append(conn, [NewEvent(stream, township, e) for e in events], {stream: case.version},
+                                self.metadata(actor, causation))
+        new = domain.fold([(e, actor) for e in events], case)
+        await save_cases(conn, [new])
+        return new
+
+    async def open(self, conn: AsyncConnection, opened: CaseOpened, actor: Actor,
+                   causation: RecordedEvent | None = None) -> Case:
+        existing = await self._open_case_of(conn, opened.household_id)
+        if existing is not None:
+            raise DomainConflict(f"该户已有未办结的案件 {existing.case_id}（{existing.stage.value}）",
+                                 code="case_open", case_id=existing.case_id, current_stage=existing.stage.value)
+        return await self._commit(conn, Case(), [opened], actor, causation)
+
+    async def before(self, conn: AsyncConnection, household_id: str, outcome: Outcome,
+                     category: Any) -> Before:
+        reg = await self._registry(conn, household_id)
+        if reg is None:
+            return domain.before_from_outcome(outcome, category)
+        return domain.before_from_outcome(outcome, category, reg.lifted_year, HouseholdKind(reg.kind),
+                                          MonitoringStatus(reg.status))
+
+    async def on_proposal(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        """OutcomeProposed: open a case, update the open one before its appraisal, or record the change."""
+        proposal = self.store.decode(event)
+        assert isinstance(proposal, OutcomeProposed)
+        case = await self._open_case_of(conn, proposal.household_id)
+        if case is not None:
+            changes = domain.on_proposal(case, proposal)
+            if changes:
+                await self._commit(conn, case, changes, event.actor, event)
+            return
+        if not domain.opens_case(proposal, await self._last_closed_outcome(conn, proposal.household_id)):
+            return
+        before = await self.before(conn, proposal.household_id, proposal.outcome, proposal.category)
+        opened = domain.open_case(str(uuid7()), proposal, before, proposal.lead_date or event.time.date())
+        await self._commit(conn, Case(), [opened], event.actor, event)
+
+    async def on_household(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        payload = self.store.decode(event)
+        assert isinstance(payload, HouseholdRegistered)
+        await save_household(conn, payload)
+
+    async def act(self, conn: AsyncConnection, case_id: str, actor: Actor, action: Action, acted_on: date,
+                  decide: Callable[[Case], EventPayload | Sequence[EventPayload]],
+                  override_reason: str | None = None) -> tuple[Case, list[EventPayload]]:
+        """Check who may do `action` now, let `decide` produce the events, append them and update the read model."""
+        case = await self.load(conn, case_id, lock=True)
+        domain.authorise(case, actor, action, acted_on, today=self.today(), data_lock=self.policy.calendar.data_lock,
+                         override_reason=override_reason)
+        produced = decide(case)
+        events = [produced] if isinstance(produced, EventPayload) else list(produced)
+        return await self._commit(conn, case, events, actor), events
+
