@@ -207,13 +207,12 @@ async def stage_assessment(c: Campaign) -> None:
     c.advance(task)
 
 
-STAGES: list[tuple[str, Callable[[Campaign], Awaitable[None]]]] = [
-    ("import", stage_import),
-    ("warnings", stage_warnings),
-    ("visits", stage_visits),
-    ("assessment", stage_assessment),
-    ("audit", stage_audit),
-]
+def stages() -> list[tuple[str, Callable[[Campaign], Awaitable[None]]]]:
+    from povguard_platform.demo.procedure import stage_review, stage_support
+
+    return [("import", stage_import), ("warnings", stage_warnings), ("visits", stage_visits),
+            ("assessment", stage_assessment), ("review", stage_review), ("support", stage_support),
+            ("audit", stage_audit)]
 
 
 def progress_bar(console: Console) -> Progress:

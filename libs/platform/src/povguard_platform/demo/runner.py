@@ -12,7 +12,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from povguard_platform.demo.campaign import STAGES, Campaign, progress_bar
+from povguard_platform.demo.campaign import Campaign, progress_bar, stages
 from povguard_platform.demo.client import Api, DemoError
 from povguard_platform.runtime.servers import free_port, port_open
 from povguard_platform.settings import get_settings
@@ -72,7 +72,7 @@ async def _drive(urls: dict[str, str], county: object, registry: Path, console: 
         campaign = Campaign(api, county, console, registry)
         with progress_bar(console) as progress:
             campaign.progress = progress
-            for _, stage in STAGES:
+            for _, stage in stages():
                 await stage(campaign)
         return campaign
 
@@ -94,6 +94,16 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     table.add_row("暂缓（未签授权承诺书）", f"{f.get('held', 0):,}")
     table.add_row("数据质量问题（未清零）", f"{f.get('problems_found', 0):,}")
     towns = {h.place.township_code: h.place.township for h in c.county.households}
+    r = f.get("review", {})
+    table.add_row("县级审定 / 部门比对不予认定 / 退回清退", f"{r.get('decided', 0):,} / {r.get('refused', 0):,} / "
+                                                     f"{r.get('returned', 0):,}")
+    table.add_row("公示 / 异议（已核实答复）", f"{r.get('公示', 0):,} / {r.get('异议', 0):,}")
+    table.add_row("数据锁定后修改被拒", "是" if r.get("refused_after_lock") else "否")
+    sp = f.get("support", {})
+    table.add_row("帮扶计划", f"{sp.get('plans', 0):,}")
+    for kind, n in sorted(sp.get("measures", {}).items(), key=lambda kv: -kv[1]):
+        table.add_row(f"帮扶措施：{kind}", f"{n:,}")
+    table.add_row("缺什么补什么未覆盖 / 一兜了之", f"{sp.get('gaps_left', 0):,} / {sp.get('safety_net_only', 0):,}")
     table.add_row("规模性返贫风险预警乡镇", "、".join(towns.get(t, t) for t in f.get("scale_risk", [])) or "无")
     a = f.get("audit", {})
     table.add_row("审计账本条目", f"{a.get('tree_size', 0):,}")

@@ -1,0 +1,205 @@
+"""The review procedure and the support that follows, as the demo drives them: each case through 评议, 两委决定,
+公示 (with a few objections), 乡镇审核, the county's joint department check and 审定; then plans get a cadre and the
+measures that close their gaps (缺什么补什么), and the developmental ones are delivered."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from povguard_platform.actor import Role
+from povguard_platform.contracts.vocab import DEVELOPMENTAL_MEASURES, MeasureKind, RiskType
+from povguard_platform.demo.campaign import COUNTY_BUREAU, Campaign, settle
+from povguard_platform.demo.client import DemoError, Who, gather_bounded
+from povguard_platform.policy import policy_section
+
+# when each step is taken in the 2022 campaign (seed §三)
+APPRAISAL, VILLAGE, NOTICE, OBJECTION, CLOSE = (date(2022, 5, d) for d in (15, 17, 17, 19, 24))
+TOWNSHIP, CHECKS, COUNTY, AFTER_LOCK = date(2022, 5, 25), date(2022, 5, 26), date(2022, 5, 27), date(2022, 6, 9)
+
+# 缺什么补什么: the measure the village proposes for each risk type
+FOR_RISK = {
+    RiskType.ILLNESS: MeasureKind.HEALTH, RiskType.SCHOOLING: MeasureKind.OTHER_EDUCATION,
+    RiskType.DISABILITY: MeasureKind.SOCIAL_SECURITY, RiskType.NATURAL_DISASTER: MeasureKind.HOUSING,
+    RiskType.ACCIDENT: MeasureKind.SOCIAL_ASSISTANCE, RiskType.INDUSTRY_FAILURE: MeasureKind.INDUSTRY,
+    RiskType.UNSTABLE_EMPLOYMENT: MeasureKind.EMPLOYMENT, RiskType.LACK_OF_LABOUR: MeasureKind.SOCIAL_SECURITY,
+    RiskType.OTHER: MeasureKind.SOCIAL_ASSISTANCE,
+}
+LEAD = {MeasureKind.HEALTH: "卫健", MeasureKind.EMPLOYMENT: "人社", MeasureKind.INDUSTRY: "农业农村",
+        MeasureKind.HOUSING: "住建", MeasureKind.OTHER_EDUCATION: "教育", MeasureKind.SOCIAL_SECURITY: "民政",
+        MeasureKind.SOCIAL_ASSISTANCE: "民政"}
+
+
+def _measures(risks: list[str]) -> list[str]:
+    kinds = [FOR_RISK[RiskType(r)].value for r in risks if RiskType(r) in FOR_RISK]
+    if MeasureKind.EMPLOYMENT.value not in kinds:
+        kinds.append(MeasureKind.EMPLOYMENT.value)  # no 一兜了之: a developmental measure for every plan
+    return list(dict.fromkeys(kinds))
+
+
+async def _open_cases(c: Campaign) -> list[dict[str, Any]]:
+    cases, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"open_only": "true", "limit": 1000}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await c.api.call("review", "GET", "/v1/cases", COUNTY_BUREAU, params=params)).json()
+        cases += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return cases
+
+
+def _village(case: dict[str, Any]) -> tuple[Who, Who]:
+    v = case["village_code"]
+    return Who(Role.VILLAGE_COMMITTEE, v, f"村两委-{v[-3:]}"), Who(Role.VILLAGE_CLERK, v, f"村数据员-{v[-3:]}")
+
+
+async def stage_review(c: Campaign) -> None:
+    """评议 → 两委决定 → 公示 → 乡镇审核 → 县级联审 → 审定, each by its own people."""
+    await settle(c, "the cases opened from proposals")
+    cases = await _open_cases(c)
+    task = c.task("评议公示审核审定", len(cases))
+    checks = {ch.household_code: ch for ch in c.county.checks}
+    code_of = {hid: code for code, hid in c.household_ids.items()}
+    departments = _check_departments(c)
+    method = {p["household_id"]: p.get("elimination_method") for p in c.proposals}
+    stats: Counter[str] = Counter()
+
+    async def walk(case: dict[str, Any]) -> None:
+        """From wherever the case stands (a second demo on the same system continues where the first stopped)."""
+        cid, committee, clerk = case["case_id"], *_village(case)
+        township = Who(Role.TOWNSHIP_REVIEWER, case["township_code"], f"乡镇审核-{case['township_code'][-3:]}")
+        base, stage = f"/v1/cases/{cid}", case["stage"]
+        measures = _measures(case["risks"])
+
+        async def act(path: str, who: Who, body: dict[str, Any]) -> str:
+            done = (await c.api.call("review", "POST", f"{base}/{path}", who, json=body)).json()
+            return str(done["case"]["stage"])
+
+        if stage == "村民评议":
+            stage = await act("appraisal", committee, {
+                "acted_on": APPRAISAL.isoformat(), "meeting_date": APPRAISAL.isoformat(), "party_members_present": 12,
+                "household_heads_present": 31, "votes_for": 40, "votes_against": 3,
+                "opinions": [{"opinion": "该户情况是否属实？", "answer": "经入户核实属实"}]})
+        if stage == "村两委决定":
+            stage = await act("village-decision", committee, {
+                "acted_on": VILLAGE.isoformat(), "proposed_measures": measures, "opinion": "同意上报"})
+        if stage == "待公示":
+            stage = await act("notice", clerk, {"acted_on": NOTICE.isoformat()})
+            stats["公示"] += 1
+            if sum(map(ord, cid)) % 20 == 0:  # a few objections, investigated and answered
+                raised = (await c.api.call("review", "POST", f"{base}/objections",
+                                           Who(Role.COLLECTOR, case["village_code"], "群众代表"),
+                                           json={"acted_on": OBJECTION.isoformat(), "raised_by": "村民",
+                                                 "reason": "反映该户有务工收入未计入"})).json()
+                await act(f"objections/{raised['objection_id']}/resolution", township, {
+                    "acted_on": OBJECTION.isoformat(), "upheld": False, "finding": "经核实务工收入已计入，异议不成立"})
+                stats["异议"] += 1
+        if stage == "公示中":
+            stage = await act("notice/closure", clerk, {"acted_on": CLOSE.isoformat()})
+        if stage == "乡镇审核":
+            stage = await act("township-review", township, {
+                "acted_on": TOWNSHIP.isoformat(), "spot_checked": sum(map(ord, cid)) % 10 == 0,
+                "proposed_measures": measures, "opinion": "同意"})
+        if stage != "县级审定":
+            return
+        check = checks.get(code_of.get(case["household_id"], ""))
+        answered = set(case.get("checks", {}))
+        for department in departments:
+            if department in answered:
+                continue
+            hits = [h for h in (check.hits if check else ()) if h.department.value == department]
+            await act("department-checks", Who(Role.DEPARTMENT, department, f"{department}-联审"), {
+                "acted_on": CHECKS.isoformat(), "findings": [{"kind": h.kind.value, "detail": h.detail} for h in hits]})
+        decided = (await c.api.call("review", "POST", f"{base}/decision", COUNTY_BUREAU, json={
+            "acted_on": COUNTY.isoformat(), "lead_department": LEAD.get(MeasureKind(measures[0]), "民政"),
+            "elimination_method": method.get(case["household_id"]),
+            "proposed_measures": measures, "opinion": "同意"})).json()
+        if decided["case"]["stage"] == "已审定":
+            stats["refused" if decided["case"]["decision"].get("refused") else "decided"] += 1
+        else:  # a department hit on a monitoring object: back to the village as a proposed removal
+            stats["returned"] += 1
+
+    await gather_bounded(cases, walk, limit=12, on_done=lambda: c.advance(task))
+    late = await c.api.call("review", "POST", f"/v1/cases/{cases[0]['case_id']}/return", COUNTY_BUREAU,
+                            json={"acted_on": AFTER_LOCK.isoformat(), "to_stage": "村民评议",
+                                  "reason": "数据锁定后修改"},
+                            ok=(409,)) if cases else None
+    c.figures["review"] = {"cases": len(cases), **stats, "refused_after_lock": late is not None}
+
+
+async def stage_support(c: Campaign) -> None:
+    """帮扶: a cadre for every plan, the measures its gaps call for, and delivery of the developmental ones."""
+    await settle(c, "the plans created from decisions")
+    plans, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"open": "true", "limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await c.api.call("support", "GET", "/v1/plans", COUNTY_BUREAU, params=params)).json()
+        plans += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    task = c.task("帮扶计划措施", len(plans))
+    kinds: Counter[str] = Counter()
+
+    async def help_household(summary: dict[str, Any]) -> None:
+        hid, village = summary["household_id"], summary["village_code"]
+        cadre = Who(Role.WORK_TEAM, village, f"驻村工作队-{village[-3:]}")
+        await c.api.call("support", "PUT", f"/v1/plans/{hid}/cadre", cadre, json={"cadre": cadre.user})
+        plan = (await c.api.call("support", "GET", f"/v1/plans/{hid}", cadre)).json()
+        have = {m["kind"] for m in plan["measures"]}
+        for need in plan["missing"]:
+            kind = _measure_for_need(need)
+            if kind and kind not in have:
+                plan = (await c.api.call("support", "POST", f"/v1/plans/{hid}/measures", cadre,
+                                         json={"kind": kind, "planned_start": "2022-06-01"})).json()
+                have.add(kind)
+        if plan["labour_capable"] and not any(MeasureKind(m["kind"]) in DEVELOPMENTAL_MEASURES
+                                              for m in plan["measures"]):
+            plan = (await c.api.call("support", "POST", f"/v1/plans/{hid}/measures", cadre,
+                                     json={"kind": MeasureKind.EMPLOYMENT.value, "planned_start": "2022-06-01"})).json()
+        for m in plan["measures"]:
+            kinds[m["kind"]] += 1
+            if m["developmental"] and m["status"] == "planned":
+                await c.api.call("support", "POST", f"/v1/plans/{hid}/measures/{m['measure_id']}/implement",
+                                 Who(Role.DEPARTMENT, m["department"], f"{m['department']}-帮扶"),
+                                 json={"implemented_on": "2022-06-05",
+                                       "evidence_ref": f"发放凭证-{m['measure_id'][-6:]}"})
+
+    await gather_bounded(plans, help_household, limit=12, on_done=lambda: c.advance(task))
+    gaps = (await c.api.call("support", "GET", "/v1/coverage-gaps", COUNTY_BUREAU, params={"limit": 500})).json()
+    safety = (await c.api.call("support", "GET", "/v1/safety-net-only", COUNTY_BUREAU, params={"limit": 500})).json()
+    c.figures["support"] = {"plans": len(plans), "measures": dict(kinds), "gaps_left": len(gaps["data"]),
+                            "safety_net_only": len(safety["data"])}
+    if not plans:
+        raise DemoError("no plan was created from the county's decisions")
+
+
+class _ReviewPolicy(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    check_departments: list[str]
+
+
+def _check_departments(c: Campaign) -> list[str]:
+    """The departments of the county's joint check (县级联审), as the campaign's policy lists them."""
+    return policy_section(c.api.settings.campaign, "review", _ReviewPolicy).check_departments
+
+
+def _measure_for_need(need: str) -> str | None:
+    """A need of the plan (a risk type or a 三保障/water gap) and the measure that answers it."""
+    gaps = {"两不愁": MeasureKind.SOCIAL_SECURITY, "义务教育": MeasureKind.COMPULSORY_EDUCATION,
+            "基本医疗": MeasureKind.HEALTH, "住房安全": MeasureKind.HOUSING, "饮水安全": MeasureKind.WATER}
+    if need in gaps:
+        return gaps[need].value
+    try:
+        return FOR_RISK[RiskType(need)].value
+    except (ValueError, KeyError):
+        return None
+
