@@ -54,15 +54,16 @@ def up(
 
 @app.command()
 def demo(
-    households: Annotated[int, typer.Option(help="size of the synthetic county")] = 2000,
+    households: Annotated[int, typer.Option(help="size of the synthetic county")] = 1000,
     seed: Annotated[int, typer.Option(help="same seed, same county")] = 2022,
     data_dir: Annotated[Path, typer.Option(help="where the demo keeps its system and files")] = Path("var/demo"),
+    use_running: Annotated[bool, typer.Option(help="use a `povguard up` already serving the default ports")] = True,
 ) -> None:
     """Run a whole screening campaign on a synthetic county through the public APIs, then show what came out."""
     from povguard_platform.demo.runner import run_demo
 
     wide = Console(stderr=True, width=max(console.width, 140))  # the result tables are wide
-    raise typer.Exit(run_demo(households, seed, data_dir.resolve(), wide))
+    raise typer.Exit(run_demo(households, seed, data_dir.resolve(), wide, use_running))
 
 
 @app.command()

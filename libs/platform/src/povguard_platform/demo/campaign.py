@@ -28,6 +28,7 @@ class Campaign:
     registry_file: Any  # the generated registry (Path)
     household_ids: dict[str, str] = field(default_factory=dict)  # 户编号 → household id
     proposals: list[dict[str, Any]] = field(default_factory=list)
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # household id → the county's decision
     figures: dict[str, Any] = field(default_factory=dict)
     progress: Progress | None = None
 

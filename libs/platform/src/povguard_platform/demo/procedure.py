@@ -119,6 +119,7 @@ async def stage_review(c: Campaign) -> None:
             "acted_on": COUNTY.isoformat(), "lead_department": LEAD.get(MeasureKind(measures[0]), "民政"),
             "elimination_method": method.get(case["household_id"]),
             "proposed_measures": measures, "opinion": "同意"})).json()
+        c.decisions[case["household_id"]] = decided["case"].get("decision") or {}
         if decided["case"]["stage"] == "已审定":
             stats["refused" if decided["case"]["decision"].get("refused") else "decided"] += 1
         else:  # a department hit on a monitoring object: back to the village as a proposed removal

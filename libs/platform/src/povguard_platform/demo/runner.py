@@ -22,6 +22,7 @@ DEFAULT_PORTS = {"intake": 8101, "assessment": 8102, "review": 8103, "support": 
 
 
 def _running_system() -> dict[str, str] | None:
+    """The five services on their default ports, if a `povguard up` is serving them."""
     urls = {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
     try:
         if all(httpx.get(f"{u}/readyz", timeout=2).status_code == 200 for u in urls.values()):
@@ -31,13 +32,20 @@ def _running_system() -> dict[str, str] | None:
     return None
 
 
-def run_demo(households: int, seed: int, data_dir: Path, console: Console) -> int:
+def run_demo(households: int, seed: int, data_dir: Path, console: Console, use_running: bool = True) -> int:
+    code, _ = run_campaign(households, seed, data_dir, console, use_running)
+    return code
+
+
+def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
+                 use_running: bool = True) -> tuple[int, Campaign | None]:
+    """The whole demo; returns the exit code and the campaign (its figures, proposals and decisions)."""
     from povguard_platform.runtime.supervisor import Stack, up
     from povguard_platform.synthetic import generate_to
 
     started = time.monotonic()
     stack: Stack | None = None
-    urls = _running_system()
+    urls = _running_system() if use_running else None
     if urls:
         console.print("using the system already running on the default ports")
     else:
@@ -55,13 +63,13 @@ def run_demo(households: int, seed: int, data_dir: Path, console: Console) -> in
         campaign = asyncio.run(_drive(urls, county, data_dir / "county" / "registry.xlsx", console))
     except DemoError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
-        return 1
+        return 1, None
     finally:
         if stack is not None:
             with console.status("stopping…"):
                 stack.stop()
     _report(campaign, urls, time.monotonic() - started, console)
-    return 0 if campaign.figures.get("audit", {}).get("verified") else 1
+    return (0 if campaign.figures.get("audit", {}).get("verified") else 1), campaign
 
 
 async def _drive(urls: dict[str, str], county: object, registry: Path, console: Console) -> Campaign:
