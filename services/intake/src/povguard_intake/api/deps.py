@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from povguard_intake.domain.household import Household
 from povguard_intake.domain.idcard import mask
@@ -14,7 +14,6 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org, require_roles
 from povguard_platform.contracts.intake import MemberFacts
 from povguard_platform.policy import load_policy
-from povguard_platform.problems import InvalidInput
 
 # Who may see ID numbers, phones and health facts on a single-household read (each such read is audited).
 PERSONAL_DATA_ROLES = frozenset({Role.COLLECTOR, Role.VILLAGE_CLERK, Role.TOWNSHIP_REVIEWER, Role.COUNTY_BUREAU,
@@ -42,18 +41,6 @@ def get_intake(request: Request) -> Intake:
 
 IntakeDep = Annotated[Intake, Depends(get_intake)]
 
-
-def expected_version(if_match: Annotated[str | None, Header(description="ETag of the version you saw")] = None,
-                     ) -> int | None:
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.strip('W/"'))
-    except ValueError:
-        raise InvalidInput("If-Match must be the ETag of a household version, e.g. \"3\"") from None
-
-
-ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
 def scope(actor: Actor) -> Callable[[Household], None]:

@@ -13,7 +13,6 @@ from povguard_intake.api.deps import (
     PERSONAL_DATA_ROLES,
     PERSONAL_FIELDS,
     Collector,
-    ExpectedVersion,
     IntakeDep,
     Reader,
     Registrar,
@@ -43,6 +42,7 @@ from povguard_intake.domain.household import Household, Visit
 from povguard_intake.domain.idcard import id_number_problems, mask, normalise
 from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
+from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
 from povguard_platform.contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound

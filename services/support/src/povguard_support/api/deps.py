@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org, require_roles
 from povguard_platform.policy import load_policy, policy_section
-from povguard_platform.problems import Forbidden, InvalidInput
+from povguard_platform.problems import Forbidden
 from povguard_support.domain.catalogue import SupportPolicy
 from povguard_support.domain.plan import Measure, Plan
 from povguard_support.handlers import Support
@@ -41,18 +41,6 @@ def get_support(request: Request) -> Support:
 
 SupportDep = Annotated[Support, Depends(get_support)]
 
-
-def expected_version(if_match: Annotated[str | None, Header(description="ETag of the plan version you saw")] = None,
-                     ) -> int | None:
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.strip('W/"'))
-    except ValueError:
-        raise InvalidInput("If-Match must be the ETag of a plan version, e.g. \"3\"") from None
-
-
-ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
 def in_scope(actor: Actor) -> Callable[[Plan], None]:

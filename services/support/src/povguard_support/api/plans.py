@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
 
 from povguard_platform.actor import Actor
+from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import NotFound
@@ -16,7 +17,6 @@ from povguard_platform.service import Runtime
 from povguard_support.api.deps import (
     Cadre,
     Deliverer,
-    ExpectedVersion,
     Planner,
     Reader,
     SupportDep,
