@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from povguard_platform.actor import Role
-from povguard_platform.demo.client import Api, DemoError, Who, gather_bounded, wait_until
+from povguard_platform.demo.client import Api, DemoError, Who, every_page, gather_bounded, wait_until
 from povguard_platform.synthetic import County, SyntheticHousehold
 
 COUNTY_CODE = "533123"
@@ -85,16 +85,8 @@ async def _collect_ids(c: Campaign) -> None:
     codes = {str(r[0]) for r in book.worksheets[0].iter_rows(min_row=2, values_only=True) if r and r[0]}
     by_code: dict[str, str] = {}
     for town in sorted({h.place.township_code for h in c.county.households}):
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"org": town, "limit": 500}
-            if cursor:
-                params["cursor"] = cursor
-            page = (await c.api.call("intake", "GET", "/v1/households", COUNTY_BUREAU, params=params)).json()
-            by_code.update({h["code"]: h["household_id"] for h in page["data"]})
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
+        listed = await every_page(c.api, "intake", "/v1/households", COUNTY_BUREAU, {"org": town, "limit": 500})
+        by_code.update({h["code"]: h["household_id"] for h in listed})
     if set(by_code) != codes:
         raise DemoError("the export and the registry list disagree")
     c.household_ids = by_code
@@ -182,20 +174,11 @@ async def stage_assessment(c: Campaign) -> None:
     c.figures["bands"] = bands
     outcomes: Counter[str] = Counter()
     held = 0
-    proposals: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"org": COUNTY_CODE, "limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await c.api.call("assessment", "GET", "/v1/proposals", COUNTY_BUREAU, params=params)).json()
-        for p in page["data"]:
-            outcomes[p["outcome"]] += 1
-            held += bool(p["held"])
-            proposals.append(p)
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    proposals = await every_page(c.api, "assessment", "/v1/proposals", COUNTY_BUREAU,
+                                 {"org": COUNTY_CODE, "limit": 500})
+    for p in proposals:
+        outcomes[p["outcome"]] += 1
+        held += bool(p["held"])
     c.proposals = proposals
     c.figures["outcomes_proposed"] = dict(outcomes)
     c.figures["held"] = held

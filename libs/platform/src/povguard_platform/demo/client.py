@@ -61,6 +61,19 @@ class Api:
         return response
 
 
+async def every_page(api: Api, service: str, path: str, who: Who, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """All items of a cursor-paginated list ({data, next_cursor})."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = (await api.call(service, "GET", path, who, params={**params, **({"cursor": cursor} if cursor else {})})
+                ).json()
+        items += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
 async def gather_bounded(items: Iterable[T], work: Callable[[T], Awaitable[Any]], limit: int = 16,
                          on_done: Callable[[], None] | None = None) -> list[Any]:
     """Run `work` over items with at most `limit` in flight; results in input order."""

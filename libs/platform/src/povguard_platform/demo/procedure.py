@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from povguard_platform.actor import Role
 from povguard_platform.contracts.vocab import DEVELOPMENTAL_MEASURES, MeasureKind, RiskType
 from povguard_platform.demo.campaign import COUNTY_BUREAU, Campaign, settle
-from povguard_platform.demo.client import DemoError, Who, gather_bounded
+from povguard_platform.demo.client import DemoError, Who, every_page, gather_bounded
 from povguard_platform.policy import policy_section
 
 # when each step is taken in the 2022 campaign (seed §三)
@@ -41,16 +41,7 @@ def _measures(risks: list[str]) -> list[str]:
 
 
 async def _open_cases(c: Campaign) -> list[dict[str, Any]]:
-    cases, cursor = [], None
-    while True:
-        params: dict[str, Any] = {"open_only": "true", "limit": 1000}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await c.api.call("review", "GET", "/v1/cases", COUNTY_BUREAU, params=params)).json()
-        cases += page["data"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return cases
+    return await every_page(c.api, "review", "/v1/cases", COUNTY_BUREAU, {"open_only": "true", "limit": 1000})
 
 
 def _village(case: dict[str, Any]) -> tuple[Who, Who]:
@@ -136,16 +127,7 @@ async def stage_review(c: Campaign) -> None:
 async def stage_support(c: Campaign) -> None:
     """帮扶: a cadre for every plan, the measures its gaps call for, and delivery of the developmental ones."""
     await settle(c, "the plans created from decisions")
-    plans, cursor = [], None
-    while True:
-        params: dict[str, Any] = {"open": "true", "limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await c.api.call("support", "GET", "/v1/plans", COUNTY_BUREAU, params=params)).json()
-        plans += page["data"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    plans = await every_page(c.api, "support", "/v1/plans", COUNTY_BUREAU, {"open": "true", "limit": 500})
     task = c.task("帮扶计划措施", len(plans))
     kinds: Counter[str] = Counter()
 
