@@ -267,3 +267,25 @@ async def test_work_queues_say_what_is_waiting_for_me(client: httpx.AsyncClient,
     assert await queue(department(settings, "公安")) == []  # already answered
     assert await queue(department(settings, "民政")) == [at_county]
     assert await queue(township(settings)) == []
+
+
+async def test_a_department_answers_many_cases_in_one_call(client: httpx.AsyncClient, settings: Settings) -> None:
+    """Each case is still its own action: one at the wrong stage is refused and named, the others are recorded."""
+    ready = [await new_case(client, settings) for _ in range(2)]
+    for case_id in ready:
+        await walk(client, settings, case_id, until="县级审定")
+    early = await new_case(client, settings)
+    body = {"acted_on": "2022-05-24", "results": [
+        {"case_id": ready[0], "findings": []},
+        {"case_id": ready[1], "findings": [{"kind": "车辆", "detail": "登记小型轿车一辆"}]},
+        {"case_id": early, "findings": []}]}
+    r = await client.post("/v1/department-checks", json=body, headers=department(settings, "公安"))
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert (answer["department"], answer["recorded"]) == ("公安", 2)
+    assert [f["case_id"] for f in answer["failed"]] == [early]
+    checked = (await client.get(f"/v1/cases/{ready[1]}", headers=county(settings))).json()["checks"]
+    assert checked["公安"]["findings"][0]["kind"] == "车辆"
+    other = await client.post("/v1/department-checks", params={"department": "民政"}, json=body,
+                              headers=department(settings, "公安"))
+    assert other.status_code == 403

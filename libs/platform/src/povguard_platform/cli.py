@@ -136,15 +136,7 @@ def bench_eventstore(
 ) -> None:
     """Appends per second (batch 1/100/1000, 1 and 8 writers), relay throughput and delay; ratios to the
     eventsourcing library and to a raw COPY on the same server."""
-    import runpy
-    import sys
-
-    script = Path("bench/eventstore.py")
-    if not script.exists():
-        console.print("[red]run this from the povguard checkout (bench/eventstore.py not found)[/red]")
-        raise typer.Exit(2)
-    sys.argv = [str(script), "--events", str(events), "--out", str(out)]
-    runpy.run_path(str(script), run_name="__main__")
+    _run_bench("eventstore", ["--events", str(events), "--out", str(out)])
 
 
 def _add_service_commands() -> None:
@@ -156,6 +148,26 @@ def _add_service_commands() -> None:
         app.add_typer(ep.load(), name=ep.name)
     for ep in entry_points(group="povguard.toplevel"):  # commands that read best at the top: `povguard import`
         app.registered_commands.extend(ep.load().registered_commands)
+
+
+@bench_app.command("e2e")
+def bench_e2e(households: Annotated[int, typer.Option(help="size of the synthetic county")] = 2000,
+              out: Path = Path("var/bench")) -> None:
+    """The whole campaign through the public APIs: households/s, events/s, visit→proposal delay, REST latency under
+    wrk, peak memory per process."""
+    _run_bench("e2e", ["--households", str(households), "--out", str(out)])
+
+
+def _run_bench(name: str, args: list[str]) -> None:
+    import runpy
+    import sys
+
+    script = Path(f"bench/{name}.py")
+    if not script.exists():
+        console.print(f"[red]run this from the povguard checkout ({script} not found)[/red]")
+        raise typer.Exit(2)
+    sys.argv = [str(script), *args]
+    runpy.run_path(str(script), run_name="__main__")
 
 
 def main() -> None:

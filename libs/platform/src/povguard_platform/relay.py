@@ -94,6 +94,11 @@ class Relay:
             self.published += sum(1 for a in acks if not a.duplicate)
             total += len(events)
 
+    def _notified(self) -> None:
+        """An append committed: until the round that publishes it says otherwise, the relay is behind."""
+        RELAY_LAG.labels(self.store.schema).inc()
+        self._wake.set()
+
     async def _lag(self, published: int) -> int:
         async with self.engine.connect() as conn:
             head = await self.store.head(conn)
@@ -110,7 +115,7 @@ class Relay:
                         while not await listener.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
                             if await _wait_or_stop(stop, self.poll_interval * 2):
                                 return
-                        await listener.add_listener(self.store.channel, lambda *_: self._wake.set())
+                        await listener.add_listener(self.store.channel, lambda *_: self._notified())
                     self._wake.clear()
                     await self.publish_pending()
                 except Exception as exc:  # the relay must outlive any outage of NATS or PostgreSQL

@@ -154,15 +154,17 @@ async def quiet(c: Campaign) -> bool:
     return True
 
 
-async def settle(c: Campaign, what: str, within: float = 600) -> None:
-    """Wait until the system is quiet twice in a row, a little apart (events still in flight show as lag)."""
-    async def twice() -> bool:
-        if not await quiet(c):
-            return False
-        await asyncio.sleep(1.2)  # the consumer gauges refresh every second
+async def settle(c: Campaign, what: str, within: float = 900) -> None:
+    """Wait until the system is quiet three times in a row over about three seconds: an event travels relay →
+    consumer → append → relay, and the consumers' gauges refresh every second."""
+    async def steadily() -> bool:
+        for _ in range(3):
+            if not await quiet(c):
+                return False
+            await asyncio.sleep(1.1)
         return await quiet(c)
 
-    await wait_until(twice, within, what)
+    await wait_until(steadily, within, what)
 
 
 async def stage_assessment(c: Campaign) -> None:

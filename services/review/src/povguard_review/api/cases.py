@@ -12,14 +12,16 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org
 from povguard_platform.contracts.review import CaseOpened
 from povguard_platform.contracts.vocab import Department, Outcome
-from povguard_platform.errors import RuleViolations, Violation
+from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations, Violation
+from povguard_platform.eventstore import ConcurrencyError
 from povguard_platform.ids import uuid7
-from povguard_platform.problems import Forbidden
+from povguard_platform.problems import Forbidden, ProblemError
 from povguard_platform.service import Runtime
 from povguard_review.api.deps import Acting, Opener, Reader, ReviewDep, case_public, check_read, scope_prefix
 from povguard_review.api.schemas import (
     AppraisalBody,
     CaseCreate,
+    CheckBatch,
     CheckBody,
     DecisionBody,
     NoticeBody,
@@ -216,20 +218,45 @@ async def township_review(case_id: str, body: TownshipReviewBody, runtime: Runti
              summary="行业部门反馈比对结果（机器客户端；无异常或发现的问题）", responses=_CONFLICT)
 async def department_check(case_id: str, body: CheckBody, runtime: Runtime, review: ReviewDep,
                            actor: Acting) -> dict[str, Any]:
-    if actor.role == Role.DEPARTMENT:
-        if body.department is not None and body.department.value != actor.org:
-            raise Forbidden(f"部门账号 {actor.org} 只能反馈本部门的比对结果", code="department")
-        try:
-            department = Department(actor.org)
-        except ValueError:
-            raise Forbidden(f"{actor.org} 不是行业部门", code="department") from None
-    elif body.department is None:
-        raise RuleViolations([Violation("department", "须写明部门", "required")])
-    else:
-        department = body.department
+    department = _checking_department(actor, body.department)
     return await _act(runtime, review, case_id, actor, Action.DEPARTMENT_CHECK, body,
                       lambda c: domain.department_check(c, body.acted_on, department, review.rules.check_departments,
                                                         body.findings, body.override_reason))
+
+
+def _checking_department(actor: Actor, named: Department | None) -> Department:
+    """A department's machine client answers for its own department only; others must name one."""
+    if actor.role == Role.DEPARTMENT:
+        if named is not None and named.value != actor.org:
+            raise Forbidden(f"部门账号 {actor.org} 只能反馈本部门的比对结果", code="department")
+        try:
+            return Department(actor.org)
+        except ValueError:
+            raise Forbidden(f"{actor.org} 不是行业部门", code="department") from None
+    if named is None:
+        raise RuleViolations([Violation("department", "须写明部门", "required")])
+    return named
+
+
+@router.post("/department-checks", operation_id="record_department_checks",
+             summary="行业部门批量反馈比对结果：每个案件单独办理，一件失败不影响其他")
+async def department_checks(body: CheckBatch, runtime: Runtime, review: ReviewDep, actor: Acting,
+                            department: Department | None = None) -> dict[str, Any]:
+    """Each case is its own action (same rules as one at a time) in its own savepoint of one transaction; the
+    answer lists the cases that were refused and why."""
+    checking = _checking_department(actor, department)
+    failed: list[dict[str, Any]] = []
+    async with runtime.engine.begin() as conn:
+        for item in body.results:
+            try:
+                async with conn.begin_nested():
+                    await review.act(conn, item.case_id, actor, Action.DEPARTMENT_CHECK, body.acted_on,
+                                     lambda c, item=item: domain.department_check(  # type: ignore[misc]
+                                         c, body.acted_on, checking, review.rules.check_departments, item.findings,
+                                         body.override_reason), body.override_reason)
+            except (ProblemError, DomainConflict, DomainNotFound, RuleViolations, ConcurrencyError) as exc:
+                failed.append({"case_id": item.case_id, "error": type(exc).__name__, "detail": str(exc)})
+    return {"department": checking.value, "recorded": len(body.results) - len(failed), "failed": failed}
 
 
 @router.post("/cases/{case_id}/decision", operation_id="county_decide",

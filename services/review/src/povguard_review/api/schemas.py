@@ -89,6 +89,19 @@ class CheckBody(StageAction):
     findings: list[CheckFinding] = Field(default_factory=list, description="empty: clear (无异常)")
 
 
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str
+    findings: list[CheckFinding] = Field(default_factory=list, description="empty: clear (无异常)")
+
+
+class CheckBatch(StageAction):
+    """One department's answers for many cases at once (how a department's system reports a day's comparisons)."""
+
+    results: list[CheckResult] = Field(min_length=1, max_length=1000)
+
+
 class DecisionBody(StageAction):
     lead_department: Department | None = None
     elimination_method: EliminationMethod | None = None

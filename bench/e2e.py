@@ -1,0 +1,167 @@
+"""End-to-end benchmark: a synthetic county through the whole campaign, driven through the public REST APIs exactly
+as `povguard demo` drives it (import, warnings, visits, assessment, review, support, audit), on a fresh embedded
+system. Prints and writes var/bench/e2e.json:
+
+- households/s through the whole pipeline and per stage, events/s over all five stores;
+- the delay from a recorded visit to its proposal (p50, p99), from the events' own commit times;
+- REST latency under load from wrk (a real load tool): GET one household, at the rate wrk reaches with 8 connections;
+- each process's peak memory (VmHWM).
+
+    python bench/e2e.py --households 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from rich.console import Console
+from rich.table import Table
+
+from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import issue_token
+from povguard_platform.demo.campaign import Campaign, progress_bar, stages
+from povguard_platform.demo.client import Api
+from povguard_platform.runtime.servers import free_port
+from povguard_platform.runtime.supervisor import Stack, up
+from povguard_platform.settings import get_settings
+from povguard_platform.synthetic import generate_to
+
+SCHEMAS = ["intake", "assessment", "review", "support", "audit"]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
+
+
+async def drive(stack: Stack, registry: Path, county: Any, console: Console) -> tuple[Campaign, dict[str, float]]:
+    timings: dict[str, float] = {}
+    async with Api(stack.urls, get_settings()) as api:
+        campaign = Campaign(api, county, console, registry)
+        with progress_bar(console) as progress:
+            campaign.progress = progress
+            for name, stage in stages():
+                started = time.perf_counter()
+                await stage(campaign)
+                timings[name] = time.perf_counter() - started
+    return campaign, timings
+
+
+async def event_figures(url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(url)
+    counts = {s: await conn.fetchval(f"SELECT count(*) FROM {s}.events") for s in SCHEMAS}
+    delays = await conn.fetch("""
+        SELECT extract(epoch FROM a.time - i.time) AS seconds
+        FROM assessment.events a JOIN intake.events i ON a.causation_id = i.id
+        WHERE a.type = 'OutcomeProposed' AND i.type = 'VisitRecorded'""")
+    await conn.close()
+    seconds = [float(r["seconds"]) for r in delays]
+    return {"events": counts, "visit_to_proposal_p50_ms": round(percentile(seconds, 50) * 1000, 1),
+            "visit_to_proposal_p99_ms": round(percentile(seconds, 99) * 1000, 1), "proposals_timed": len(seconds)}
+
+
+def wrk_latency(base: str, household_ids: list[str], token: str, work: Path, seconds: int) -> dict[str, Any]:
+    """wrk against GET /v1/households/{id}, cycling over real ids, 8 connections, 2 threads."""
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk not installed (apt-get install wrk)"}
+    ids = ",".join(f'"{i}"' for i in household_ids[:5000])
+    script = work / "households.lua"
+    script.write_text(f"""ids = {{{ids}}}
+n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/v1/households/" .. ids[(n % #ids) + 1], {{["Authorization"] = "Bearer {token}"}})
+end
+""")
+    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", str(script), base],
+                         capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}%?\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"requests_per_s": float(rate.group(1)) if rate else 0.0, "p50_ms": ms("50"), "p99_ms": ms("99"),
+            "connections": 8, "seconds": seconds, "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def peak_memory(stack: Stack) -> dict[str, float]:
+    """VmHWM (peak resident set) of each process we started, in MB."""
+    pids = {name: p.pid for name, p in stack.processes.items()}
+    if stack.nats and stack.nats.proc:
+        pids["nats-server"] = stack.nats.proc.pid
+    if stack.postgres and stack.postgres.proc:
+        pids["postgres (postmaster)"] = stack.postgres.proc.pid
+    out = {}
+    for name, pid in pids.items():
+        status = Path(f"/proc/{pid}/status").read_text()
+        m = re.search(r"VmHWM:\s+(\d+) kB", status)
+        out[name] = round(int(m.group(1)) / 1024, 1) if m else 0.0
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--households", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=2022)
+    parser.add_argument("--wrk-seconds", type=int, default=15)
+    parser.add_argument("--out", type=Path, default=Path("var/bench"))
+    args = parser.parse_args()
+    console = Console(width=140)
+    work = Path(tempfile.mkdtemp(prefix="povguard-e2e-"))
+    registry = work / "county" / "registry.csv"
+    t0 = time.perf_counter()
+    county = generate_to(registry, args.households, args.seed)
+    generated = time.perf_counter() - t0
+    ports = {name: free_port() for name in SCHEMAS}
+    stack = up(work / "system", ports, nats_port=free_port(), pg_port=free_port())
+    try:
+        started = time.perf_counter()
+        campaign, timings = asyncio.run(drive(stack, registry, county, console))
+        total = time.perf_counter() - started
+        figures = asyncio.run(event_figures(stack.database_url))
+        token = issue_token(Actor(user="bench", role=Role.COUNTY_BUREAU, org="533123"), get_settings())
+        latency = wrk_latency(stack.urls["intake"], list(campaign.household_ids.values()), token, work,
+                              args.wrk_seconds)
+        memory = peak_memory(stack)
+    finally:
+        stack.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    events = sum(figures["events"].values())
+    result = {
+        "households": args.households, "people": county.members, "generate_seconds": round(generated, 1),
+        "pipeline_seconds": round(total, 1), "households_per_s": round(args.households / total, 1),
+        "events": figures["events"], "events_per_s": round(events / total), "stage_seconds":
+        {k: round(v, 1) for k, v in timings.items()},
+        "visit_to_proposal_ms": {"p50": figures["visit_to_proposal_p50_ms"],
+                                 "p99": figures["visit_to_proposal_p99_ms"], "n": figures["proposals_timed"]},
+        "rest_get_household": latency, "peak_memory_mb": memory,
+        "cases": campaign.figures.get("review", {}), "plans": campaign.figures.get("support", {}).get("plans"),
+        "audit_verified": campaign.figures.get("audit", {}).get("verified"),
+    }
+    table = Table(title=f"end to end: {args.households:,} households")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else f"{value}")
+    console.print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "e2e.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    console.print(f"wrote {args.out / 'e2e.json'}")
+
+
+if __name__ == "__main__":
+    main()
