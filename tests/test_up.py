@@ -68,6 +68,8 @@ def test_up_runs_everything_and_a_second_up_continues_with_the_data(tmp_path: Pa
             assert "povguard_http_requests_total" in httpx.get(f"{url}/metrics").text
             assert httpx.get(f"{url}/openapi.json").json()["info"]["title"].startswith(f"povguard {name}")
             assert httpx.get(f"{url}/docs").status_code == 200
+            events = httpx.get(f"{url}/asyncapi.json").json()
+            assert events["asyncapi"] == "3.0.0" and events["channels"]
 
         async def write_event() -> None:  # an operator's row in intake's store: the relay must publish it
             conn = await asyncpg.connect(pg)

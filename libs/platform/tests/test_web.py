@@ -100,3 +100,15 @@ async def test_stale_version_is_409_and_reads_can_go_back_in_time(
     assert old.json()["total"] == 0
     missing = await client.get("/v1/samples/nope", headers=h)
     assert missing.status_code == 404 and missing.json()["title"] == "Not found"
+
+
+async def test_asyncapi_documents_published_and_consumed_events(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/asyncapi.json")).json()
+    assert doc["asyncapi"] == "3.0.0"
+    opened = doc["channels"]["SampleOpened"]
+    assert opened["address"] == "ev.sample.SampleOpened.{township}"
+    payload = opened["messages"]["SampleOpened"]["payload"]
+    assert set(payload["required"]) == {"name", "township"}
+    assert "ce-traceparent" in opened["messages"]["SampleOpened"]["headers"]["properties"]
+    assert doc["channels"]["SampleIncremented"]["messages"]["SampleIncremented"]["x-event-version"] == 2
+    assert any(ch.get("address") == "ev.sample.>" for ch in doc["channels"].values())

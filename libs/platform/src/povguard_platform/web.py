@@ -142,6 +142,13 @@ def health_router(definition: ServiceDef) -> APIRouter:
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                             status_code=200 if ready else 503)
 
+    @router.get("/asyncapi.json", operation_id="asyncapi", summary="AsyncAPI 3.0: the events this service publishes "
+                "and consumes")
+    async def asyncapi() -> dict[str, Any]:
+        from povguard_platform.asyncapi import asyncapi_document
+
+        return asyncapi_document(definition)
+
     @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
