@@ -168,3 +168,20 @@ async def test_failing_handler_is_retried_then_dead_lettered_without_blocking_la
     admin = bearer(settings, Role.ADMIN, "533123")
     retry = await client.post(f"/v1/ops/dead-letters/{dead['id']}/retry", headers=admin)
     assert retry.status_code == 409 and "poison" in retry.json()["detail"]
+
+
+async def test_two_replicas_sharing_one_durable_consumer_keep_each_stream_in_order(settings: Settings) -> None:
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        refs = await write(rt, 20, increments=5)
+        assert rt.js is not None
+        await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
+        spec = PROJECTION.__class__(**{**PROJECTION.__dict__, "batch_size": 7})  # small batches interleave more
+        replicas = [Consumer(spec, "sample", rt.engine, rt.js, rt.settings.stream_name) for _ in range(2)]
+        tasks = [asyncio.create_task(r.run(rt.stop)) for r in replicas]
+        await eventually(lambda: sum(r.applied for r in replicas) == 120, within=60)
+        rt.stop.set()
+        await asyncio.gather(*tasks)
+        assert all(r.applied > 0 for r in replicas)  # both did work
+        t = await totals(rt)
+        assert all(t[s.id] == (15, 6, "2,3,4,5,6,") for s in refs)  # every stream applied once, in version order
