@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
+from audit_helpers import Stack, producer_only
 from sqlalchemy import text
 
+from povguard_assessment.service import SERVICE as ASSESSMENT
 from povguard_audit.service import SERVICE as AUDIT
 from povguard_audit.settings import audit_settings
 from povguard_intake.service import SERVICE as INTAKE
@@ -21,6 +23,8 @@ from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
 from povguard_platform.testing import running
 from povguard_platform.web import create_app
+from povguard_review.service import SERVICE as REVIEW
+from povguard_support.service import SERVICE as SUPPORT
 
 
 @CATALOGUE.register
@@ -119,3 +123,17 @@ def bearer(settings: Settings, role: Role = Role.INSPECTOR, org: str = "533123",
 @pytest.fixture
 def auth(settings: Settings) -> Callable[..., dict[str, str]]:
     return lambda role=Role.INSPECTOR, **kw: bearer(settings, role, **kw)
+
+
+@pytest.fixture
+async def full(settings: Settings) -> AsyncIterator[Stack]:
+    """Intake, assessment, review and support (producers: their stores and relays, the last three without their
+    consumers) and the audit service's HTTP API with its ledger consumer, on one database and one NATS."""
+    app = create_app(AUDIT, settings)
+    async with (running(INTAKE, settings) as intake, running(producer_only(ASSESSMENT), settings) as assessment,
+                running(producer_only(REVIEW), settings) as review,
+                running(producer_only(SUPPORT), settings) as support,
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client):
+        client.headers.update(bearer(settings))
+        yield Stack(intake, assessment, review, support, client)

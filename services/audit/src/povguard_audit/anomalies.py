@@ -1,12 +1,23 @@
 """Anomaly findings, checked as each entry is recorded; each becomes an `AnomalyFound` event with its evidence.
-Thresholds are configuration (AuditSettings). Rules that need the other services' event shapes (changes after the
-data lock, 数字式增收, elimination within two months of identification) wait for those services."""
+Thresholds are configuration (AuditSettings); dates of the campaign come from its policy file.
+
+- backdating: recorded long after the event's own time;
+- two_review_levels: one person acting at two levels (村 / 乡镇 / 县) of one case;
+- edit_burst: one person recording very many entries in a short window;
+- after_data_lock: a change dated (or, without a business date, recorded) after the campaign's data lock — an
+  administrator's override (override_reason) is reported too, with the reason as evidence;
+- paper_income (数字式增收): a risk elimination right after income was raised from below to just above the line;
+- quick_elimination: 风险已消除 less than two months after the county identified the household.
+The rules read the contract events' fields from the recorded event data (what the ledger stores), not through the
+other services' code."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,9 +28,64 @@ from povguard_audit.events import AnomalyFound
 from povguard_audit.metrics import ANOMALIES
 from povguard_audit.settings import AuditSettings
 from povguard_platform.envelope import RecordedEvent
+from povguard_platform.policy import Policy, load_policy
+from povguard_platform.settings import get_settings
 
 # The levels of the review procedure (村 → 乡镇 → 县): one person must not act at two levels of one case.
-REVIEW_LEVELS = {"AppraisalHeld": "village", "TownshipReviewed": "township", "CountyDecided": "county"}
+REVIEW_LEVELS = {"AppraisalHeld": "village", "VillageDecided": "village", "TownshipReviewed": "township",
+                 "CountyDecided": "county"}
+# The services whose changes the data lock freezes.
+LOCKED_SOURCES = frozenset({"intake", "assessment", "review", "support"})
+# The event's own business date, where the contract has one (first found wins); else its recorded time counts.
+BUSINESS_DATES = ("acted_on", "decided_on", "implemented_on")
+RISK_ELIMINATED = "风险已消除"
+RISK_NOT_ELIMINATED = "风险未消除"
+PROPOSED_ELIMINATION = "拟风险消除"
+NEWLY_IDENTIFIED = "新识别监测对象"
+
+
+@lru_cache(maxsize=16)
+def _policy(campaign: str) -> Policy | None:
+    try:
+        return load_policy(campaign)
+    except (OSError, ValueError):
+        return None
+
+
+def policy_of(event: RecordedEvent) -> tuple[str, Policy] | None:
+    """The campaign the event was decided under (its recorded policy `id@version`), else the configured one."""
+    campaign = event.policy.split("@", 1)[0] if event.policy else get_settings().campaign
+    policy = _policy(campaign)
+    if policy is None and campaign != get_settings().campaign:
+        campaign = get_settings().campaign
+        policy = _policy(campaign)
+    return None if policy is None else (campaign, policy)
+
+
+@lru_cache(maxsize=4)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_date(moment: datetime, settings: AuditSettings) -> date:
+    return moment.astimezone(_zone(settings.timezone)).date()
+
+
+def business_date(data: dict[str, Any]) -> tuple[str, date] | None:
+    """(field, date) of the event's own business date: acted_on, decided_on, implemented_on or form.visit_date."""
+    for name in BUSINESS_DATES:
+        value = data.get(name)
+        if isinstance(value, str):
+            return name, date.fromisoformat(value)
+    form = data.get("form")
+    if isinstance(form, dict) and isinstance(form.get("visit_date"), str):
+        return "form.visit_date", date.fromisoformat(form["visit_date"])
+    return None
+
+
+def _data_of(body: bytes) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(body).get("data") or {}
+    return data
 
 
 async def _raise(conn: AsyncConnection, settings: AuditSettings, kind: str, key: str, entry: Entry,
@@ -56,6 +122,14 @@ async def check_entry(conn: AsyncConnection, settings: AuditSettings, entry: Ent
                 "entries": [int(r[0]) for r in earlier] + [entry.index],
                 "levels": sorted({REVIEW_LEVELS[r[1]] for r in earlier} | {level})})
 
+    found = policy_of(event) if event.source in LOCKED_SOURCES else None
+    if found is not None:
+        campaign, policy = found
+        await _after_lock(conn, settings, entry, event, campaign, policy)
+        if event.type in ("CountyDecided", "OutcomeProposed") and entry.household is not None:
+            await _paper_income(conn, settings, entry, event, policy)
+            await _quick_elimination(conn, settings, entry, event)
+
     since = entry.recorded_at - timedelta(minutes=settings.burst_minutes)
     n = (await conn.execute(
         text("SELECT count(*) FROM (SELECT 1 FROM audit.ledger WHERE actor_user = :u AND recorded_at >= :s "
@@ -66,3 +140,103 @@ async def check_entry(conn: AsyncConnection, settings: AuditSettings, entry: Ent
         await _raise(conn, settings, "edit_burst", f"{entry.actor_user}:{window}", entry, {
             "actor": entry.actor_user, "entries_in_window": int(n), "window_minutes": settings.burst_minutes,
             "threshold": settings.burst_edits, "last_entry": entry.index})
+
+
+async def _after_lock(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
+                      campaign: str, policy: Policy) -> None:
+    """Campaign work dated after the data lock (the lock holds to the end of its day). Only events with a business
+    date count: monitoring goes on all year, so an undated change recorded after the campaign (a registration, a
+    flag) is ordinary work, not a breach of the campaign's lock; a back-dated one is the backdating rule's."""
+    lock = policy.calendar.data_lock
+    dated = business_date(event.data)
+    if dated is None:
+        return
+    basis, when = dated
+    if when <= lock:
+        return
+    evidence: dict[str, Any] = {
+        "entry": entry.index, "event_type": event.type, "event_id": str(event.id), "campaign": campaign,
+        "data_lock": lock.isoformat(), "basis": basis, "date": when.isoformat(), "event_time": ts(event.time),
+        "days_after_lock": (when - lock).days}
+    reason = event.data.get("override_reason")
+    if reason:
+        evidence["override_reason"] = reason  # an administrator's override is still a change after the lock
+    await _raise(conn, settings, "after_data_lock", str(event.id), entry, evidence)
+
+
+async def _history(conn: AsyncConnection, household: str, actions: list[str], before: int
+                   ) -> list[tuple[int, datetime, str, dict[str, Any]]]:
+    """The household's earlier entries of these types, oldest first, with their stored event data (entries whose
+    payload was redacted are skipped)."""
+    rows = await conn.execute(
+        text("SELECT l.idx, l.event_time, l.action, p.body FROM audit.ledger l JOIN audit.payloads p USING (idx) "
+             "WHERE l.household = :h AND l.action = ANY(:a) AND l.idx < :n AND p.body IS NOT NULL ORDER BY l.idx"),
+        {"h": household, "a": actions, "n": before})
+    return [(int(r[0]), r[1], r[2], _data_of(bytes(r[3]))) for r in rows]
+
+
+def _decision_date(event: RecordedEvent, settings: AuditSettings) -> date:
+    value = event.data.get("decided_on")
+    return date.fromisoformat(value) if isinstance(value, str) else local_date(event.time, settings)
+
+
+def _eliminates(event: RecordedEvent) -> bool:
+    if event.type == "CountyDecided":
+        return bool(event.data.get("status") == RISK_ELIMINATED)
+    return bool(event.data.get("outcome") == PROPOSED_ELIMINATION)
+
+
+async def _paper_income(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
+                        policy: Policy) -> None:
+    """数字式增收: the latest 人均纯收入 just above the line (≤ line x (1 + margin)), the one before it below the
+    line, and the raise (the assessment, or the visit correction behind it) shortly before the elimination."""
+    if not _eliminates(event) or entry.household is None:
+        return
+    history = await _history(conn, entry.household, ["IncomeAssessed", "VisitCorrected"], entry.index)
+    incomes = [h for h in history if h[2] == "IncomeAssessed"]
+    if len(incomes) < 2:
+        return
+    line = policy.income.monitoring_line
+    (prev_idx, _, _, prev), (last_idx, last_time, _, last) = incomes[-2], incomes[-1]
+    before, after = float(prev.get("per_capita", 0)), float(last.get("per_capita", 0))
+    if not (before < line <= after <= line * (1 + settings.paper_income_margin)):
+        return
+    correction = next((h for h in reversed(history) if h[2] == "VisitCorrected"
+                       and h[3].get("visit_id") == last.get("visit_id")), None)
+    raised_at = correction[1] if correction is not None else last_time
+    decided = _decision_date(event, settings)
+    days = (decided - local_date(raised_at, settings)).days
+    if not 0 <= days <= settings.paper_income_window_days:
+        return
+    evidence: dict[str, Any] = {
+        "entry": entry.index, "decision": event.type, "decided_on": decided.isoformat(),
+        "monitoring_line": line, "margin": settings.paper_income_margin,
+        "window_days": settings.paper_income_window_days,
+        "per_capita_before": before, "per_capita_after": after, "income_entries": [prev_idx, last_idx],
+        "raised_at": ts(raised_at), "days_before_decision": days}
+    if correction is not None:
+        evidence["visit_correction"] = {"entry": correction[0], "visit_id": correction[3].get("visit_id"),
+                                        "corrects": correction[3].get("corrects"),
+                                        "reason": correction[3].get("reason")}
+    await _raise(conn, settings, "paper_income", str(event.id), entry, evidence)
+
+
+async def _quick_elimination(conn: AsyncConnection, settings: AuditSettings, entry: Entry,
+                             event: RecordedEvent) -> None:
+    """风险已消除 by the county less than `quick_elimination_days` after the county identified the household."""
+    if event.type != "CountyDecided" or event.data.get("status") != RISK_ELIMINATED or entry.household is None:
+        return
+    decisions = await _history(conn, entry.household, ["CountyDecided"], entry.index)
+    if not decisions:
+        return
+    idx, _, _, prev = decisions[-1]
+    if prev.get("outcome") != NEWLY_IDENTIFIED or prev.get("status") != RISK_NOT_ELIMINATED:
+        return
+    identified, eliminated = date.fromisoformat(prev["decided_on"]), _decision_date(event, settings)
+    days = (eliminated - identified).days
+    if days >= settings.quick_elimination_days:
+        return
+    await _raise(conn, settings, "quick_elimination", str(event.id), entry, {
+        "entry": entry.index, "identified_entry": idx, "identified_case": prev.get("case_id"),
+        "eliminated_case": event.data.get("case_id"), "identified_on": identified.isoformat(),
+        "eliminated_on": eliminated.isoformat(), "days": days, "threshold_days": settings.quick_elimination_days})

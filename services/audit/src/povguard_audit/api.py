@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from povguard_audit import bundle, checkpoints, ledger, note, recheck
+from povguard_audit import bundle, checkpoints, dispute, ledger, note, recheck
 from povguard_audit.settings import audit_settings
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import CurrentActor, require_roles
@@ -91,6 +91,19 @@ class Timeline(BaseModel):
     items: list[TimelineItem]
     state: dict[str, Any] = Field(description="the household's facts as of `as_of`, replayed from its events "
                                               "(latest value of each payload field)")
+
+
+class Dispute(BaseModel):
+    household: str
+    as_of: datetime
+    state: dict[str, Any] = Field(description="latest value of each payload field of the household's events")
+    facts: dict[str, Any] = Field(description="the household's facts as assessment folds them, as of `as_of`")
+    policy: dict[str, Any] = Field(description="policy version recorded on the events and the one applied")
+    recomputed: dict[str, Any] | None = Field(description="income, risk, proposal as assessment computes them "
+                                                          "from those facts; null before registration")
+    recorded: dict[str, Any] = Field(description="IncomeAssessed, OutcomeProposed and CountyDecided recorded up "
+                                                 "to `as_of`, each with its ledger entry")
+    comparison: dict[str, Any]
 
 
 class Cosignature(BaseModel):
@@ -270,8 +283,7 @@ async def redact(index: int, runtime: Runtime, actor: Admin,
 async def household_timeline(household_id: str, runtime: Runtime, actor: Reader,
                              as_of: datetime | None = None) -> Timeline:
     """The household's history across all services from the ledger's stored events, each entry with its proof,
-    and its state as of a past time replayed from those events. (Recomputing the assessment as of that time, side
-    by side with the decision, needs the assessment service's rules and is not done here.)"""
+    and its state as of a past time replayed from those events (see `/dispute` for the recomputed assessment)."""
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(
             text(f"""SELECT {', '.join('l.' + c.strip() for c in ledger.ENTRY_COLUMNS.split(','))}, p.body
@@ -289,6 +301,23 @@ async def household_timeline(household_id: str, runtime: Runtime, actor: Reader,
             state.update(event.get("data") or {})
         items.append(TimelineItem(entry=entry, event=event))
     return Timeline(household=household_id, as_of=as_of, items=items, state=state)
+
+
+@households_router.get("/{household_id}/dispute", operation_id="replay_household_dispute")
+async def household_dispute(household_id: str, runtime: Runtime, actor: Reader, as_of: datetime) -> Dispute:
+    """Dispute replay: the household as of `as_of` from the ledger's stored events (event time ≤ as_of), the
+    assessment recomputed from those facts under the policy version recorded on the events, and the proposals and
+    county decisions actually recorded up to then, side by side. Redacted payloads are left out of the replay."""
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(
+            text("""SELECT l.idx, p.body FROM audit.ledger l LEFT JOIN audit.payloads p USING (idx)
+                    WHERE l.household = :h AND l.event_time <= :at ORDER BY l.idx"""),
+            {"h": household_id, "at": as_of})).all()
+    if not rows:
+        raise NotFound(f"no ledger entries for household {household_id} as of {as_of.isoformat()}")
+    events = [dispute.StoredEvent(int(r[0]), json.loads(bytes(r[1]))) for r in rows if r[1] is not None]
+    found = dispute.replay(household_id, events, runtime.settings.campaign)
+    return Dispute(household=household_id, as_of=as_of, **found)
 
 
 @bundles_router.get("", operation_id="export_bundle")

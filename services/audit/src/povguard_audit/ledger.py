@@ -26,6 +26,11 @@ ENTRY_COLUMNS = ("idx, recorded_at, event_id, event_time, source, stream_type, s
                  "actor_user, actor_role, actor_org, household, payload_sha256, prev_idx, prev_leaf, leaf_hash")
 
 
+# (database, size, last leaf, frontier) after this process's last append: the next append in the same database
+# reuses the frontier only if the ledger's head is still that entry (nobody else appended, nothing rolled back).
+_frontier: tuple[str, int, bytes, merkle.CompactTree] | None = None
+
+
 class DuplicateEntry(Exception):
     """An event id that is already in the ledger (the unique constraint refused it)."""
 
@@ -104,26 +109,32 @@ async def append(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> list
     """Append events as ledger entries, in the given order, under the sequencer lock."""
     if not events:
         return []
-    await lock(conn)
-    head = (await conn.execute(text(
-        "SELECT clock_timestamp(), (SELECT coalesce(max(idx) + 1, 0) FROM audit.ledger)"))).one()
-    recorded_at: datetime = head[0]
-    start = int(head[1])
-    frontier = merkle.frontier_coords(start)
-    tree = merkle.CompactTree.at(start, await nodes(conn, frontier))
+    global _frontier
+    await lock(conn)  # its own statement: the reads below take their snapshot after the lock is held
+    households = sorted({h for h in (household_of(e) for e in events) if h is not None})
+    # One round trip: the time, the head (size and last leaf) and each household's last entry.
+    rows = (await conn.execute(text(
+        """SELECT clock_timestamp(), t.idx, t.leaf_hash, h.household, l.idx, l.leaf_hash
+           FROM (SELECT 1) one
+           LEFT JOIN LATERAL (SELECT idx, leaf_hash FROM audit.ledger ORDER BY idx DESC LIMIT 1) t ON true
+           LEFT JOIN unnest(CAST(:hs AS text[])) AS h(household) ON true
+           LEFT JOIN LATERAL (SELECT idx, leaf_hash FROM audit.ledger
+                              WHERE household = h.household ORDER BY idx DESC LIMIT 1) l ON true"""),
+        {"hs": households})).all()
+    recorded_at: datetime = rows[0][0]
+    start = 0 if rows[0][1] is None else int(rows[0][1]) + 1
+    head_leaf = None if rows[0][2] is None else bytes(rows[0][2])
+    last: dict[str, tuple[int, bytes]] = {r[3]: (int(r[4]), bytes(r[5])) for r in rows if r[4] is not None}
+    # The frontier of the tree this process appended last, if the head is still the entry it appended (same
+    # database, same size, same leaf); else read from the stored nodes.
+    where = str(conn.engine.url)
+    cached, _frontier = _frontier, None  # dropped while appending: a failure leaves no stale frontier behind
+    if cached is not None and cached[:3] == (where, start, head_leaf):
+        tree = cached[3]
+    else:
+        tree = merkle.CompactTree.at(start, await nodes(conn, merkle.frontier_coords(start)))
 
     payloads = [canonical_event(e) for e in events]
-
-    households = sorted({h for h in (household_of(e) for e in events) if h is not None})
-    last: dict[str, tuple[int, bytes]] = {}
-    if households:
-        rows = await conn.execute(
-            text("""SELECT h.household, l.idx, l.leaf_hash FROM unnest(CAST(:hs AS text[])) AS h(household)
-                    CROSS JOIN LATERAL (SELECT idx, leaf_hash FROM audit.ledger
-                                        WHERE household = h.household ORDER BY idx DESC LIMIT 1) l"""),
-            {"hs": households},
-        )
-        last = {r[0]: (int(r[1]), bytes(r[2])) for r in rows}
 
     entries: list[Entry] = []
     leaves: list[bytes] = []
@@ -149,9 +160,11 @@ async def append(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> list
         "ph": [e.payload_sha256 for e in entries], "pi": [e.prev_index for e in entries],
         "pl": [e.prev_leaf for e in entries], "lh": leaves,
     }
+    # One statement writes the entries, the new tree nodes and the stored payloads.
     try:
         await conn.execute(
-            text(f"""INSERT INTO audit.ledger ({ENTRY_COLUMNS})
+            text(f"""WITH entries AS (
+                INSERT INTO audit.ledger ({ENTRY_COLUMNS})
                 SELECT u.idx, CAST(:rat AS timestamptz), u.eid, u.etime, u.src, u.st, u.sid, u.sv, u.act, u.au,
                        u.ar, u.ao, u.hh, u.ph, u.pi, u.pl, u.lh
                 FROM unnest(CAST(:idx AS bigint[]), CAST(:eid AS uuid[]), CAST(:etime AS timestamptz[]),
@@ -159,23 +172,22 @@ async def append(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> list
                             CAST(:act AS text[]), CAST(:au AS text[]), CAST(:ar AS text[]), CAST(:ao AS text[]),
                             CAST(:hh AS text[]), CAST(:ph AS bytea[]), CAST(:pi AS bigint[]),
                             CAST(:pl AS bytea[]), CAST(:lh AS bytea[]))
-                     AS u(idx, eid, etime, src, st, sid, sv, act, au, ar, ao, hh, ph, pi, pl, lh)"""),
-            {**params, "rat": recorded_at},
+                     AS u(idx, eid, etime, src, st, sid, sv, act, au, ar, ao, hh, ph, pi, pl, lh)
+                RETURNING 1),
+              tree AS (
+                INSERT INTO audit.tree_nodes (level, idx, hash)
+                SELECT * FROM unnest(CAST(:nl AS smallint[]), CAST(:ni AS bigint[]), CAST(:nh AS bytea[]))
+                RETURNING 1)
+            INSERT INTO audit.payloads (idx, body)
+            SELECT * FROM unnest(CAST(:idx AS bigint[]), CAST(:body AS bytea[]))"""),
+            {**params, "rat": recorded_at, "nl": [c[0] for c, _ in inner], "ni": [c[1] for c, _ in inner],
+             "nh": [h for _, h in inner], "body": payloads},
         )
     except IntegrityError as exc:
         if "ledger_event_once" in str(exc.orig):
             raise DuplicateEntry(str(exc.orig)) from exc
         raise
-    if inner:
-        await conn.execute(
-            text("""INSERT INTO audit.tree_nodes (level, idx, hash)
-                    SELECT * FROM unnest(CAST(:l AS smallint[]), CAST(:i AS bigint[]), CAST(:h AS bytea[]))"""),
-            {"l": [c[0] for c, _ in inner], "i": [c[1] for c, _ in inner], "h": [h for _, h in inner]},
-        )
-    await conn.execute(
-        text("INSERT INTO audit.payloads (idx, body) SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:b AS bytea[]))"),
-        {"i": params["idx"], "b": payloads},
-    )
+    _frontier = (where, tree.size, leaves[-1], tree)
     return entries
 
 

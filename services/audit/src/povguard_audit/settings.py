@@ -28,6 +28,14 @@ class AuditSettings(BaseSettings):
     backdating_hours: float = 72.0
     burst_edits: int = 200
     burst_minutes: float = 10.0
+    # Changes after the campaign's data lock (calendar.data_lock, the end of that day in this time zone).
+    timezone: str = "Asia/Shanghai"
+    # 数字式增收: the latest 人均纯收入 at most line x (1 + margin) before a risk elimination, raised from below the
+    # line at most this many days before the decision.
+    paper_income_margin: float = Field(default=0.05, ge=0)
+    paper_income_window_days: int = Field(default=60, ge=0)
+    # 风险消除 less than this many days after the county identified the household (新识别监测对象).
+    quick_elimination_days: int = Field(default=61, ge=0)  # two months
 
 
 @lru_cache
