@@ -185,3 +185,40 @@ async def test_two_replicas_sharing_one_durable_consumer_keep_each_stream_in_ord
         assert all(r.applied > 0 for r in replicas)  # both did work
         t = await totals(rt)
         assert all(t[s.id] == (15, 6, "2,3,4,5,6,") for s in refs)  # every stream applied once, in version order
+
+
+async def test_a_batch_handler_keeps_every_guarantee_and_falls_back_one_by_one(settings: Settings) -> None:
+    from povguard_platform_sample.consumers import BATCHED
+
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        refs = await write(rt, 30)
+        poisoned = StreamRef("sample", str(uuid7()))
+        async with rt.engine.begin() as conn:
+            await rt.store.append(conn, [NewEvent(poisoned, TOWN, SampleOpened(name="p", township=TOWN)),
+                                         NewEvent(poisoned, TOWN, SampleIncremented(by=5, note="poison")),
+                                         NewEvent(poisoned, TOWN, SampleIncremented(by=1))], {poisoned: 0}, META)
+        assert rt.js is not None
+        await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
+        for _, event in (await stream_contents(rt.js))[:20]:  # duplicates under new message ids, in the same run
+            subject, headers, body = to_message(event)
+            await rt.js.publish(subject, body, headers={**headers, "Nats-Msg-Id": str(uuid7())})
+        replicas = [Consumer(BATCHED, "sample", rt.engine, rt.js, rt.settings.stream_name) for _ in range(2)]
+        tasks = [asyncio.create_task(r.run(rt.stop)) for r in replicas]
+
+        async def settled() -> bool:
+            if sum(r.applied for r in replicas) < 92:
+                return False
+            info = await rt.js.consumer_info(rt.settings.stream_name, BATCHED.name)  # type: ignore[union-attr]
+            return not info.num_pending and not info.num_ack_pending
+
+        await eventually(settled, within=60)
+        rt.stop.set()
+        await asyncio.gather(*tasks)
+        t = await totals(rt)
+        assert sum(r.batches for r in replicas) >= 5  # the batch handler did the work, not only the fallback
+        assert all(t[s.id] == (3, 3, "2,3,") for s in refs)  # once each, in order, despite the duplicates
+        assert t[poisoned.id] == (1, 2, "3,")  # the poison dead-lettered, the event after it applied
+        mine = "WHERE consumer = 'sample-totals-batched'"
+        assert await scalar(rt, f"SELECT count(*) FROM sample.dead_letters {mine}") == 1
+        assert await scalar(rt, f"SELECT count(*) FROM sample.inbox {mine}") == 92

@@ -45,3 +45,23 @@ PROJECTION = ConsumerSpec(
     order_wait=0.05,
     ack_wait=2.0,
 )
+
+
+async def apply_all(conn: AsyncConnection, events: list[RecordedEvent]) -> None:
+    """The same projection, a batch at a time (a poison note fails the whole batch: the platform then applies
+    that batch one event at a time)."""
+    for event in events:
+        await (on_opened if event.type == "SampleOpened" else on_incremented)(conn, event)
+
+
+BATCHED = ConsumerSpec(
+    name="sample-totals-batched",
+    sources=["sample"],
+    handlers=PROJECTION.handlers,
+    batch_handler=apply_all,
+    batch_size=10,  # several batches, so most go through the batch handler whole
+    max_attempts=3,
+    backoff=(0.05, 0.1, 0.2),
+    order_wait=0.05,
+    ack_wait=2.0,
+)
