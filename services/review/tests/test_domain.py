@@ -156,3 +156,15 @@ def test_a_department_hit_refuses_identification_and_proposes_removal_of_a_monit
     returned = _decide(monitored)
     assert returned.event_type == "CaseReturned"
     assert returned.proposed_outcome == Outcome.REMOVED_WRONGLY_IDENTIFIED  # type: ignore[attr-defined]
+
+
+def test_what_a_household_was_before_monitoring_comes_from_the_registry() -> None:
+    """A 脱贫户 carries its 脱贫年度; a registered monitoring object without one was an ordinary household, so a
+    removal (整户清退) can send it back; a stranger of unknown origin cannot be decided without being told."""
+    sudden = MonitoringCategory.SUDDEN_HARDSHIP
+    removal = Outcome.REMOVED_WRONGLY_IDENTIFIED
+    assert d.before_from_outcome(removal, sudden, 2019, HouseholdKind.MONITORED).kind_before_monitoring == \
+        HouseholdKind.LIFTED
+    assert d.before_from_outcome(removal, sudden, None, HouseholdKind.MONITORED).kind_before_monitoring == \
+        HouseholdKind.ORDINARY
+    assert d.before_from_outcome(removal, sudden).kind_before_monitoring is None

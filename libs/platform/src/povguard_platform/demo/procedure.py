@@ -135,7 +135,15 @@ async def stage_review(c: Campaign) -> None:
                             json={"acted_on": AFTER_LOCK.isoformat(), "to_stage": "村民评议",
                                   "reason": "数据锁定后修改"},
                             ok=(409,)) if cases else None
-    c.figures["review"] = {"cases": len(cases), **stats, "refused_after_lock": late is not None}
+    overdue = (await c.api.call("review", "GET", "/v1/lists/overdue", COUNTY_BUREAU,
+                                params={"as_of": AFTER_LOCK.isoformat()})).json()
+    identified: Counter[str] = Counter()
+    for d in c.decisions.values():
+        if d.get("outcome") == "新识别监测对象" and not d.get("refused"):
+            for risk in d.get("risks") or ["（未列风险）"]:
+                identified[f"{d.get('category')}·{risk}"] += 1
+    c.figures["review"] = {"cases": len(cases), **stats, "refused_after_lock": late is not None,
+                           "overdue_at_lock": overdue["count"], "identified": dict(identified)}
 
 
 async def stage_support(c: Campaign) -> None:

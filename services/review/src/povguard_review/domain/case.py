@@ -363,8 +363,12 @@ def before_from_outcome(outcome: Outcome, category: MonitoringCategory | None,
         origin = HouseholdKind.ORDINARY
     elif kind in (HouseholdKind.LIFTED, HouseholdKind.ORDINARY):
         origin = kind
+    elif kind == HouseholdKind.MONITORED:
+        # known to the registry: a household lifted from poverty carries its 脱贫年度 on the form, so a monitoring
+        # object without one was an ordinary household before monitoring
+        origin = HouseholdKind.ORDINARY
     else:
-        origin = None  # 突发严重困难户 of unknown origin: must be given by hand for a removal
+        origin = None  # not in the registry and 突发严重困难户: must be given by hand for a removal
     if kind is None:
         if outcome in (Outcome.NEWLY_IDENTIFIED, Outcome.INCOME_INCREASE_TARGET):
             kind = origin or HouseholdKind.ORDINARY
