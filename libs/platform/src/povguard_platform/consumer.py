@@ -311,16 +311,7 @@ class Consumer:
             {"c": name, "e": event.id, "subj": event.subject, "ev": json.dumps(event_as_json(event)),
              "err": error[:4000], "n": attempts},
         )
-        if event.version == 1:
-            await conn.execute(
-                text(f"INSERT INTO {s}.consumer_streams VALUES (:c, :src, :t, :i, 1) ON CONFLICT DO NOTHING"),
-                {"c": name, "src": event.source, "t": event.stream.type, "i": event.stream.id})
-        else:
-            await conn.execute(
-                text(f"UPDATE {s}.consumer_streams SET version = :v WHERE consumer = :c AND source = :src "
-                     "AND stream_type = :t AND stream_id = :i AND version = :v - 1"),
-                {"c": name, "src": event.source, "t": event.stream.type, "i": event.stream.id,
-                 "v": event.version})
+        await self._claim(conn, event)  # the failed attempt's claim was rolled back with its savepoint
         await conn.execute(
             text(f"DELETE FROM {s}.consumer_failures WHERE consumer = :c AND event_id = :e"),
             {"c": name, "e": event.id})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -53,10 +53,27 @@ def scope(actor: Actor) -> Callable[[Household], None]:
     return check
 
 
+def mask_personal(data: Any) -> Any:
+    """JSON with ID numbers, phones and health facts masked, wherever they appear (member facts, event payloads)."""
+    if isinstance(data, list):
+        return [mask_personal(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "id_number" and isinstance(value, str):
+            out[key] = mask(value)
+        elif key == "phone" and isinstance(value, str):
+            out[key] = value[:3] + "****" + value[-4:]
+        elif key == "health" and value:
+            out[key] = ["***"]
+        elif key == "disability_category" and value:
+            out[key] = "***"
+        else:
+            out[key] = mask_personal(value)
+    return out
+
+
 def masked_facts(facts: MemberFacts) -> dict[str, object]:
-    data: dict[str, object] = facts.model_dump(mode="json")
-    data["id_number"] = mask(facts.id_number)
-    data["phone"] = (facts.phone[:3] + "****" + facts.phone[-4:]) if facts.phone else None
-    data["health"] = ["***"]
-    data["disability_category"] = "***" if facts.disability_category else None
-    return data
+    masked: dict[str, object] = mask_personal(facts.model_dump(mode="json"))
+    return masked

@@ -4,7 +4,7 @@ township, members' natural changes (自然变更), flags, visits (附件2-1) and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
@@ -17,6 +17,7 @@ from povguard_intake.api.deps import (
     Reader,
     Registrar,
     VillageWorker,
+    mask_personal,
     masked_facts,
     scope,
 )
@@ -164,25 +165,7 @@ async def history(household_id: str, runtime: Runtime, intake: IntakeDep, actor:
         scope(actor)(state)
         events = await intake.store.load(conn, household_stream(household_id))
     return [HistoryEntry(version=e.version, type=e.type, time=e.time.isoformat(), actor=e.actor.model_dump(),
-                         data=_mask_payload(e.data)) for e in events]
-
-
-def _mask_payload(data: Any) -> Any:
-    if isinstance(data, dict):
-        out = {}
-        for k, v in data.items():
-            if k == "id_number" and isinstance(v, str):
-                out[k] = mask(v)
-            elif k == "phone" and isinstance(v, str):
-                out[k] = v[:3] + "****" + v[-4:]
-            elif k in ("health", "disability_category") and v:
-                out[k] = "***"
-            else:
-                out[k] = _mask_payload(v)
-        return out
-    if isinstance(data, list):
-        return [_mask_payload(v) for v in data]
-    return data
+                         data=mask_personal(e.data)) for e in events]
 
 
 @router.post("/{household_id}/members", status_code=status.HTTP_201_CREATED, operation_id="add_member",
