@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from povguard_platform.actor import Role
-from povguard_platform.contracts.vocab import DEVELOPMENTAL_MEASURES, MeasureKind, RiskType
+from povguard_platform.contracts.vocab import DEVELOPMENTAL_MEASURES, MeasureKind
 from povguard_platform.demo.campaign import COUNTY_BUREAU, Campaign, settle
 from povguard_platform.demo.client import DemoError, Who, every_page, gather_bounded
 from povguard_platform.policy import policy_section
@@ -20,23 +20,38 @@ from povguard_platform.policy import policy_section
 APPRAISAL, VILLAGE, NOTICE, OBJECTION, CLOSE = (date(2022, 5, d) for d in (15, 17, 17, 19, 24))
 TOWNSHIP, CHECKS, COUNTY, AFTER_LOCK = date(2022, 5, 25), date(2022, 5, 26), date(2022, 5, 27), date(2022, 6, 9)
 
-# 缺什么补什么: the measure the village proposes for each risk type
-FOR_RISK = {
-    RiskType.ILLNESS: MeasureKind.HEALTH, RiskType.SCHOOLING: MeasureKind.OTHER_EDUCATION,
-    RiskType.DISABILITY: MeasureKind.SOCIAL_SECURITY, RiskType.NATURAL_DISASTER: MeasureKind.HOUSING,
-    RiskType.ACCIDENT: MeasureKind.SOCIAL_ASSISTANCE, RiskType.INDUSTRY_FAILURE: MeasureKind.INDUSTRY,
-    RiskType.UNSTABLE_EMPLOYMENT: MeasureKind.EMPLOYMENT, RiskType.LACK_OF_LABOUR: MeasureKind.SOCIAL_SECURITY,
-    RiskType.OTHER: MeasureKind.SOCIAL_ASSISTANCE,
-}
-LEAD = {MeasureKind.HEALTH: "卫健", MeasureKind.EMPLOYMENT: "人社", MeasureKind.INDUSTRY: "农业农村",
-        MeasureKind.HOUSING: "住建", MeasureKind.OTHER_EDUCATION: "教育", MeasureKind.SOCIAL_SECURITY: "民政",
-        MeasureKind.SOCIAL_ASSISTANCE: "民政"}
+class _CatalogueEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    developmental: bool
+    department: str
+    risks: list[str] = []
+    gaps: list[str] = []
 
 
-def _measures(risks: list[str]) -> list[str]:
-    kinds = [FOR_RISK[RiskType(r)].value for r in risks if RiskType(r) in FOR_RISK]
-    if MeasureKind.EMPLOYMENT.value not in kinds:
-        kinds.append(MeasureKind.EMPLOYMENT.value)  # no 一兜了之: a developmental measure for every plan
+class _SupportPolicy(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    measures: dict[str, _CatalogueEntry]
+
+
+def _catalogue(c: Campaign) -> dict[str, _CatalogueEntry]:
+    """The support service's measure catalogue (kept as data in the campaign's policy): which measure answers which
+    risk type or 三保障/water gap (缺什么补什么), and its responsible department."""
+    return policy_section(c.api.settings.campaign, "support", _SupportPolicy).measures
+
+
+def _measure_for(need: str, catalogue: dict[str, _CatalogueEntry]) -> str | None:
+    """The measure that answers a need; a safety-net measure where one exists (the developmental one is added
+    separately, so that no plan is 一兜了之)."""
+    answering = [kind for kind, e in catalogue.items() if need in e.risks or need in e.gaps]
+    answering.sort(key=lambda kind: catalogue[kind].developmental)
+    return answering[0] if answering else None
+
+
+def _measures(risks: list[str], catalogue: dict[str, _CatalogueEntry]) -> list[str]:
+    kinds = [kind for r in risks if (kind := _measure_for(r, catalogue))]
+    kinds.append(MeasureKind.EMPLOYMENT.value)  # no 一兜了之: a developmental measure for every plan
     return list(dict.fromkeys(kinds))
 
 
@@ -58,6 +73,7 @@ async def stage_review(c: Campaign) -> None:
     code_of = {hid: code for code, hid in c.household_ids.items()}
     departments = _check_departments(c)
     method = {p["household_id"]: p.get("elimination_method") for p in c.proposals}
+    catalogue = _catalogue(c)
     stats: Counter[str] = Counter()
 
     async def walk(case: dict[str, Any]) -> None:
@@ -65,7 +81,7 @@ async def stage_review(c: Campaign) -> None:
         cid, committee, clerk = case["case_id"], *_village(case)
         township = Who(Role.TOWNSHIP_REVIEWER, case["township_code"], f"乡镇审核-{case['township_code'][-3:]}")
         base, stage = f"/v1/cases/{cid}", case["stage"]
-        measures = _measures(case["risks"])
+        measures = _measures(case["risks"], catalogue)
 
         async def act(path: str, who: Who, body: dict[str, Any]) -> str:
             done = (await c.api.call("review", "POST", f"{base}/{path}", who, json=body)).json()
@@ -100,9 +116,9 @@ async def stage_review(c: Campaign) -> None:
             at_county.append(case)
 
     async def decide(case: dict[str, Any]) -> None:
-        measures = _measures(case["risks"])
+        measures = _measures(case["risks"], catalogue)
         decided = (await c.api.call("review", "POST", f"/v1/cases/{case['case_id']}/decision", COUNTY_BUREAU, json={
-            "acted_on": COUNTY.isoformat(), "lead_department": LEAD.get(MeasureKind(measures[0]), "民政"),
+            "acted_on": COUNTY.isoformat(), "lead_department": catalogue[measures[0]].department,
             "elimination_method": method.get(case["household_id"]),
             "proposed_measures": measures, "opinion": "同意"})).json()
         c.decisions[case["household_id"]] = decided["case"].get("decision") or {}
@@ -152,6 +168,7 @@ async def stage_support(c: Campaign) -> None:
     plans = await every_page(c.api, "support", "/v1/plans", COUNTY_BUREAU, {"open": "true", "limit": 500})
     task = c.task("帮扶计划措施", len(plans))
     kinds: Counter[str] = Counter()
+    catalogue = _catalogue(c)
 
     async def help_household(summary: dict[str, Any]) -> None:
         hid, village = summary["household_id"], summary["village_code"]
@@ -160,7 +177,7 @@ async def stage_support(c: Campaign) -> None:
         plan = (await c.api.call("support", "GET", f"/v1/plans/{hid}", cadre)).json()
         have = {m["kind"] for m in plan["measures"]}
         for need in plan["missing"]:
-            kind = _measure_for_need(need)
+            kind = _measure_for(need, catalogue)
             if kind and kind not in have:
                 plan = (await c.api.call("support", "POST", f"/v1/plans/{hid}/measures", cadre,
                                          json={"kind": kind, "planned_start": "2022-06-01"})).json()
@@ -195,16 +212,3 @@ class _ReviewPolicy(BaseModel):
 def _check_departments(c: Campaign) -> list[str]:
     """The departments of the county's joint check (县级联审), as the campaign's policy lists them."""
     return policy_section(c.api.settings.campaign, "review", _ReviewPolicy).check_departments
-
-
-def _measure_for_need(need: str) -> str | None:
-    """A need of the plan (a risk type or a 三保障/water gap) and the measure that answers it."""
-    gaps = {"两不愁": MeasureKind.SOCIAL_SECURITY, "义务教育": MeasureKind.COMPULSORY_EDUCATION,
-            "基本医疗": MeasureKind.HEALTH, "住房安全": MeasureKind.HOUSING, "饮水安全": MeasureKind.WATER}
-    if need in gaps:
-        return gaps[need].value
-    try:
-        return FOR_RISK[RiskType(need)].value
-    except (ValueError, KeyError):
-        return None
-
