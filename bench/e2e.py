@@ -5,7 +5,8 @@ system. Prints and writes var/bench/e2e.json:
 - households/s through the whole pipeline and per stage, events/s over all five stores;
 - the delay from a recorded visit to its proposal (p50, p99), from the events' own commit times;
 - REST latency under load from wrk (a real load tool): GET one household, at the rate wrk reaches with 8 connections;
-- each process's peak memory (VmHWM).
+- each process's peak memory (VmHWM), and the CPU seconds each process spent in each stage (where the two cores
+  went: PostgreSQL counts all its backends, the driver is this process).
 
     python bench/e2e.py --households 2000
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -44,17 +46,51 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
 
 
-async def drive(stack: Stack, registry: Path, county: Any, console: Console) -> tuple[Campaign, dict[str, float]]:
+def processes(stack: Stack) -> dict[str, psutil.Process]:
+    procs = {name: psutil.Process(p.pid) for name, p in stack.processes.items()}
+    if stack.nats and stack.nats.proc:
+        procs["nats-server"] = psutil.Process(stack.nats.proc.pid)
+    if stack.postgres and stack.postgres.proc:
+        procs["postgres"] = psutil.Process(stack.postgres.proc.pid)
+    procs["driver"] = psutil.Process()
+    return procs
+
+
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """user+system seconds so far; PostgreSQL's backends are children of the postmaster and come and go, so their
+    time is counted through the postmaster's reaped-children figures plus the live ones."""
+    out = {}
+    for name, proc in procs.items():
+        t = proc.cpu_times()
+        total = t.user + t.system
+        if name == "postgres":
+            total += t.children_user + t.children_system
+            for child in proc.children(recursive=True):
+                try:
+                    ct = child.cpu_times()
+                    total += ct.user + ct.system
+                except psutil.NoSuchProcess:
+                    pass
+        out[name] = total
+    return out
+
+
+async def drive(stack: Stack, registry: Path, county: Any,
+                console: Console) -> tuple[Campaign, dict[str, float], dict[str, dict[str, float]]]:
     timings: dict[str, float] = {}
+    cpu: dict[str, dict[str, float]] = {}
+    procs = processes(stack)
     async with Api(stack.urls, get_settings()) as api:
         campaign = Campaign(api, county, console, registry)
         with progress_bar(console) as progress:
             campaign.progress = progress
             for name, stage in stages():
-                started = time.perf_counter()
+                started, before = time.perf_counter(), cpu_seconds(procs)
                 await stage(campaign)
                 timings[name] = time.perf_counter() - started
-    return campaign, timings
+                after = cpu_seconds(procs)
+                cpu[name] = {p: round(after[p] - before[p], 1) for p in procs}
+    return campaign, timings, cpu
 
 
 async def event_figures(url: str) -> dict[str, Any]:
@@ -130,7 +166,7 @@ def main() -> None:
     stack = up(work / "system", ports, nats_port=free_port(), pg_port=free_port())
     try:
         started = time.perf_counter()
-        campaign, timings = asyncio.run(drive(stack, registry, county, console))
+        campaign, timings, cpu = asyncio.run(drive(stack, registry, county, console))
         total = time.perf_counter() - started
         figures = asyncio.run(event_figures(stack.database_url))
         token = issue_token(Actor(user="bench", role=Role.COUNTY_BUREAU, org="533123"), get_settings())
@@ -146,6 +182,7 @@ def main() -> None:
         "pipeline_seconds": round(total, 1), "households_per_s": round(args.households / total, 1),
         "events": figures["events"], "events_per_s": round(events / total), "stage_seconds":
         {k: round(v, 1) for k, v in timings.items()},
+        "cpu_seconds_by_stage": cpu,
         "visit_to_proposal_ms": {"p50": figures["visit_to_proposal_p50_ms"],
                                  "p99": figures["visit_to_proposal_p99_ms"], "n": figures["proposals_timed"]},
         "rest_get_household": latency, "peak_memory_mb": memory,

@@ -140,6 +140,35 @@ async def test_visit_and_correction_keep_both_records(client: httpx.AsyncClient,
     assert new["reason"] == "工资收入录入错误"
 
 
+async def test_a_collectors_synced_forms_are_each_checked_on_their_own(client: httpx.AsyncClient,
+                                                                      settings: Settings) -> None:
+    """采集终端同步: a form with a bad field is refused and named by item, a stale version is refused, the rest are
+    recorded; nothing of a refused item is written."""
+    hids = [(await register(client, settings)).json()["household_id"] for _ in range(3)]
+    collector = auth(settings, Role.COLLECTOR)
+    items = [{"household_id": hids[0], "form": visit_form(), "expected_version": 1},
+             {"household_id": hids[1], "form": visit_form(visit_date="2023-01-01")},
+             {"household_id": hids[2], "form": visit_form(), "expected_version": 7},
+             {"household_id": "没有这一户", "form": visit_form()}]
+    r = await client.post("/v1/households/visits", json={"items": items}, headers=collector)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["recorded"] == 1 and answer["data"][0]["household_id"] == hids[0]
+    assert answer["data"][0]["version"] == 2
+    failed = {f["index"]: f["problem"] for f in answer["failed"]}
+    assert failed[1]["status"] == 422 and failed[1]["errors"][0]["field"] == "body.items.1.form.visit_date"
+    assert failed[2]["status"] == 409 and failed[2]["actual_version"] == 1
+    assert failed[3]["status"] == 404
+    visits = {hid: (await client.get(f"/v1/households/{hid}/visits", headers=auth(settings))).json() for hid in hids}
+    assert [len(visits[h]) for h in hids] == [1, 0, 0]
+    assert visits[hids[0]][0]["visit_id"] == answer["data"][0]["visit_id"]
+    elsewhere = await client.post("/v1/households/visits", json={"items": items[:1]},
+                                  headers=auth(settings, Role.COLLECTOR, "533123102201"))
+    assert elsewhere.json()["failed"][0]["problem"]["status"] in (403, 404)
+    empty = await client.post("/v1/households/visits", json={"items": []}, headers=collector)
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "body.items"
+
+
 async def test_personal_data_shown_only_to_roles_that_need_it_and_every_read_audited(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -4,6 +4,9 @@ returns and withdrawals, the data lock, deadlines, the 15-day list, queues and c
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from typing import Any
+
 import httpx
 from review_helpers import (
     APPRAISAL,
@@ -282,10 +285,70 @@ async def test_a_department_answers_many_cases_in_one_call(client: httpx.AsyncCl
     r = await client.post("/v1/department-checks", json=body, headers=department(settings, "公安"))
     assert r.status_code == 200, r.text
     answer = r.json()
-    assert (answer["department"], answer["recorded"]) == ("公安", 2)
-    assert [f["case_id"] for f in answer["failed"]] == [early]
+    assert answer["recorded"] == 2
+    assert [(f["index"], f["id"], f["problem"]["status"]) for f in answer["failed"]] == [(2, early, 409)]
+    assert answer["failed"][0]["problem"]["current_stage"] == "村民评议"
     checked = (await client.get(f"/v1/cases/{ready[1]}", headers=county(settings))).json()["checks"]
     assert checked["公安"]["findings"][0]["kind"] == "车辆"
     other = await client.post("/v1/department-checks", params={"department": "民政"}, json=body,
                               headers=department(settings, "公安"))
     assert other.status_code == 403
+
+
+async def test_one_appraisal_meeting_records_many_households(client: httpx.AsyncClient, settings: Settings) -> None:
+    """批量评议: each case is its own action (a case at another stage is refused and named, with its stage); a bad
+    field anywhere refuses the whole request, names the item and field, and writes nothing."""
+    cases = [await new_case(client, settings) for _ in range(3)]
+    await walk(client, settings, cases[2], until="村两委决定")
+    items = [APPRAISAL | {"case_id": c} for c in cases]
+    bad = await client.post("/v1/batches/appraisal", headers=committee(settings),
+                            json={"items": [items[0], items[1] | {"votes_for": -1, "meeting_date": "昨天"}]})
+    assert bad.status_code == 422, bad.text
+    assert {e["field"] for e in bad.json()["errors"]} == {"body.items.1.votes_for", "body.items.1.meeting_date"}
+    assert (await client.get(f"/v1/cases/{cases[0]}", headers=county(settings))).json()["stage"] == "村民评议"
+
+    r = await client.post("/v1/batches/appraisal", json={"items": items}, headers=committee(settings))
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["recorded"] == 2
+    assert [(d["case_id"], d["stage"], d["events"]) for d in answer["data"]] == [
+        (cases[0], "村两委决定", ["AppraisalHeld"]), (cases[1], "村两委决定", ["AppraisalHeld"])]
+    [failed] = answer["failed"]
+    assert (failed["index"], failed["id"], failed["problem"]["status"]) == (2, cases[2], 409)
+    assert failed["problem"]["current_stage"] == "村两委决定"
+    history = (await client.get(f"/v1/cases/{cases[2]}", headers=county(settings))).json()["history"]
+    assert [e["type"] for e in history].count("AppraisalHeld") == 1  # the refused item left nothing behind
+
+    other_village = await client.post("/v1/batches/appraisal", json={"items": [items[0]]},
+                                      headers=committee(settings, OTHER_VILLAGE))
+    assert other_village.status_code == 200
+    assert other_village.json()["failed"][0]["problem"]["status"] == 403
+
+
+async def test_a_county_session_takes_cases_through_the_remaining_stages_in_batches(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """两委决定 → 公示 → 公示期满 → 乡镇审核 → 县级审定, each as one call for several cases."""
+    cases = [await new_case(client, settings) for _ in range(2)]
+    for c in cases:
+        await walk(client, settings, c, until="村两委决定")
+
+    async def batch(step_name: str, body: dict[str, Any], headers: dict[str, str]) -> list[str]:
+        r = await client.post(f"/v1/batches/{step_name}", json={"items": [body | {"case_id": c} for c in cases]},
+                              headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["failed"] == [], r.text
+        return [d["stage"] for d in r.json()["data"]]
+
+    assert await batch("village-decision", DECISION, committee(settings)) == ["待公示"] * 2
+    assert await batch("notice", {"acted_on": "2022-05-16"}, committee(settings)) == ["公示中"] * 2
+    ends = (await client.get(f"/v1/cases/{cases[0]}", headers=county(settings))).json()["notice"]["ends_on"]
+    after = (date.fromisoformat(ends) + timedelta(days=1)).isoformat()
+    assert await batch("notice-closure", {"acted_on": after}, committee(settings)) == ["乡镇审核"] * 2
+    assert await batch("township-review", {"acted_on": after, "spot_checked": False, "opinion": "同意"},
+                       township(settings)) == ["县级审定"] * 2
+    for name in DEPARTMENTS:
+        r = await client.post("/v1/department-checks", headers=department(settings, name), json={
+            "acted_on": after, "results": [{"case_id": c} for c in cases]})
+        assert r.json()["recorded"] == 2, r.text
+    assert await batch("decision", {"acted_on": after, "lead_department": "人社", "elimination_method": "帮扶消除"},
+                       county(settings)) == ["已审定"] * 2

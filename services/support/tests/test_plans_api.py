@@ -258,3 +258,43 @@ async def test_lists_page_by_cursor(client: httpx.AsyncClient, settings: Setting
         if cursor is None:
             break
     assert seen == sorted(households)
+
+
+async def test_a_work_team_enters_plans_and_a_department_records_delivery_in_batches(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """批量: each household is its own command; one with a closed gap comes back with nothing missing, one outside
+    the team's village is refused by item and nothing of it is written."""
+    hh, elsewhere = new_household(), new_household()
+    async with running(REVIEW, settings) as review, running(ASSESSMENT, settings) as assessment:
+        await assess(assessment, hh, risks=(RiskType.ILLNESS,), gaps=("住房安全",), labour=2, per_capita=6500)
+        await decide(review, hh, risks=(RiskType.ILLNESS,), measures=(MeasureKind.HEALTH,))
+        await decide(review, elsewhere, village=OTHER_VILLAGE, risks=(RiskType.ILLNESS,))
+        await plan_of(client, settings, hh, missing=["住房安全"])
+        await plan_of(client, settings, elsewhere)
+
+    team = auth(settings, Role.WORK_TEAM, VILLAGE)
+    r = await client.post("/v1/batches/plans", headers=team, json={"items": [
+        {"household_id": hh, "cadre": "王帮扶", "measures": [{"kind": "住房安全保障"}, {"kind": "就业帮扶"}]},
+        {"household_id": elsewhere, "cadre": "王帮扶", "measures": [{"kind": "就业帮扶"}]}]})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["recorded"] == 1 and answer["data"][0]["missing"] == []
+    assert [(f["index"], f["problem"]["status"]) for f in answer["failed"]] == [(1, 403)]
+    assert (await plan_of(client, settings, elsewhere))["cadre"] is None
+    plan = await plan_of(client, settings, hh, cadre="王帮扶")
+    assert not plan["safety_net_only"]
+
+    bad = await client.post("/v1/batches/plans", headers=team, json={"items": [
+        {"household_id": hh, "measures": [{"kind": "不存在的措施"}]}]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.items.0.measures.0.kind"
+
+    employment = next(m for m in answer["data"][0]["measures"] if m["kind"] == "就业帮扶")
+    done = {"household_id": hh, "measure_id": employment["measure_id"], "implemented_on": "2022-06-15",
+            "evidence_ref": "人社培训签到表-0615"}
+    r = await client.post("/v1/batches/implementations", headers=auth(settings, Role.DEPARTMENT, "人社"),
+                          json={"items": [done, done]})
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"] == 1
+    assert r.json()["failed"][0]["problem"]["status"] == 409  # the second time it is no longer planned
+    implemented = (await plan_of(client, settings, hh))["measures"]
+    assert [m["status"] for m in implemented if m["kind"] == "就业帮扶"] == ["implemented"]

@@ -47,15 +47,17 @@ BatchHandler = Callable[[AsyncConnection, list[RecordedEvent]], Awaitable[None]]
 class ConsumerSpec:
     """A durable consumer: which services' events it follows and what it does with each event type.
     Events of types without a handler (and no fallback) still advance the stream's version, so order checks see
-    no gaps."""
+    no gaps. A fetched batch is first applied together (one inbox query, one version claim, the handlers in order);
+    only if that fails is it applied one event at a time, with retries and dead letters."""
 
     name: str
     sources: Sequence[str]
     handlers: Mapping[str, Handler]
     fallback: Handler | None = None  # for every type not in `handlers` (e.g. a ledger that records everything)
     # Optional: the whole fetched batch at once, in order (a ledger appends a batch far faster than one by one).
-    # Same guarantees: inbox, per-stream order, exactly-once effect. If it raises, the batch is applied one event
-    # at a time with `handlers`/`fallback`, so retries and dead letters work as usual.
+    # Without it the batch's events go to `handlers`/`fallback` in order. Same guarantees either way: inbox,
+    # per-stream order, exactly-once effect. If it raises, the batch is applied one event at a time with
+    # `handlers`/`fallback`, so retries and dead letters work as usual.
     batch_handler: BatchHandler | None = None
     max_attempts: int = 5
     backoff: Sequence[float] = (0.5, 2.0, 10.0, 30.0, 60.0)
@@ -141,7 +143,7 @@ class Consumer:
         """Apply a fetched batch in one transaction (each message in its own savepoint), then ack/nak."""
         events = [from_message(dict(msg.headers or {}), msg.data) for msg in msgs]
         async with self.engine.begin() as conn:
-            results = await self._apply_together(conn, events) if self.spec.batch_handler else None
+            results = await self._apply_together(conn, events)
             if results is None:
                 results = [await self._apply(conn, event) for event in events]
         crash_point("consumer.after_commit")
@@ -157,7 +159,6 @@ class Consumer:
         Replicas of this consumer take turns (a transaction-scoped lock), so claims cannot race. None: the handler
         failed, nothing of it was kept, apply one by one."""
         s, name = self.schema, self.spec.name
-        assert self.spec.batch_handler is not None
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                            {"k": zlib.crc32(f"povguard.consumer.{s}.{name}".encode())})
         seen = await conn.execute(text(f"SELECT event_id FROM {s}.inbox WHERE consumer = :c AND event_id = ANY(:ids)"),
@@ -188,9 +189,13 @@ class Consumer:
             return results
         savepoint = await conn.begin_nested()
         try:
-            with tracer.start_as_current_span(f"consume batch of {len(claimed)}", kind=trace.SpanKind.CONSUMER,
-                                              attributes={"messaging.consumer.group.name": name}):
-                await self.spec.batch_handler(conn, claimed)
+            if self.spec.batch_handler is not None:
+                with tracer.start_as_current_span(f"consume batch of {len(claimed)}",
+                                                  kind=trace.SpanKind.CONSUMER,
+                                                  attributes={"messaging.consumer.group.name": name}):
+                    await self.spec.batch_handler(conn, claimed)
+            else:
+                await self._dispatch(conn, claimed)
             await conn.execute(text(f"""
                 INSERT INTO {s}.inbox (consumer, event_id, source, source_position)
                 SELECT :c, * FROM unnest(CAST(:e AS uuid[]), CAST(:src AS text[]), CAST(:p AS bigint[]))"""),
@@ -204,15 +209,30 @@ class Consumer:
                 ON CONFLICT (consumer, source, stream_type, stream_id) DO UPDATE SET version = EXCLUDED.version"""),
                 {"c": name, "src": [k[0] for k in moved], "t": [k[1] for k in moved], "i": [k[2] for k in moved],
                  "v": [version[k] for k in moved]})
+            await conn.execute(text(f"DELETE FROM {s}.consumer_failures WHERE consumer = :c AND event_id = ANY(:e)"),
+                               {"c": name, "e": [e.id for e in claimed]})
             await savepoint.commit()
         except Exception as exc:
             if savepoint.is_active:
                 await savepoint.rollback()
-            log.warning("batch handler of %s failed, applying one by one: %r", name, exc)
+            log.info("batch of %s failed, applying one by one: %r", name, exc)
             return None
         self._count(results)
         self.batches += 1
         return results
+
+    async def _dispatch(self, conn: AsyncConnection, claimed: list[RecordedEvent]) -> None:
+        """The per-type handlers over a claimed batch, in order; events nobody handles cost nothing here."""
+        for event in claimed:
+            handler = self.spec.handler_for(event.type)
+            if handler is None:
+                continue
+            with tracer.start_as_current_span(
+                f"consume {event.type}", context=context_from_traceparent(event.traceparent),
+                kind=trace.SpanKind.CONSUMER,
+                attributes={"messaging.consumer.group.name": self.spec.name, "povguard.event_id": str(event.id)},
+            ):
+                await handler(conn, event)
 
     def _count(self, results: list[_Result]) -> None:
         applied = sum(r.outcome is Outcome.APPLIED for r in results)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -22,6 +22,8 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
+    model_config = ConfigDict(extra="allow")  # extension members, e.g. current_stage, duplicates
+
     type: str = "about:blank"
     title: str
     status: int
@@ -77,24 +79,47 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None:
+    """The problem details of a known domain or platform error (None for anything else, a bug). Field names are
+    prefixed with where the command sat in the request (`body`, or `body.items.3` for an item of a batch)."""
+    from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations
+    from povguard_platform.eventstore import ConcurrencyError
+
+    def at(name: str) -> str:
+        return f"{field_prefix}.{name}" if name else field_prefix
+
+    if isinstance(exc, RuleViolations):
+        errors = [FieldError(field=at(v.field), message=v.message, type=v.code) for v in exc.violations]
+        detail = f"{len(errors)} rule(s) broken: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return Problem(type=TYPE_BASE + "invalid-input", title="Invalid input", status=422, detail=detail,
+                       errors=errors)
+    if isinstance(exc, DomainConflict):
+        return Problem(type=TYPE_BASE + "conflict", title="Conflict", status=409, detail=str(exc), **exc.extra)
+    if isinstance(exc, DomainNotFound):
+        return Problem(type=TYPE_BASE + "not-found", title="Not found", status=404, detail=str(exc))
+    if isinstance(exc, ProblemError):
+        return Problem(type=TYPE_BASE + exc.kind, title=exc.title, status=exc.status, detail=exc.detail,
+                       errors=exc.errors, **exc.extra)
+    if isinstance(exc, ConcurrencyError):
+        return Problem(type=TYPE_BASE + "concurrency-conflict", title="Concurrent change", status=409,
+                       detail=f"{exc}; reload and try again", expected_version=exc.expected,
+                       actual_version=exc.actual)
+    return None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations
     from povguard_platform.eventstore import ConcurrencyError
 
-    @app.exception_handler(RuleViolations)
-    async def _rules(request: Request, exc: RuleViolations) -> JSONResponse:
-        errors = [FieldError(field="body." + v.field if v.field else "body", message=v.message, type=v.code)
-                  for v in exc.violations]
-        detail = f"{len(errors)} rule(s) broken: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
-        return problem_response(422, "Invalid input", "invalid-input", detail, request, errors)
+    async def _known(request: Request, exc: Exception) -> JSONResponse:
+        problem = problem_of(exc)
+        assert problem is not None
+        body = problem.model_copy(update={"instance": str(request.url.path)}).model_dump(exclude_none=True)
+        headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+        return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
-    @app.exception_handler(DomainConflict)
-    async def _domain_conflict(request: Request, exc: DomainConflict) -> JSONResponse:
-        return problem_response(409, "Conflict", "conflict", str(exc), request, None, **exc.extra)
-
-    @app.exception_handler(DomainNotFound)
-    async def _not_found(request: Request, exc: DomainNotFound) -> JSONResponse:
-        return problem_response(404, "Not found", "not-found", str(exc), request)
+    for known in (RuleViolations, DomainConflict, DomainNotFound, ProblemError, ConcurrencyError):
+        app.add_exception_handler(known, _known)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,16 +128,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(422, "Invalid input", "invalid-input",
                                 f"{len(errors)} field(s) are invalid: " + ", ".join(e.field for e in errors),
                                 request, errors)
-
-    @app.exception_handler(ProblemError)
-    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.kind, exc.detail, request, exc.errors, **exc.extra)
-
-    @app.exception_handler(ConcurrencyError)
-    async def _conflict(request: Request, exc: ConcurrencyError) -> JSONResponse:
-        return problem_response(409, "Concurrent change", "concurrency-conflict",
-                                f"{exc}; reload and try again", request,
-                                expected_version=exc.expected, actual_version=exc.actual)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -5,13 +5,14 @@ measures that close their gaps (缺什么补什么), and the developmental ones 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from povguard_platform.actor import Role
-from povguard_platform.contracts.vocab import DEVELOPMENTAL_MEASURES, MeasureKind
+from povguard_platform.contracts.vocab import MeasureKind
 from povguard_platform.demo.campaign import COUNTY_BUREAU, Campaign, settle
 from povguard_platform.demo.client import DemoError, Who, every_page, gather_bounded
 from povguard_platform.policy import policy_section
@@ -64,76 +65,89 @@ def _village(case: dict[str, Any]) -> tuple[Who, Who]:
     return Who(Role.VILLAGE_COMMITTEE, v, f"村两委-{v[-3:]}"), Who(Role.VILLAGE_CLERK, v, f"村数据员-{v[-3:]}")
 
 
+def _township(case: dict[str, Any]) -> Who:
+    return Who(Role.TOWNSHIP_REVIEWER, case["township_code"], f"乡镇审核-{case['township_code'][-3:]}")
+
+
+def _objected(case_id: str) -> bool:
+    return sum(map(ord, case_id)) % 20 == 0  # a few objections, investigated and answered
+
+
 async def stage_review(c: Campaign) -> None:
-    """评议 → 两委决定 → 公示 → 乡镇审核 → 县级联审 → 审定, each by its own people."""
+    """评议 → 两委决定 → 公示 → 乡镇审核 → 县级联审 → 审定, each by its own people, the way the work is done: one
+    appraisal meeting and one notice board per village, one review session per township, one day's comparison per
+    department, the county's decisions in batches. Cases continue from wherever they stand."""
     await settle(c, "the cases opened from proposals")
     cases = await _open_cases(c)
-    task = c.task("评议公示审核", len(cases))
     checks = {ch.household_code: ch for ch in c.county.checks}
     code_of = {hid: code for code, hid in c.household_ids.items()}
-    departments = _check_departments(c)
     method = {p["household_id"]: p.get("elimination_method") for p in c.proposals}
     catalogue = _catalogue(c)
+    stage_of = {case["case_id"]: case["stage"] for case in cases}
     stats: Counter[str] = Counter()
 
-    async def walk(case: dict[str, Any]) -> None:
-        """From wherever the case stands (a second demo on the same system continues where the first stopped)."""
-        cid, committee, clerk = case["case_id"], *_village(case)
-        township = Who(Role.TOWNSHIP_REVIEWER, case["township_code"], f"乡镇审核-{case['township_code'][-3:]}")
-        base, stage = f"/v1/cases/{cid}", case["stage"]
-        measures = _measures(case["risks"], catalogue)
+    async def wave(label: str, at: str, path: str, who: Callable[[dict[str, Any]], Who],
+                   body: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+        """Every case standing at `at`, grouped by who acts on it, in batches."""
+        todo = [case for case in cases if stage_of[case["case_id"]] == at]
+        groups: dict[Who, list[dict[str, Any]]] = {}
+        for case in todo:
+            groups.setdefault(who(case), []).append(case)
+        chunks = [(actor, group[i:i + BATCH]) for actor, group in groups.items() for i in range(0, len(group), BATCH)]
+        task = c.task(label, len(todo))
 
-        async def act(path: str, who: Who, body: dict[str, Any]) -> str:
-            done = (await c.api.call("review", "POST", f"{base}/{path}", who, json=body)).json()
-            return str(done["case"]["stage"])
+        async def send(chunk: tuple[Who, list[dict[str, Any]]]) -> None:
+            actor, group = chunk
+            answer = (await c.api.call("review", "POST", f"/v1/batches/{path}", actor, json={
+                "items": [body(case) | {"case_id": case["case_id"]} for case in group]})).json()
+            if answer["failed"]:
+                raise DemoError(f"{label} by {actor.user}: {answer['failed'][:3]}")
+            stage_of.update({done["case_id"]: done["stage"] for done in answer["data"]})
+            c.advance(task, len(group))
 
-        if stage == "村民评议":
-            stage = await act("appraisal", committee, {
-                "acted_on": APPRAISAL.isoformat(), "meeting_date": APPRAISAL.isoformat(), "party_members_present": 12,
-                "household_heads_present": 31, "votes_for": 40, "votes_against": 3,
-                "opinions": [{"opinion": "该户情况是否属实？", "answer": "经入户核实属实"}]})
-        if stage == "村两委决定":
-            stage = await act("village-decision", committee, {
-                "acted_on": VILLAGE.isoformat(), "proposed_measures": measures, "opinion": "同意上报"})
-        if stage == "待公示":
-            stage = await act("notice", clerk, {"acted_on": NOTICE.isoformat()})
-            stats["公示"] += 1
-            if sum(map(ord, cid)) % 20 == 0:  # a few objections, investigated and answered
-                raised = (await c.api.call("review", "POST", f"{base}/objections",
-                                           Who(Role.COLLECTOR, case["village_code"], "群众代表"),
-                                           json={"acted_on": OBJECTION.isoformat(), "raised_by": "村民",
-                                                 "reason": "反映该户有务工收入未计入"})).json()
-                await act(f"objections/{raised['objection_id']}/resolution", township, {
-                    "acted_on": OBJECTION.isoformat(), "upheld": False, "finding": "经核实务工收入已计入，异议不成立"})
-                stats["异议"] += 1
-        if stage == "公示中":
-            stage = await act("notice/closure", clerk, {"acted_on": CLOSE.isoformat()})
-        if stage == "乡镇审核":
-            stage = await act("township-review", township, {
-                "acted_on": TOWNSHIP.isoformat(), "spot_checked": sum(map(ord, cid)) % 10 == 0,
-                "proposed_measures": measures, "opinion": "同意"})
-        if stage == "县级审定":
-            at_county.append(case)
+        await gather_bounded(chunks, send, limit=4)
+        return len(todo)
 
-    async def decide(case: dict[str, Any]) -> None:
-        measures = _measures(case["risks"], catalogue)
-        decided = (await c.api.call("review", "POST", f"/v1/cases/{case['case_id']}/decision", COUNTY_BUREAU, json={
-            "acted_on": COUNTY.isoformat(), "lead_department": catalogue[measures[0]].department,
-            "elimination_method": method.get(case["household_id"]),
-            "proposed_measures": measures, "opinion": "同意"})).json()
-        c.decisions[case["household_id"]] = decided["case"].get("decision") or {}
-        if decided["case"]["stage"] == "已审定":
-            stats["refused" if decided["case"]["decision"].get("refused") else "decided"] += 1
-        else:  # a department hit on a monitoring object: back to the village as a proposed removal
-            stats["returned"] += 1
+    await wave("村民评议", "村民评议", "appraisal", lambda case: _village(case)[0], lambda case: {
+        "acted_on": APPRAISAL.isoformat(), "meeting_date": APPRAISAL.isoformat(), "party_members_present": 12,
+        "household_heads_present": 31, "votes_for": 40, "votes_against": 3,
+        "opinions": [{"opinion": "该户情况是否属实？", "answer": "经入户核实属实"}]})
+    await wave("村两委决定", "村两委决定", "village-decision", lambda case: _village(case)[0], lambda case: {
+        "acted_on": VILLAGE.isoformat(), "proposed_measures": _measures(case["risks"], catalogue),
+        "opinion": "同意上报"})
+    stats["公示"] = await wave("公示", "待公示", "notice", lambda case: _village(case)[1],
+                             lambda case: {"acted_on": NOTICE.isoformat()})
+
+    async def object_and_answer(case: dict[str, Any]) -> None:
+        base = f"/v1/cases/{case['case_id']}"
+        raised = (await c.api.call("review", "POST", f"{base}/objections",
+                                   Who(Role.COLLECTOR, case["village_code"], "群众代表"),
+                                   json={"acted_on": OBJECTION.isoformat(), "raised_by": "村民",
+                                         "reason": "反映该户有务工收入未计入"})).json()
+        await c.api.call("review", "POST", f"{base}/objections/{raised['objection_id']}/resolution", _township(case),
+                         json={"acted_on": OBJECTION.isoformat(), "upheld": False,
+                               "finding": "经核实务工收入已计入，异议不成立"})
+
+    objected = [case for case in cases if stage_of[case["case_id"]] == "公示中" and _objected(case["case_id"])]
+    await gather_bounded(objected, object_and_answer, limit=8)
+    stats["异议"] = len(objected)
+    await wave("公示期满", "公示中", "notice-closure", lambda case: _village(case)[1],
+               lambda case: {"acted_on": CLOSE.isoformat()})
+    await wave("乡镇审核", "乡镇审核", "township-review", _township, lambda case: {
+        "acted_on": TOWNSHIP.isoformat(), "spot_checked": sum(map(ord, case["case_id"])) % 10 == 0,
+        "proposed_measures": _measures(case["risks"], catalogue), "opinion": "同意"})
+
+    at_county = [case for case in cases if stage_of[case["case_id"]] == "县级审定"]
+    departments = _check_departments(c)
+    checking = c.task("部门联审", len(departments))
 
     async def answer(department: str) -> None:
         """县级联审: each department compares its records and answers for all the cases in one call per batch."""
         who = Who(Role.DEPARTMENT, department, f"{department}-联审")
         waiting = [case for case in at_county if department not in case.get("checks", {})]
-        for start in range(0, len(waiting), 500):
+        for start in range(0, len(waiting), BATCH):
             results = []
-            for case in waiting[start:start + 500]:
+            for case in waiting[start:start + BATCH]:
                 check = checks.get(code_of.get(case["household_id"], ""))
                 hits = [h for h in (check.hits if check else ()) if h.department.value == department]
                 results.append({"case_id": case["case_id"],
@@ -142,11 +156,22 @@ async def stage_review(c: Campaign) -> None:
                                          json={"acted_on": CHECKS.isoformat(), "results": results})).json()
             if answered["failed"]:
                 raise DemoError(f"{department} could not answer: {answered['failed'][:3]}")
+        c.advance(checking)
 
-    at_county: list[dict[str, Any]] = []
-    await gather_bounded(cases, walk, limit=12, on_done=lambda: c.advance(task))
     await gather_bounded(departments, answer, limit=4)
-    await gather_bounded(at_county, decide, limit=12)
+    await wave("县级审定", "县级审定", "decision", lambda case: COUNTY_BUREAU, lambda case: {
+        "acted_on": COUNTY.isoformat(),
+        "lead_department": catalogue[_measures(case["risks"], catalogue)[0]].department,
+        "elimination_method": method.get(case["household_id"]),
+        "proposed_measures": _measures(case["risks"], catalogue), "opinion": "同意"})
+
+    decided_ids = {case["case_id"] for case in at_county}
+    decided = await every_page(c.api, "review", "/v1/cases", COUNTY_BUREAU, {"stage": "已审定", "limit": 1000})
+    for case in decided:
+        if case["case_id"] in decided_ids:
+            c.decisions[case["household_id"]] = case.get("decision") or {}
+            stats["refused" if (case.get("decision") or {}).get("refused") else "decided"] += 1
+    stats["returned"] = sum(stage_of[i] != "已审定" for i in decided_ids)  # a department hit on a monitoring object
     late = await c.api.call("review", "POST", f"/v1/cases/{cases[0]['case_id']}/return", COUNTY_BUREAU,
                             json={"acted_on": AFTER_LOCK.isoformat(), "to_stage": "村民评议",
                                   "reason": "数据锁定后修改"},
@@ -162,39 +187,64 @@ async def stage_review(c: Campaign) -> None:
                            "overdue_at_lock": overdue["count"], "identified": dict(identified)}
 
 
+BATCH = 200  # cases per batch call: one meeting's or one reviewer's list
+
+
 async def stage_support(c: Campaign) -> None:
-    """帮扶: a cadre for every plan, the measures its gaps call for, and delivery of the developmental ones."""
+    """帮扶: each village's work team enters 一户一策 (a cadre and the measures the gaps call for, never 一兜了之);
+    then each department records the developmental measures it delivered."""
     await settle(c, "the plans created from decisions")
     plans = await every_page(c.api, "support", "/v1/plans", COUNTY_BUREAU, {"open": "true", "limit": 500})
-    task = c.task("帮扶计划措施", len(plans))
-    kinds: Counter[str] = Counter()
     catalogue = _catalogue(c)
+    teams: dict[Who, list[dict[str, Any]]] = {}
+    for summary in plans:
+        village = summary["village_code"]
+        teams.setdefault(Who(Role.WORK_TEAM, village, f"驻村工作队-{village[-3:]}"), []).append(summary)
+    entered = c.task("一户一策录入", len(plans))
+    states: list[dict[str, Any]] = []
 
-    async def help_household(summary: dict[str, Any]) -> None:
-        hid, village = summary["household_id"], summary["village_code"]
-        cadre = Who(Role.WORK_TEAM, village, f"驻村工作队-{village[-3:]}")
-        await c.api.call("support", "PUT", f"/v1/plans/{hid}/cadre", cadre, json={"cadre": cadre.user})
-        plan = (await c.api.call("support", "GET", f"/v1/plans/{hid}", cadre)).json()
-        have = {m["kind"] for m in plan["measures"]}
-        for need in plan["missing"]:
-            kind = _measure_for(need, catalogue)
-            if kind and kind not in have:
-                plan = (await c.api.call("support", "POST", f"/v1/plans/{hid}/measures", cadre,
-                                         json={"kind": kind, "planned_start": "2022-06-01"})).json()
-                have.add(kind)
-        if plan["labour_capable"] and not any(MeasureKind(m["kind"]) in DEVELOPMENTAL_MEASURES
-                                              for m in plan["measures"]):
-            plan = (await c.api.call("support", "POST", f"/v1/plans/{hid}/measures", cadre,
-                                     json={"kind": MeasureKind.EMPLOYMENT.value, "planned_start": "2022-06-01"})).json()
-        for m in plan["measures"]:
+    def entry(summary: dict[str, Any], team: Who) -> dict[str, Any]:
+        kinds = list(dict.fromkeys(k for need in summary["missing"] if (k := _measure_for(need, catalogue))))
+        if summary["labour_capable"] and not summary["developmental"] and not any(
+                catalogue[k].developmental for k in kinds):
+            kinds.append(MeasureKind.EMPLOYMENT.value)
+        return {"household_id": summary["household_id"], "cadre": team.user,
+                "measures": [{"kind": k, "planned_start": "2022-06-01"} for k in kinds]}
+
+    async def enter(chunk: tuple[Who, list[dict[str, Any]]]) -> None:
+        team, group = chunk
+        answer = (await c.api.call("support", "POST", "/v1/batches/plans", team,
+                                   json={"items": [entry(s, team) for s in group]})).json()
+        if answer["failed"]:
+            raise DemoError(f"{team.user}: plans refused: {answer['failed'][:3]}")
+        states.extend(answer["data"])
+        c.advance(entered, len(group))
+
+    await gather_bounded([(team, group[i:i + BATCH]) for team, group in teams.items()
+                          for i in range(0, len(group), BATCH)], enter, limit=4)
+
+    kinds: Counter[str] = Counter()
+    deliveries: dict[str, list[dict[str, Any]]] = {}
+    for state in states:
+        for m in state["measures"]:
             kinds[m["kind"]] += 1
             if m["developmental"] and m["status"] == "planned":
-                await c.api.call("support", "POST", f"/v1/plans/{hid}/measures/{m['measure_id']}/implement",
-                                 Who(Role.DEPARTMENT, m["department"], f"{m['department']}-帮扶"),
-                                 json={"implemented_on": "2022-06-05",
-                                       "evidence_ref": f"发放凭证-{m['measure_id'][-6:]}"})
+                deliveries.setdefault(m["department"], []).append({
+                    "household_id": state["household_id"], "measure_id": m["measure_id"],
+                    "implemented_on": "2022-06-05", "evidence_ref": f"发放凭证-{m['measure_id'][-6:]}"})
+    delivered = c.task("措施落实登记", sum(map(len, deliveries.values())))
 
-    await gather_bounded(plans, help_household, limit=12, on_done=lambda: c.advance(task))
+    async def deliver(chunk: tuple[str, list[dict[str, Any]]]) -> None:
+        department, items = chunk
+        who = Who(Role.DEPARTMENT, department, f"{department}-帮扶")
+        answer = (await c.api.call("support", "POST", "/v1/batches/implementations", who,
+                                   json={"items": items})).json()
+        if answer["failed"]:
+            raise DemoError(f"{department}: implementations refused: {answer['failed'][:3]}")
+        c.advance(delivered, len(items))
+
+    await gather_bounded([(d, items[i:i + BATCH]) for d, items in deliveries.items()
+                          for i in range(0, len(items), BATCH)], deliver, limit=4)
     gaps = (await c.api.call("support", "GET", "/v1/coverage-gaps", COUNTY_BUREAU, params={"limit": 500})).json()
     safety = (await c.api.call("support", "GET", "/v1/safety-net-only", COUNTY_BUREAU, params={"limit": 500})).json()
     c.figures["support"] = {"plans": len(plans), "measures": dict(kinds), "gaps_left": len(gaps["data"]),

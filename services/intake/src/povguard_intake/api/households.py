@@ -34,8 +34,11 @@ from povguard_intake.api.schemas import (
     MemberPublic,
     MemberRemoval,
     MemberUpdate,
+    VisitBatch,
     VisitCorrection,
     VisitCreate,
+    VisitItem,
+    VisitRecordedItem,
     VisitSummary,
 )
 from povguard_intake.domain import household as domain
@@ -45,6 +48,8 @@ from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
+from povguard_platform.batch import BatchResult, apply_each
+from povguard_platform.contracts.intake import VisitRecorded
 from povguard_platform.contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
 from povguard_platform.service import Runtime
@@ -227,6 +232,25 @@ async def record_visit(household_id: str, body: VisitCreate, runtime: Runtime, i
                                     scope(actor))
     _etag(response, state)
     return public(state, personal=False)
+
+
+@router.post("/visits", operation_id="record_visits",
+             summary="批量同步入户调查信息采集表（采集终端离线采集后上传；每户单独校验，一户不成不影响其他）")
+async def record_visits(body: VisitBatch, runtime: Runtime, intake: IntakeDep,
+                        actor: Collector) -> BatchResult[VisitRecordedItem]:
+    async with runtime.engine.begin() as conn:
+        async def one(item: VisitItem) -> VisitRecordedItem:
+            visit_ids: list[str] = []
+
+            def decide(state: Household) -> VisitRecorded:
+                recorded = domain.record_visit(state, item.form, intake.policy, intake.today())
+                visit_ids.append(recorded.visit_id)
+                return recorded
+
+            state = await intake.change(conn, item.household_id, actor, item.expected_version, decide, scope(actor))
+            return VisitRecordedItem(household_id=item.household_id, visit_id=visit_ids[0], version=state.version)
+
+        return await apply_each(conn, body.items, lambda item: item.household_id, one)
 
 
 @router.post("/{household_id}/visits/{visit_id}/corrections", status_code=status.HTTP_201_CREATED,

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from povguard_platform.batch import MAX_ITEMS
 from povguard_platform.contracts.intake import MemberFacts, Place, VisitForm
 from povguard_platform.contracts.vocab import (
     ChangeReason,
@@ -59,6 +60,24 @@ class FlagsUpdate(_In):
 
 class VisitCreate(_In):
     form: VisitForm = Field(title="入户调查信息采集表")
+
+
+class VisitItem(VisitCreate):
+    household_id: str = Field(min_length=1, max_length=64)
+    expected_version: int | None = Field(default=None, ge=0,
+                                         description="the household's version the form was filled against (If-Match)")
+
+
+class VisitBatch(_In):
+    """采集终端同步: the forms a collector filled offline, uploaded together."""
+
+    items: list[VisitItem] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class VisitRecordedItem(BaseModel):
+    household_id: str
+    visit_id: str
+    version: int = Field(description="the household's version after the visit (its new ETag)")
 
 
 class VisitCorrection(_In):

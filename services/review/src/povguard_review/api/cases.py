@@ -3,6 +3,7 @@ and the county decision; /v1/queue: what is waiting for me."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -10,27 +11,38 @@ from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org
+from povguard_platform.batch import BatchResult, apply_each
 from povguard_platform.contracts.review import CaseOpened
 from povguard_platform.contracts.vocab import Department, Outcome
-from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations, Violation
-from povguard_platform.eventstore import ConcurrencyError
+from povguard_platform.envelope import EventPayload
+from povguard_platform.errors import RuleViolations, Violation
 from povguard_platform.ids import uuid7
-from povguard_platform.problems import Forbidden, ProblemError
+from povguard_platform.problems import Forbidden
 from povguard_platform.service import Runtime
 from povguard_review.api.deps import Acting, Opener, Reader, ReviewDep, case_public, check_read, scope_prefix
 from povguard_review.api.schemas import (
     AppraisalBody,
+    AppraisalItem,
+    Batch,
     CaseCreate,
     CheckBatch,
     CheckBody,
+    CheckItem,
+    CheckResult,
     DecisionBody,
+    DecisionItem,
     NoticeBody,
+    NoticeItem,
     ObjectionBody,
     ResolutionBody,
     ReturnBody,
     StageAction,
+    StageItem,
+    StepDone,
     TownshipReviewBody,
+    TownshipReviewItem,
     VillageDecisionBody,
+    VillageDecisionItem,
     WithdrawBody,
 )
 from povguard_review.domain import case as domain
@@ -143,38 +155,80 @@ async def work_queue(runtime: Runtime, review: ReviewDep, actor: Acting,
             "data": [case_public(c, review) for c in cases]}
 
 
+Decide = Callable[[Case], EventPayload | Sequence[EventPayload]]
+
+
 async def _act(runtime: Runtime, review: Review, case_id: str, actor: Actor, action: Action, body: Any,
-               decide: Any) -> dict[str, Any]:
+               decide: Decide) -> dict[str, Any]:
     async with runtime.engine.begin() as conn:
         case, events = await review.act(conn, case_id, actor, action, body.acted_on, decide, body.override_reason)
     return _done(case, events, review)
+
+
+async def _act_many(runtime: Runtime, review: Review, actor: Actor, action: Action, items: Sequence[Any],
+                    decide: Callable[[Any], Decide], field: str = "items") -> BatchResult[StepDone]:
+    """批量办理: the same action on many cases in one call, each case its own action under the same rules."""
+    async with runtime.engine.begin() as conn:
+        async def one(item: Any) -> StepDone:
+            case, events = await review.act(conn, item.case_id, actor, action, item.acted_on, decide(item),
+                                            item.override_reason)
+            return StepDone(case_id=item.case_id, stage=case.stage.value, events=[e.event_type for e in events])
+
+        return await apply_each(conn, items, lambda item: str(item.case_id), one, field)
+
+
+# What each stage action decides, given its body: shared by the one-case routes and the batch routes.
+def _appraise(b: AppraisalBody) -> Decide:
+    return lambda c: domain.appraise(c, b.acted_on, b.meeting_date, b.party_members_present,
+                                     b.household_heads_present, b.votes_for, b.votes_against, b.opinions,
+                                     b.override_reason)
+
+
+def _village_decide(b: VillageDecisionBody) -> Decide:
+    return lambda c: domain.village_decide(c, b.acted_on, b.proposed_measures, b.category, b.risks, b.opinion,
+                                           b.override_reason)
+
+
+def _start_notice(review: Review, b: NoticeBody) -> Decide:
+    places, days = b.places or review.rules.notice_places, review.policy.calendar.notice_working_days
+    return lambda c: domain.start_notice(c, b.acted_on, places, days, b.override_reason)
+
+
+def _close_notice(b: StageAction) -> Decide:
+    return lambda c: domain.close_notice(c, b.acted_on, b.override_reason)
+
+
+def _township_review(b: TownshipReviewBody) -> Decide:
+    return lambda c: domain.township_review(c, b.acted_on, b.spot_checked, b.proposed_measures, b.opinion,
+                                            b.override_reason)
+
+
+def _county_decide(review: Review, b: DecisionBody) -> Decide:
+    return lambda c: domain.county_decide(
+        c, b.acted_on, review.rules.check_departments, lead_department=b.lead_department,
+        elimination_method=b.elimination_method, measures=b.proposed_measures, opinion=b.opinion,
+        override_reason=b.override_reason)
 
 
 @router.post("/cases/{case_id}/appraisal", operation_id="hold_appraisal", summary="村民及党员公开评议",
              responses=_CONFLICT)
 async def appraisal(case_id: str, body: AppraisalBody, runtime: Runtime, review: ReviewDep,
                     actor: Acting) -> dict[str, Any]:
-    return await _act(runtime, review, case_id, actor, Action.APPRAISE, body, lambda c: domain.appraise(
-        c, body.acted_on, body.meeting_date, body.party_members_present, body.household_heads_present,
-        body.votes_for, body.votes_against, body.opinions, body.override_reason))
+    return await _act(runtime, review, case_id, actor, Action.APPRAISE, body, _appraise(body))
 
 
 @router.post("/cases/{case_id}/village-decision", operation_id="village_decide", summary="村两委研究决定及帮扶措施",
              responses=_CONFLICT)
 async def village_decision(case_id: str, body: VillageDecisionBody, runtime: Runtime, review: ReviewDep,
                            actor: Acting) -> dict[str, Any]:
-    return await _act(runtime, review, case_id, actor, Action.VILLAGE_DECIDE, body, lambda c: domain.village_decide(
-        c, body.acted_on, body.proposed_measures, body.category, body.risks, body.opinion, body.override_reason))
+    return await _act(runtime, review, case_id, actor, Action.VILLAGE_DECIDE, body, _village_decide(body))
 
 
 @router.post("/cases/{case_id}/notice", operation_id="start_notice", summary="开始公示（村委会和村民小组，5个工作日）",
              responses=_CONFLICT)
 async def start_notice(case_id: str, body: NoticeBody, runtime: Runtime, review: ReviewDep,
                        actor: Acting) -> dict[str, Any]:
-    places = body.places or review.rules.notice_places
-    days = review.policy.calendar.notice_working_days
-    return await _act(runtime, review, case_id, actor, Action.START_NOTICE, body, lambda c: domain.start_notice(
-        c, body.acted_on, places, days, body.override_reason))
+    return await _act(runtime, review, case_id, actor, Action.START_NOTICE, body, _start_notice(review, body))
 
 
 @router.post("/cases/{case_id}/objections", status_code=status.HTTP_201_CREATED, operation_id="raise_objection",
@@ -202,16 +256,14 @@ async def resolve_objection(case_id: str, objection_id: str, body: ResolutionBod
              summary="公示期满且无未处理异议后结束公示", responses=_CONFLICT)
 async def close_notice(case_id: str, body: StageAction, runtime: Runtime, review: ReviewDep,
                        actor: Acting) -> dict[str, Any]:
-    return await _act(runtime, review, case_id, actor, Action.CLOSE_NOTICE, body,
-                      lambda c: domain.close_notice(c, body.acted_on, body.override_reason))
+    return await _act(runtime, review, case_id, actor, Action.CLOSE_NOTICE, body, _close_notice(body))
 
 
 @router.post("/cases/{case_id}/township-review", operation_id="township_review", summary="乡镇审核（含抽查）",
              responses=_CONFLICT)
 async def township_review(case_id: str, body: TownshipReviewBody, runtime: Runtime, review: ReviewDep,
                           actor: Acting) -> dict[str, Any]:
-    return await _act(runtime, review, case_id, actor, Action.TOWNSHIP_REVIEW, body, lambda c: domain.township_review(
-        c, body.acted_on, body.spot_checked, body.proposed_measures, body.opinion, body.override_reason))
+    return await _act(runtime, review, case_id, actor, Action.TOWNSHIP_REVIEW, body, _township_review(body))
 
 
 @router.post("/cases/{case_id}/department-checks", operation_id="record_department_check",
@@ -241,22 +293,17 @@ def _checking_department(actor: Actor, named: Department | None) -> Department:
 @router.post("/department-checks", operation_id="record_department_checks",
              summary="行业部门批量反馈比对结果：每个案件单独办理，一件失败不影响其他")
 async def department_checks(body: CheckBatch, runtime: Runtime, review: ReviewDep, actor: Acting,
-                            department: Department | None = None) -> dict[str, Any]:
-    """Each case is its own action (same rules as one at a time) in its own savepoint of one transaction; the
-    answer lists the cases that were refused and why."""
+                            department: Department | None = None) -> BatchResult[StepDone]:
+    """How a department's system reports a day's comparisons; the answer lists the cases refused and why."""
     checking = _checking_department(actor, department)
-    failed: list[dict[str, Any]] = []
-    async with runtime.engine.begin() as conn:
-        for item in body.results:
-            try:
-                async with conn.begin_nested():
-                    await review.act(conn, item.case_id, actor, Action.DEPARTMENT_CHECK, body.acted_on,
-                                     lambda c, item=item: domain.department_check(  # type: ignore[misc]
-                                         c, body.acted_on, checking, review.rules.check_departments, item.findings,
-                                         body.override_reason), body.override_reason)
-            except (ProblemError, DomainConflict, DomainNotFound, RuleViolations, ConcurrencyError) as exc:
-                failed.append({"case_id": item.case_id, "error": type(exc).__name__, "detail": str(exc)})
-    return {"department": checking.value, "recorded": len(body.results) - len(failed), "failed": failed}
+
+    def decide(item: CheckResult) -> Decide:
+        return lambda c: domain.department_check(c, body.acted_on, checking, review.rules.check_departments,
+                                                 item.findings, body.override_reason)
+
+    items = [CheckItem(case_id=r.case_id, findings=r.findings, acted_on=body.acted_on,
+                       override_reason=body.override_reason) for r in body.results]
+    return await _act_many(runtime, review, actor, Action.DEPARTMENT_CHECK, items, decide, "results")
 
 
 @router.post("/cases/{case_id}/decision", operation_id="county_decide",
@@ -264,10 +311,7 @@ async def department_checks(body: CheckBatch, runtime: Runtime, review: ReviewDe
              responses=_CONFLICT)
 async def decision(case_id: str, body: DecisionBody, runtime: Runtime, review: ReviewDep,
                    actor: Acting) -> dict[str, Any]:
-    return await _act(runtime, review, case_id, actor, Action.COUNTY_DECIDE, body, lambda c: domain.county_decide(
-        c, body.acted_on, review.rules.check_departments, lead_department=body.lead_department,
-        elimination_method=body.elimination_method, measures=body.proposed_measures, opinion=body.opinion,
-        override_reason=body.override_reason))
+    return await _act(runtime, review, case_id, actor, Action.COUNTY_DECIDE, body, _county_decide(review, body))
 
 
 @router.post("/cases/{case_id}/return", operation_id="return_case", summary="退回到前一阶段（须说明理由）",
@@ -284,3 +328,51 @@ async def withdraw(case_id: str, body: WithdrawBody, runtime: Runtime, review: R
                    actor: Acting) -> dict[str, Any]:
     return await _act(runtime, review, case_id, actor, Action.WITHDRAW, body,
                       lambda c: domain.withdraw(c, body.acted_on, body.reason, body.override_reason))
+
+
+# --- 批量办理: one call for what one meeting, one notice board or one reviewer's session covers -------------------
+_BATCH = "批量办理：每个案件单独按同样规则办理，一件不成不影响其他（失败的列出原因）"
+
+
+@router.post("/batches/appraisal", operation_id="hold_appraisals", summary="批量：村民评议（一次评议会评议多户）",
+             description=_BATCH)
+async def appraisals(body: Batch[AppraisalItem], runtime: Runtime, review: ReviewDep,
+                     actor: Acting) -> BatchResult[StepDone]:
+    return await _act_many(runtime, review, actor, Action.APPRAISE, body.items, _appraise)
+
+
+@router.post("/batches/village-decision", operation_id="village_decide_many", summary="批量：村两委研究决定",
+             description=_BATCH)
+async def village_decisions(body: Batch[VillageDecisionItem], runtime: Runtime, review: ReviewDep,
+                            actor: Acting) -> BatchResult[StepDone]:
+    return await _act_many(runtime, review, actor, Action.VILLAGE_DECIDE, body.items, _village_decide)
+
+
+@router.post("/batches/notice", operation_id="start_notices", summary="批量：开始公示（同一张公示榜）",
+             description=_BATCH)
+async def start_notices(body: Batch[NoticeItem], runtime: Runtime, review: ReviewDep,
+                        actor: Acting) -> BatchResult[StepDone]:
+    return await _act_many(runtime, review, actor, Action.START_NOTICE, body.items,
+                           lambda item: _start_notice(review, item))
+
+
+@router.post("/batches/notice-closure", operation_id="close_notices", summary="批量：公示期满结束公示",
+             description=_BATCH)
+async def close_notices(body: Batch[StageItem], runtime: Runtime, review: ReviewDep,
+                        actor: Acting) -> BatchResult[StepDone]:
+    return await _act_many(runtime, review, actor, Action.CLOSE_NOTICE, body.items, _close_notice)
+
+
+@router.post("/batches/township-review", operation_id="township_review_many", summary="批量：乡镇审核",
+             description=_BATCH)
+async def township_reviews(body: Batch[TownshipReviewItem], runtime: Runtime, review: ReviewDep,
+                           actor: Acting) -> BatchResult[StepDone]:
+    return await _act_many(runtime, review, actor, Action.TOWNSHIP_REVIEW, body.items, _township_review)
+
+
+@router.post("/batches/decision", operation_id="county_decide_many", summary="批量：县级审定",
+             description=_BATCH)
+async def county_decisions(body: Batch[DecisionItem], runtime: Runtime, review: ReviewDep,
+                           actor: Acting) -> BatchResult[StepDone]:
+    return await _act_many(runtime, review, actor, Action.COUNTY_DECIDE, body.items,
+                           lambda item: _county_decide(review, item))

@@ -4,9 +4,11 @@ administrator's reason for acting after the data lock."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from povguard_platform.batch import MAX_ITEMS
 from povguard_platform.contracts.review import CaseStage, CheckFinding, Opinion
 from povguard_platform.contracts.vocab import (
     Department,
@@ -99,7 +101,7 @@ class CheckResult(BaseModel):
 class CheckBatch(StageAction):
     """One department's answers for many cases at once (how a department's system reports a day's comparisons)."""
 
-    results: list[CheckResult] = Field(min_length=1, max_length=1000)
+    results: list[CheckResult] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class DecisionBody(StageAction):
@@ -116,3 +118,51 @@ class ReturnBody(StageAction):
 
 class WithdrawBody(StageAction):
     reason: str = Field(min_length=1, max_length=1000)
+
+
+# --- 批量办理 -------------------------------------------------------------------------------------------------------
+class _OnCase(BaseModel):
+    case_id: str = Field(min_length=1, max_length=64)
+
+
+class StageItem(StageAction, _OnCase):
+    pass
+
+
+class AppraisalItem(AppraisalBody, _OnCase):
+    pass
+
+
+class VillageDecisionItem(VillageDecisionBody, _OnCase):
+    pass
+
+
+class NoticeItem(NoticeBody, _OnCase):
+    pass
+
+
+class TownshipReviewItem(TownshipReviewBody, _OnCase):
+    pass
+
+
+class DecisionItem(DecisionBody, _OnCase):
+    pass
+
+
+class CheckItem(CheckBody, _OnCase):
+    pass
+
+
+Item = TypeVar("Item", bound=StageAction)
+
+
+class Batch(_Body, Generic[Item]):
+    """Many cases at once: each item is the body of the one-case action plus its case_id."""
+
+    items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class StepDone(BaseModel):
+    case_id: str
+    stage: CaseStage = Field(description="the stage the case is at now")
+    events: list[str]

@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
+from povguard_platform.batch import BatchResult, apply_each
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import NotFound
 from povguard_platform.service import Runtime
@@ -26,13 +28,19 @@ from povguard_support.api.deps import (
 )
 from povguard_support.api.schemas import (
     CadreAssign,
+    Implementation,
+    Implementations,
     IncomeCreate,
     MeasureCreate,
     MeasureImplement,
     MeasureVerify,
+    PlanEntries,
+    PlanEntry,
     PlanPublic,
     PlansPublic,
+    PlanState,
     PlanSummary,
+    measure_public,
     plan_public,
 )
 from povguard_support.domain import plan as domain
@@ -140,6 +148,63 @@ async def measure_income(household_id: str, body: IncomeCreate, runtime: Runtime
             lambda p: domain.measure_income(p, body.measured_on, body.per_capita, body.note, support.catalogue,
                                             today), check)
     return await _public(runtime, support, plan, response)
+
+
+# --- 批量 (one call for a work team's day of entries or a department's day of records) ---------------------------
+
+
+@router.post("/batches/plans", operation_id="enter_plans",
+             summary="批量录入一户一策：每户的帮扶责任人和措施（每户单独校验，一户不成不影响其他）")
+async def enter_plans(body: PlanEntries, runtime: Runtime, support: SupportDep,
+                      actor: Planner) -> BatchResult[PlanState]:
+    async with runtime.engine.begin() as conn:
+        async def one(entry: PlanEntry) -> PlanState:
+            hid, plan = entry.household_id, None
+            if entry.cadre is not None:
+                cadre = entry.cadre
+                plan = await support.change(conn, hid, actor, None, lambda p: domain.assign_cadre(p, cadre),
+                                            in_scope(actor))
+            for m in entry.measures:
+                measure_id = str(uuid7())
+                plan = await support.change(
+                    conn, hid, actor, None,
+                    lambda p, m=m, measure_id=measure_id: domain.assign(  # type: ignore[misc]
+                        p, measure_id, m.kind, support.catalogue, description=m.description, amount=m.amount,
+                        planned_start=m.planned_start, planned_end=m.planned_end, department=m.department),
+                    in_scope(actor))
+            if plan is None:
+                plan = await support.load(conn, hid)
+                if not plan.exists:
+                    raise NotFound(f"户 {hid} 没有帮扶计划")
+                in_scope(actor)(plan)
+            return await _state(conn, support, plan)
+
+        return await apply_each(conn, body.items, lambda entry: entry.household_id, one)
+
+
+@router.post("/batches/implementations", operation_id="implement_measures",
+             summary="行业部门批量登记措施实施（日期、金额、佐证）：每项措施单独校验")
+async def implement_measures(body: Implementations, runtime: Runtime, support: SupportDep,
+                             actor: Deliverer) -> BatchResult[PlanState]:
+    today = support.today()
+    async with runtime.engine.begin() as conn:
+        async def one(item: Implementation) -> PlanState:
+            plan = await support.change(
+                conn, item.household_id, actor, None,
+                lambda p: domain.implement(p, item.measure_id, item.implemented_on, item.amount, item.evidence_ref,
+                                           today),
+                _delivery_check(actor, item.measure_id))
+            return await _state(conn, support, plan)
+
+        return await apply_each(conn, body.items, lambda item: f"{item.household_id}/{item.measure_id}", one)
+
+
+async def _state(conn: AsyncConnection, support: Support, plan: Plan) -> PlanState:
+    facts, place = (await load_facts(conn, [plan.household_id])).get(plan.household_id, (None, None))
+    village = plan.village_code or (place.village_code if place else "")
+    return PlanState(household_id=plan.household_id, version=plan.version,
+                     missing=domain.uncovered(plan, facts, support.catalogue),
+                     measures=[measure_public(m, plan.household_id, village) for m in plan.measures.values()])
 
 
 # --- lists ------------------------------------------------------------------------------------------------------------

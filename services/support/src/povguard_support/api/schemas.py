@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from povguard_platform.batch import MAX_ITEMS
 from povguard_platform.contracts.vocab import Department, MeasureKind
 from povguard_support.domain import plan as domain
 from povguard_support.domain.catalogue import SupportPolicy
@@ -33,6 +34,36 @@ class MeasureImplement(_In):
     implemented_on: date
     amount: float | None = None
     evidence_ref: str = Field(max_length=200, description="实施佐证材料编号")
+
+
+class PlanEntry(_In):
+    """一户一策 as the work team enters it: the responsible cadre and the measures the household's gaps call for."""
+
+    household_id: str = Field(min_length=1, max_length=64)
+    cadre: str | None = Field(default=None, min_length=1, max_length=64, description="一对一帮扶责任人")
+    measures: list[MeasureCreate] = Field(default_factory=list, max_length=20)
+
+
+class PlanEntries(_In):
+    items: list[PlanEntry] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class Implementation(MeasureImplement):
+    household_id: str = Field(min_length=1, max_length=64)
+    measure_id: str = Field(min_length=1, max_length=64)
+
+
+class Implementations(_In):
+    """A department's implementation records for many measures (每项措施单独登记)."""
+
+    items: list[Implementation] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class PlanState(BaseModel):
+    household_id: str
+    version: int = Field(description="the plan's version now (its ETag)")
+    missing: list[str] = Field(description="needs still without a measure (缺什么补什么)")
+    measures: list[MeasurePublic]
 
 
 class MeasureVerify(_In):
