@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -79,6 +80,9 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+_TRANSIENT = {"40001", "40P01"}  # serialization failure, deadlock detected: the same command may simply be retried
+
+
 def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None:
     """The problem details of a known domain or platform error (None for anything else, a bug). Field names are
     prefixed with where the command sat in the request (`body`, or `body.items.3` for an item of a batch)."""
@@ -100,6 +104,9 @@ def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None
     if isinstance(exc, ProblemError):
         return Problem(type=TYPE_BASE + exc.kind, title=exc.title, status=exc.status, detail=exc.detail,
                        errors=exc.errors, **exc.extra)
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT:
+        return Problem(type=TYPE_BASE + "concurrency-conflict", title="Concurrent change", status=409,
+                       detail="另一项操作同时修改了同一记录，请重试（concurrent change; try again)")
     if isinstance(exc, ConcurrencyError):
         return Problem(type=TYPE_BASE + "concurrency-conflict", title="Concurrent change", status=409,
                        detail=f"{exc}; reload and try again", expected_version=exc.expected,

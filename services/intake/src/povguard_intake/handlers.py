@@ -16,6 +16,7 @@ from povguard_intake.domain.household import Household
 from povguard_intake.domain.idcard import id_number_problems, normalise
 from povguard_intake.projections import match_warning, save_households, save_warning
 from povguard_platform.actor import Actor
+from povguard_platform.batch import refused
 from povguard_platform.contracts.intake import (
     HouseholdRegistered,
     LeadOpened,
@@ -231,6 +232,47 @@ class Intake:
         check(state)
         event = decide(state)
         return await self._commit(conn, state, [event], actor, expected)
+
+    async def change_many(self, conn: AsyncConnection, actor: Actor,
+                          items: Sequence[tuple[str, int | None, Callable[[Household], EventPayload]]],
+                          check: Callable[[Household], None],
+                          ) -> tuple[list[tuple[int, Household, EventPayload]], list[tuple[int, Exception]]]:
+        """`change` for many households (id, expected version, decide): loaded and locked in one query, each
+        authorised and decided on its own, everything decided appended and projected together. A refused item has
+        written nothing; a household named twice sees its first item's result."""
+        rows = await conn.execute(text("SELECT household_id, state FROM intake.households "
+                                       "WHERE household_id = ANY(:ids) ORDER BY household_id FOR UPDATE"),
+                                  {"ids": sorted({i[0] for i in items})})
+        current = {r[0]: Household.model_validate(r[1]) for r in rows}
+        loaded = {household_id: state.version for household_id, state in current.items()}
+        done: list[tuple[int, Household, EventPayload]] = []
+        failed: list[tuple[int, Exception]] = []
+        new_events: list[NewEvent] = []
+        for index, (household_id, expected, decide) in enumerate(items):
+            try:
+                state = current.get(household_id)
+                if state is None or not state.exists:
+                    raise DomainNotFound(f"没有这一户（{household_id}）")
+                check(state)
+                if expected is not None and expected != state.version:
+                    from povguard_platform.eventstore import ConcurrencyError
+
+                    raise ConcurrencyError(household_stream(household_id), expected, state.version)
+                event = decide(state)
+            except Exception as exc:
+                if not refused(exc):
+                    raise
+                failed.append((index, exc))
+                continue
+            assert state.place is not None
+            current[household_id] = new = domain.fold([event], state)
+            new_events.append(NewEvent(household_stream(household_id), state.place.township_code, event))
+            done.append((index, new, event))
+        changed = sorted({state.household_id for _, state, _ in done})
+        await self.store.append(conn, new_events, {household_stream(h): loaded[h] for h in changed},
+                                self.metadata(actor))
+        await save_households(conn, [current[h] for h in changed])
+        return done, failed
 
     async def add_member(self, conn: AsyncConnection, household_id: str, facts: MemberFacts, reason: ChangeReason,
                          effective: date, note: str, actor: Actor, expected: int | None,

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_platform.actor import Actor
+from povguard_platform.batch import refused
 from povguard_platform.contracts.assessment import OutcomeProposed
 from povguard_platform.contracts.intake import HouseholdRegistered
 from povguard_platform.contracts.review import CaseOpened
@@ -138,3 +139,41 @@ class Review:
         events = [produced] if isinstance(produced, EventPayload) else list(produced)
         return await self._commit(conn, case, events, actor), events
 
+
+    async def act_many(self, conn: AsyncConnection, actor: Actor, action: Action,
+                       items: Sequence[tuple[str, date, Callable[[Case], EventPayload | Sequence[EventPayload]],
+                                             str | None]],
+                       ) -> tuple[list[tuple[int, Case, list[EventPayload]]], list[tuple[int, Exception]]]:
+        """`act` for many cases at once (case id, acted_on, decide, override reason): the cases are loaded and locked
+        in one query, each is authorised and decided on its own, and everything decided is appended and projected
+        together. A refused item has written nothing; a case named twice sees its first item's result."""
+        rows = await conn.execute(text("SELECT case_id, state FROM review.cases WHERE case_id = ANY(:ids) "
+                                       "ORDER BY case_id FOR UPDATE"), {"ids": sorted({i[0] for i in items})})
+        current = {r[0]: Case.model_validate(r[1]) for r in rows}
+        loaded = {case_id: case.version for case_id, case in current.items()}
+        done: list[tuple[int, Case, list[EventPayload]]] = []
+        failed: list[tuple[int, Exception]] = []
+        new_events: list[NewEvent] = []
+        for index, (case_id, acted_on, decide, override) in enumerate(items):
+            try:
+                case = current.get(case_id)
+                if case is None:
+                    raise DomainNotFound(f"没有这个案件（{case_id}）")
+                domain.authorise(case, actor, action, acted_on, today=self.today(),
+                                 data_lock=self.policy.calendar.data_lock, override_reason=override)
+                produced = decide(case)
+                events = [produced] if isinstance(produced, EventPayload) else list(produced)
+                new = domain.fold([(e, actor) for e in events], case)
+            except Exception as exc:
+                if not refused(exc):
+                    raise
+                failed.append((index, exc))
+                continue
+            current[case_id] = new
+            new_events += [NewEvent(case_stream(case_id), case.township_code, e) for e in events]
+            done.append((index, new, events))
+        changed = sorted({case.case_id for _, case, _ in done})
+        await self.store.append(conn, new_events, {case_stream(c): loaded[c] for c in changed},
+                                self.metadata(actor))
+        await save_cases(conn, [current[c] for c in changed])
+        return done, failed

@@ -194,7 +194,9 @@ class Support:
 
     async def change(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
                      decide: Callable[[Plan], EventPayload], check: Callable[[Plan], None]) -> Plan:
-        """Load, authorise (`check`), decide one event, append at the loaded version, reconcile deliveries."""
+        """Load, authorise (`check`), decide one event, append at the loaded version, reconcile deliveries. The
+        plan's row is locked first, so two departments recording at once take turns instead of colliding."""
+        await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = :h FOR UPDATE"), {"h": household_id})
         plan = await self.load(conn, household_id)
         if not plan.exists:
             from povguard_platform.errors import DomainNotFound

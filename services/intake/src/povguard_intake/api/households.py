@@ -3,6 +3,7 @@ township, members' natural changes (自然变更), flags, visits (附件2-1) and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -48,9 +49,10 @@ from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
-from povguard_platform.batch import BatchResult, apply_each
+from povguard_platform.batch import BatchResult, failure
 from povguard_platform.contracts.intake import VisitRecorded
 from povguard_platform.contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
+from povguard_platform.envelope import EventPayload
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
 from povguard_platform.service import Runtime
 
@@ -238,19 +240,18 @@ async def record_visit(household_id: str, body: VisitCreate, runtime: Runtime, i
              summary="批量同步入户调查信息采集表（采集终端离线采集后上传；每户单独校验，一户不成不影响其他）")
 async def record_visits(body: VisitBatch, runtime: Runtime, intake: IntakeDep,
                         actor: Collector) -> BatchResult[VisitRecordedItem]:
+    today = intake.today()
+
+    def decide(item: VisitItem) -> Callable[[Household], EventPayload]:
+        return lambda state: domain.record_visit(state, item.form, intake.policy, today)
+
     async with runtime.engine.begin() as conn:
-        async def one(item: VisitItem) -> VisitRecordedItem:
-            visit_ids: list[str] = []
-
-            def decide(state: Household) -> VisitRecorded:
-                recorded = domain.record_visit(state, item.form, intake.policy, intake.today())
-                visit_ids.append(recorded.visit_id)
-                return recorded
-
-            state = await intake.change(conn, item.household_id, actor, item.expected_version, decide, scope(actor))
-            return VisitRecordedItem(household_id=item.household_id, visit_id=visit_ids[0], version=state.version)
-
-        return await apply_each(conn, body.items, lambda item: item.household_id, one)
+        done, refused = await intake.change_many(
+            conn, actor, [(i.household_id, i.expected_version, decide(i)) for i in body.items], scope(actor))
+    return BatchResult[VisitRecordedItem](
+        recorded=len(done), failed=[failure(index, body.items[index].household_id, exc) for index, exc in refused],
+        data=[VisitRecordedItem(household_id=state.household_id, visit_id=event.visit_id, version=state.version)
+              for _, state, event in done if isinstance(event, VisitRecorded)])
 
 
 @router.post("/{household_id}/visits/{visit_id}/corrections", status_code=status.HTTP_201_CREATED,

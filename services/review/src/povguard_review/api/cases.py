@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org
-from povguard_platform.batch import BatchResult, apply_each
+from povguard_platform.batch import BatchResult, failure
 from povguard_platform.contracts.review import CaseOpened
 from povguard_platform.contracts.vocab import Department, Outcome
 from povguard_platform.envelope import EventPayload
@@ -167,14 +167,15 @@ async def _act(runtime: Runtime, review: Review, case_id: str, actor: Actor, act
 
 async def _act_many(runtime: Runtime, review: Review, actor: Actor, action: Action, items: Sequence[Any],
                     decide: Callable[[Any], Decide], field: str = "items") -> BatchResult[StepDone]:
-    """批量办理: the same action on many cases in one call, each case its own action under the same rules."""
+    """批量办理: the same action on many cases in one call, each case its own action under the same rules, all
+    that was decided written together."""
     async with runtime.engine.begin() as conn:
-        async def one(item: Any) -> StepDone:
-            case, events = await review.act(conn, item.case_id, actor, action, item.acted_on, decide(item),
-                                            item.override_reason)
-            return StepDone(case_id=item.case_id, stage=case.stage.value, events=[e.event_type for e in events])
-
-        return await apply_each(conn, items, lambda item: str(item.case_id), one, field)
+        done, refused = await review.act_many(conn, actor, action, [
+            (item.case_id, item.acted_on, decide(item), item.override_reason) for item in items])
+    return BatchResult[StepDone](
+        recorded=len(done), data=[StepDone(case_id=case.case_id, stage=case.stage, events=[e.event_type for e in ev])
+                                  for _, case, ev in done],
+        failed=[failure(index, items[index].case_id, exc, field) for index, exc in refused])
 
 
 # What each stage action decides, given its body: shared by the one-case routes and the batch routes.
