@@ -21,8 +21,16 @@ async def on_event(conn: AsyncConnection, event: RecordedEvent) -> None:
     await assessor().consume(conn, event)
 
 
+async def on_batch(conn: AsyncConnection, events: list[RecordedEvent]) -> None:
+    await assessor().consume_batch(conn, [e for e in events if e.type in CONSUMED])
+
+
+CONSUMED = frozenset(HOUSEHOLD_EVENTS | {"WarningReceived", "WarningMatched"})
+
+
 ASSESS = ConsumerSpec(
     name="assessment-facts",
     sources=["intake", "review", "support"],
-    handlers={t: on_event for t in sorted(HOUSEHOLD_EVENTS | {"WarningReceived", "WarningMatched"})},
+    handlers={t: on_event for t in sorted(CONSUMED)},
+    batch_handler=on_batch,  # the same handlers in order, the scale check once per township per batch
 )

@@ -71,13 +71,24 @@ class Assessor:
 
     # --- the consumer --------------------------------------------------------------------------------------------
 
-    async def consume(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+    async def consume_batch(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+        """A fetched batch in order, with the townships' scale-risk check once per township at the end (after each
+        event it would re-count a whole township thousands of times during an import)."""
+        touched: dict[str, RecordedEvent] = {}
+        for event in events:
+            await self.consume(conn, event, touched)
+        for township, cause in sorted(touched.items()):
+            await self.check_scale(conn, township, cause)
+
+    async def consume(self, conn: AsyncConnection, event: RecordedEvent,
+                      touched: dict[str, RecordedEvent] | None = None) -> None:
+        """One event. `touched` collects townships whose scale check the caller runs later (None: check now)."""
         data = event.data
         if event.type in HOUSEHOLD_EVENTS:
             household_id = str(data["household_id"])
             if await self.record_fact(conn, event.id, household_id, event.township, event.source, event.type,
                                       event.type_version, event.time, data):
-                await self.reassess(conn, household_id, event)
+                await self.reassess(conn, household_id, event, touched)
         elif event.type == "WarningReceived":
             maybe_household: str | None = data.get("household_id")
             if not await self.record_fact(conn, event.id, maybe_household, event.township, event.source, event.type,
@@ -85,13 +96,14 @@ class Assessor:
                 return
             await self.save_warning(conn, data, event.township)
             if maybe_household:
-                await self.reassess(conn, maybe_household, event)
+                await self.reassess(conn, maybe_household, event, touched)
             elif event.township != UNKNOWN_TOWNSHIP:
-                await self.check_scale(conn, event.township, event)
+                await self._scale(conn, event.township, event, touched)
         elif event.type == "WarningMatched":
-            await self.warning_matched(conn, event)
+            await self.warning_matched(conn, event, touched)
 
-    async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+    async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent,
+                              touched: dict[str, RecordedEvent] | None = None) -> None:
         """An unmatched warning found its household: it becomes a fact of that household (the original warning
         with the household filled in)."""
         row = await conn.execute(text("SELECT type_version, data FROM assessment.facts WHERE type = 'WarningReceived' "
@@ -104,7 +116,7 @@ class Assessor:
         if await self.record_fact(conn, event.id, str(event.data["household_id"]), event.township, event.source,
                                   "WarningReceived", original.type_version, event.time, data):
             await self.save_warning(conn, data, event.township)
-            await self.reassess(conn, str(event.data["household_id"]), event)
+            await self.reassess(conn, str(event.data["household_id"]), event, touched)
 
     async def save_warning(self, conn: AsyncConnection, data: dict[str, Any], township: str) -> None:
         if township == UNKNOWN_TOWNSHIP:
@@ -118,8 +130,8 @@ class Assessor:
 
     # --- assessment ----------------------------------------------------------------------------------------------
 
-    async def reassess(self, conn: AsyncConnection, household_id: str,
-                       cause: RecordedEvent | None) -> Assessment | None:
+    async def reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent | None,
+                       touched: dict[str, RecordedEvent] | None = None) -> Assessment | None:
         state = await self.facts(conn, household_id)
         current = assess(state, self.rules)
         if current is None:
@@ -135,8 +147,15 @@ class Assessor:
                                                {stream: version}, self.metadata(cause))
             await self.apply_problem_events(conn, recorded)
         await self.save_household(conn, state, current)
-        await self.check_scale(conn, current.township_code, cause)
+        await self._scale(conn, current.township_code, cause, touched)
         return current
+
+    async def _scale(self, conn: AsyncConnection, township: str, cause: RecordedEvent | None,
+                     touched: dict[str, RecordedEvent] | None) -> None:
+        if touched is None or cause is None:
+            await self.check_scale(conn, township, cause)
+        else:
+            touched[township] = cause
 
     def metadata(self, cause: RecordedEvent | None) -> Metadata:
         if cause is None:
