@@ -150,7 +150,7 @@ async def test_a_collectors_synced_forms_are_each_checked_on_their_own(client: h
              {"household_id": hids[1], "form": visit_form(visit_date="2023-01-01")},
              {"household_id": hids[2], "form": visit_form(), "expected_version": 7},
              {"household_id": "没有这一户", "form": visit_form()}]
-    r = await client.post("/v1/households/visits", json={"items": items}, headers=collector)
+    r = await client.post("/v1/batches/visits", json={"items": items}, headers=collector)
     assert r.status_code == 200, r.text
     answer = r.json()
     assert answer["recorded"] == 1 and answer["data"][0]["household_id"] == hids[0]
@@ -162,10 +162,10 @@ async def test_a_collectors_synced_forms_are_each_checked_on_their_own(client: h
     visits = {hid: (await client.get(f"/v1/households/{hid}/visits", headers=auth(settings))).json() for hid in hids}
     assert [len(visits[h]) for h in hids] == [1, 0, 0]
     assert visits[hids[0]][0]["visit_id"] == answer["data"][0]["visit_id"]
-    elsewhere = await client.post("/v1/households/visits", json={"items": items[:1]},
+    elsewhere = await client.post("/v1/batches/visits", json={"items": items[:1]},
                                   headers=auth(settings, Role.COLLECTOR, "533123102201"))
     assert elsewhere.json()["failed"][0]["problem"]["status"] in (403, 404)
-    empty = await client.post("/v1/households/visits", json={"items": []}, headers=collector)
+    empty = await client.post("/v1/batches/visits", json={"items": []}, headers=collector)
     assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "body.items"
 
 

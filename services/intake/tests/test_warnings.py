@@ -68,3 +68,20 @@ async def test_warnings_are_checked(client: httpx.AsyncClient, settings: Setting
     assert {e["field"] for e in bad.json()["errors"]} == {"body.id_number", "body.occurred_on"}
     collector = await client.post("/v1/warnings", json=warning(ok, "YB-6"), headers=auth(settings))
     assert collector.status_code == 403
+
+
+async def test_a_departments_day_of_warnings_in_one_push(client: httpx.AsyncClient, settings: Settings) -> None:
+    """Each warning is handled as if sent alone: a resent source_ref and another department's warning are refused
+    and named; the matched one opened its lead, the unmatched one is kept."""
+    body = household_body()
+    hid = (await client.post("/v1/households", json=body, headers=auth(settings))).json()["household_id"]
+    stranger = make_id(date(1991, 8, 8), male=False)
+    items = [warning(body["members"][0]["id_number"], "YB-B1"), warning(stranger, "YB-B2"),
+             warning(stranger, "YB-B2"), warning(stranger, "MZ-1", department="民政", kind="申请低保")]
+    r = await client.post("/v1/batches/warnings", json={"items": items}, headers=dept(settings))
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert [(w["source_ref"], w["matched"]) for w in answer["data"]] == [("YB-B1", True), ("YB-B2", False)]
+    assert [(f["index"], f["problem"]["status"]) for f in answer["failed"]] == [(2, 409), (3, 403)]
+    h = (await client.get(f"/v1/households/{hid}", headers=auth(settings))).json()
+    assert [lead["warning_id"] for lead in h["leads"]] == [answer["data"][0]["warning_id"]]

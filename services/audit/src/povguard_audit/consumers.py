@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_audit import checkpoints, ledger
-from povguard_audit.anomalies import check_entry
+from povguard_audit.anomalies import check_entries, check_entry
 from povguard_audit.metrics import LEDGER_ENTRIES, LEDGER_SIZE
 from povguard_audit.settings import audit_settings
 from povguard_platform.consumer import ConsumerSpec
@@ -29,8 +29,7 @@ async def record_batch(conn: AsyncConnection, events: list[RecordedEvent]) -> No
     LEDGER_ENTRIES.inc(len(entries))
     old, new = entries[0].index, entries[-1].index + 1
     LEDGER_SIZE.set(new)
-    for entry, event in zip(entries, events, strict=True):
-        await check_entry(conn, settings, entry, event)
+    await check_entries(conn, settings, entries, events)
     every = settings.checkpoint_every
     # a batch may step over a multiple of checkpoint_every: sign then, as one event at a time would have
     await checkpoints.maybe_sign(conn, settings, new // every * every if new // every > old // every else new)

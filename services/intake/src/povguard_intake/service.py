@@ -15,9 +15,9 @@ from povguard_platform.service import ServiceDef, ServiceRuntime
 
 
 def _routers() -> Sequence[APIRouter]:
-    from povguard_intake.api import households, imports, warnings
+    from povguard_intake.api import batches, households, imports, warnings
 
-    return [households.router, warnings.router, imports.router]
+    return [households.router, warnings.router, imports.router, batches.router]
 
 
 async def _rebuild(runtime: ServiceRuntime, conn: AsyncConnection) -> int:

@@ -3,7 +3,6 @@ township, members' natural changes (自然变更), flags, visits (附件2-1) and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -35,11 +34,8 @@ from povguard_intake.api.schemas import (
     MemberPublic,
     MemberRemoval,
     MemberUpdate,
-    VisitBatch,
     VisitCorrection,
     VisitCreate,
-    VisitItem,
-    VisitRecordedItem,
     VisitSummary,
 )
 from povguard_intake.domain import household as domain
@@ -49,10 +45,7 @@ from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
-from povguard_platform.batch import BatchResult, failure
-from povguard_platform.contracts.intake import VisitRecorded
 from povguard_platform.contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
-from povguard_platform.envelope import EventPayload
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
 from povguard_platform.service import Runtime
 
@@ -234,24 +227,6 @@ async def record_visit(household_id: str, body: VisitCreate, runtime: Runtime, i
                                     scope(actor))
     _etag(response, state)
     return public(state, personal=False)
-
-
-@router.post("/visits", operation_id="record_visits",
-             summary="批量同步入户调查信息采集表（采集终端离线采集后上传；每户单独校验，一户不成不影响其他）")
-async def record_visits(body: VisitBatch, runtime: Runtime, intake: IntakeDep,
-                        actor: Collector) -> BatchResult[VisitRecordedItem]:
-    today = intake.today()
-
-    def decide(item: VisitItem) -> Callable[[Household], EventPayload]:
-        return lambda state: domain.record_visit(state, item.form, intake.policy, today)
-
-    async with runtime.engine.begin() as conn:
-        done, refused = await intake.change_many(
-            conn, actor, [(i.household_id, i.expected_version, decide(i)) for i in body.items], scope(actor))
-    return BatchResult[VisitRecordedItem](
-        recorded=len(done), failed=[failure(index, body.items[index].household_id, exc) for index, exc in refused],
-        data=[VisitRecordedItem(household_id=state.household_id, visit_id=event.visit_id, version=state.version)
-              for _, state, event in done if isinstance(event, VisitRecorded)])
 
 
 @router.post("/{household_id}/visits/{visit_id}/corrections", status_code=status.HTTP_201_CREATED,

@@ -104,6 +104,12 @@ class WarningCreate(_In):
     note: str = Field(default="", max_length=500, title="说明")
 
 
+class WarningBatch(_In):
+    """A department's day of warnings (部门数据比对推送), each handled as if sent alone."""
+
+    items: list[WarningCreate] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
 class IdNumberQuery(_In):
     id_number: str = Field(min_length=15, max_length=18, title="身份证号码")
 

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_intake.api.deps import DepartmentClient, IntakeDep, Reader
 from povguard_intake.api.schemas import WarningCreate, WarningPublic, WarningsPublic
 from povguard_intake.domain.idcard import mask
-from povguard_intake.handlers import WarningCommand
-from povguard_platform.actor import Role
+from povguard_intake.handlers import Intake, WarningCommand
+from povguard_platform.actor import Actor, Role
 from povguard_platform.problems import Forbidden
 from povguard_platform.service import Runtime
 
@@ -23,14 +24,18 @@ router = APIRouter(prefix="/v1/warnings", tags=["warnings"])
              responses={409: {"description": "the department already sent this source_ref"}})
 async def receive_warning(body: WarningCreate, runtime: Runtime, intake: IntakeDep,
                           actor: DepartmentClient) -> WarningPublic:
+    async with runtime.engine.begin() as conn:
+        return await receive(conn, intake, actor, body)
+
+
+async def receive(conn: AsyncConnection, intake: Intake, actor: Actor, body: WarningCreate) -> WarningPublic:
     if actor.role == Role.DEPARTMENT and actor.org != body.department.value:
         raise Forbidden(f"部门账号 {actor.org} 只能报送本部门的预警（不能代 {body.department.value} 报送）")
     cmd = WarningCommand(
         department=body.department, kind=body.kind, id_number=body.id_number, person_name=body.person_name,
         household_id=body.household_id, amount=body.amount, occurred_on=body.occurred_on,
         reported_on=body.reported_on or intake.today(), source_ref=body.source_ref, note=body.note)
-    async with runtime.engine.begin() as conn:
-        warning = await intake.receive_warning(conn, cmd, actor)
+    warning = await intake.receive_warning(conn, cmd, actor)
     return WarningPublic(warning_id=warning.warning_id, department=warning.department.value, kind=warning.kind.value,
                          id_number=mask(warning.id_number) if warning.id_number else None,
                          person_name=warning.person_name, household_id=warning.household_id,
