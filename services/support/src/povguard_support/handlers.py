@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from povguard_platform.actor import SYSTEM_ACTOR, Actor
 from povguard_platform.contracts.assessment import IncomeAssessed, RiskAssessed
 from povguard_platform.contracts.review import CaseOpened, CountyDecided
-from povguard_platform.contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved
+from povguard_platform.contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved, MeasureImplemented
 from povguard_platform.contracts.vocab import Department, MeasureKind, MonitoringStatus
 from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.eventstore import ConcurrencyError, EventStore
@@ -194,8 +194,14 @@ class Support:
 
     async def change(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
                      decide: Callable[[Plan], EventPayload], check: Callable[[Plan], None]) -> Plan:
-        """Load, authorise (`check`), decide one event, append at the loaded version, reconcile deliveries. The
-        plan's row is locked first, so two departments recording at once take turns instead of colliding."""
+        """Load, authorise (`check`), decide one event, append at the loaded version, reconcile deliveries."""
+        return await self.change_all(conn, household_id, actor, expected, [decide], check)
+
+    async def change_all(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
+                         decides: Sequence[Callable[[Plan], EventPayload]], check: Callable[[Plan], None]) -> Plan:
+        """Several steps on one plan (a cadre and measures entered together), each decided on the state the one
+        before left, appended together. The plan's row is locked first, so two departments recording at once take
+        turns instead of colliding."""
         await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = :h FOR UPDATE"), {"h": household_id})
         plan = await self.load(conn, household_id)
         if not plan.exists:
@@ -203,10 +209,11 @@ class Support:
 
             raise DomainNotFound(f"户 {household_id} 没有帮扶计划")
         check(plan)
-        event = decide(plan)
-        new_plan = await self.commit(conn, plan, [event], self.metadata(actor), expected)
-        department = getattr(event, "department", None)
-        if isinstance(department, Department) and event.event_type == "MeasureImplemented":
+        events: list[EventPayload] = []
+        for decide in decides:
+            events.append(decide(domain.fold(events, plan)))
+        new_plan = await self.commit(conn, plan, events, self.metadata(actor), expected)
+        for department in sorted({e.department for e in events if isinstance(e, MeasureImplemented)}):
             await self.reconcile(conn, department, [household_id], actor)
         return new_plan
 

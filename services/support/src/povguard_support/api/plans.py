@@ -3,6 +3,7 @@ quarterly income measurement; lists of plans, coverage gaps (缺什么补什么)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
@@ -13,6 +14,7 @@ from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
 from povguard_platform.batch import BatchResult, apply_each
+from povguard_platform.envelope import EventPayload
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import NotFound
 from povguard_platform.service import Runtime
@@ -75,7 +77,7 @@ async def assign_cadre(household_id: str, body: CadreAssign, runtime: Runtime, s
                        expected: ExpectedVersion, response: Response) -> PlanPublic:
     async with runtime.engine.begin() as conn:
         plan = await support.change(conn, household_id, actor, expected,
-                                    lambda p: domain.assign_cadre(p, body.cadre), in_scope(actor))
+                                    _cadre(body.cadre), in_scope(actor))
     return await _public(runtime, support, plan, response)
 
 
@@ -88,9 +90,7 @@ async def assign_measure(household_id: str, body: MeasureCreate, runtime: Runtim
     async with runtime.engine.begin() as conn:
         plan = await support.change(
             conn, household_id, actor, expected,
-            lambda p: domain.assign(p, measure_id, body.kind, support.catalogue, description=body.description,
-                                    amount=body.amount, planned_start=body.planned_start,
-                                    planned_end=body.planned_end, department=body.department),
+            _measure(support, body, measure_id),
             in_scope(actor))
     response.headers["Location"] = f"/v1/plans/{household_id}/measures/{measure_id}"
     return await _public(runtime, support, plan, response)
@@ -159,27 +159,28 @@ async def enter_plans(body: PlanEntries, runtime: Runtime, support: SupportDep,
                       actor: Planner) -> BatchResult[PlanState]:
     async with runtime.engine.begin() as conn:
         async def one(entry: PlanEntry) -> PlanState:
-            hid, plan = entry.household_id, None
-            if entry.cadre is not None:
-                cadre = entry.cadre
-                plan = await support.change(conn, hid, actor, None, lambda p: domain.assign_cadre(p, cadre),
-                                            in_scope(actor))
-            for m in entry.measures:
-                measure_id = str(uuid7())
-                plan = await support.change(
-                    conn, hid, actor, None,
-                    lambda p, m=m, measure_id=measure_id: domain.assign(  # type: ignore[misc]
-                        p, measure_id, m.kind, support.catalogue, description=m.description, amount=m.amount,
-                        planned_start=m.planned_start, planned_end=m.planned_end, department=m.department),
-                    in_scope(actor))
-            if plan is None:
-                plan = await support.load(conn, hid)
+            steps = [_cadre(entry.cadre)] if entry.cadre is not None else []
+            steps += [_measure(support, m, str(uuid7())) for m in entry.measures]
+            if steps:
+                plan = await support.change_all(conn, entry.household_id, actor, None, steps, in_scope(actor))
+            else:
+                plan = await support.load(conn, entry.household_id)
                 if not plan.exists:
-                    raise NotFound(f"户 {hid} 没有帮扶计划")
+                    raise NotFound(f"户 {entry.household_id} 没有帮扶计划")
                 in_scope(actor)(plan)
             return await _state(conn, support, plan)
 
         return await apply_each(conn, body.items, lambda entry: entry.household_id, one)
+
+
+def _cadre(cadre: str) -> Callable[[Plan], EventPayload]:
+    return lambda p: domain.assign_cadre(p, cadre)
+
+
+def _measure(support: Support, m: MeasureCreate, measure_id: str) -> Callable[[Plan], EventPayload]:
+    return lambda p: domain.assign(p, measure_id, m.kind, support.catalogue, description=m.description,
+                                   amount=m.amount, planned_start=m.planned_start, planned_end=m.planned_end,
+                                   department=m.department)
 
 
 @router.post("/batches/implementations", operation_id="implement_measures",
