@@ -174,9 +174,12 @@ def main() -> None:
         latency = wrk_latency(stack.urls["intake"], list(campaign.household_ids.values()), token, work,
                               args.wrk_seconds)
         memory = peak_memory(stack)
-    finally:
+    except BaseException:
         stack.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        console.print(f"[red]failed[/red]; the services' logs are kept in {work / 'system' / 'logs'}")
+        raise
+    stack.stop()
+    shutil.rmtree(work, ignore_errors=True)
     events = sum(figures["events"].values())
     result = {
         "households": args.households, "people": county.members, "generate_seconds": round(generated, 1),

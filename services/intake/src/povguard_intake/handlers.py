@@ -114,10 +114,10 @@ class Intake:
         metadata = self.metadata(actor) if causation is None else Metadata(
             actor=actor, policy=self.policy.ref, causation_id=causation.id,
             correlation_id=causation.correlation_id or causation.id)
+        new_state = domain.fold(events, state)
+        await save_households(conn, [new_state])  # row locks first: the append lock must be the last lock taken
         await self.store.append(conn, [NewEvent(stream, state.place.township_code, e) for e in events],
                                 {stream: state.version}, metadata)
-        new_state = domain.fold(events, state)
-        await save_households(conn, [new_state])
         return new_state
 
     # --- households ---------------------------------------------------------------------------------------------
@@ -269,9 +269,9 @@ class Intake:
             new_events.append(NewEvent(household_stream(household_id), state.place.township_code, event))
             done.append((index, new, event))
         changed = sorted({state.household_id for _, state, _ in done})
+        await save_households(conn, [current[h] for h in changed])
         await self.store.append(conn, new_events, {household_stream(h): loaded[h] for h in changed},
                                 self.metadata(actor))
-        await save_households(conn, [current[h] for h in changed])
         return done, failed
 
     async def add_member(self, conn: AsyncConnection, household_id: str, facts: MemberFacts, reason: ChangeReason,

@@ -85,10 +85,10 @@ class Review:
         first = events[0]
         stream = case_stream(case.case_id or (first.case_id if isinstance(first, CaseOpened) else ""))
         township = case.township_code or (first.township_code if isinstance(first, CaseOpened) else "")
+        new = domain.fold([(e, actor) for e in events], case)
+        await save_cases(conn, [new])  # row locks first: the append lock must be the last lock taken (no deadlock)
         await self.store.append(conn, [NewEvent(stream, township, e) for e in events], {stream: case.version},
                                 self.metadata(actor, causation))
-        new = domain.fold([(e, actor) for e in events], case)
-        await save_cases(conn, [new])
         return new
 
     async def open(self, conn: AsyncConnection, opened: CaseOpened, actor: Actor,
@@ -173,7 +173,7 @@ class Review:
             new_events += [NewEvent(case_stream(case_id), case.township_code, e) for e in events]
             done.append((index, new, events))
         changed = sorted({case.case_id for _, case, _ in done})
+        await save_cases(conn, [current[c] for c in changed])
         await self.store.append(conn, new_events, {case_stream(c): loaded[c] for c in changed},
                                 self.metadata(actor))
-        await save_cases(conn, [current[c] for c in changed])
         return done, failed

@@ -99,9 +99,15 @@ class Support:
             new_events += [NewEvent(stream, township, e) for e in events]
             expected[stream] = plan.version
             saved.append((new_plan, facts, place))
+        await save_plans(conn, saved, self.catalogue)  # row locks first: the append lock must be the last taken
         await self.store.append(conn, new_events, expected, metadata)
-        await save_plans(conn, saved, self.catalogue)
         return saved
+
+    async def lock(self, conn: AsyncConnection, household_ids: Sequence[str]) -> None:
+        """Lock plans' rows in one order: a batch takes all its locks before its first append, because the append
+        lock (held to commit) must be the last lock any transaction waits for."""
+        await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = ANY(:h) ORDER BY household_id "
+                                "FOR UPDATE"), {"h": sorted(set(household_ids))})
 
     async def refresh(self, conn: AsyncConnection, household_id: str) -> None:
         """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's)."""
@@ -202,7 +208,7 @@ class Support:
         """Several steps on one plan (a cadre and measures entered together), each decided on the state the one
         before left, appended together. The plan's row is locked first, so two departments recording at once take
         turns instead of colliding."""
-        await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = :h FOR UPDATE"), {"h": household_id})
+        await self.lock(conn, [household_id])
         plan = await self.load(conn, household_id)
         if not plan.exists:
             from povguard_platform.errors import DomainNotFound

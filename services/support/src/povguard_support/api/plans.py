@@ -158,6 +158,8 @@ async def measure_income(household_id: str, body: IncomeCreate, runtime: Runtime
 async def enter_plans(body: PlanEntries, runtime: Runtime, support: SupportDep,
                       actor: Planner) -> BatchResult[PlanState]:
     async with runtime.engine.begin() as conn:
+        await support.lock(conn, [entry.household_id for entry in body.items])
+
         async def one(entry: PlanEntry) -> PlanState:
             steps = [_cadre(entry.cadre)] if entry.cadre is not None else []
             steps += [_measure(support, m, str(uuid7())) for m in entry.measures]
@@ -189,6 +191,8 @@ async def implement_measures(body: Implementations, runtime: Runtime, support: S
                              actor: Deliverer) -> BatchResult[PlanState]:
     today = support.today()
     async with runtime.engine.begin() as conn:
+        await support.lock(conn, [item.household_id for item in body.items])
+
         async def one(item: Implementation) -> PlanState:
             plan = await support.change(
                 conn, item.household_id, actor, None,
