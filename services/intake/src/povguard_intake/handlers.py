@@ -240,10 +240,10 @@ class Intake:
         """`change` for many households (id, expected version, decide): loaded and locked in one query, each
         authorised and decided on its own, everything decided appended and projected together. A refused item has
         written nothing; a household named twice sees its first item's result."""
-        rows = await conn.execute(text("SELECT household_id, state FROM intake.households "
+        rows = await conn.execute(text("SELECT household_id, CAST(state AS text) FROM intake.households "
                                        "WHERE household_id = ANY(:ids) ORDER BY household_id FOR UPDATE"),
                                   {"ids": sorted({i[0] for i in items})})
-        current = {r[0]: Household.model_validate(r[1]) for r in rows}
+        current = {r[0]: Household.model_validate_json(r[1]) for r in rows}  # JSON text straight into the model
         loaded = {household_id: state.version for household_id, state in current.items()}
         done: list[tuple[int, Household, EventPayload]] = []
         failed: list[tuple[int, Exception]] = []

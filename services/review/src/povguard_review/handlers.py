@@ -147,9 +147,10 @@ class Review:
         """`act` for many cases at once (case id, acted_on, decide, override reason): the cases are loaded and locked
         in one query, each is authorised and decided on its own, and everything decided is appended and projected
         together. A refused item has written nothing; a case named twice sees its first item's result."""
-        rows = await conn.execute(text("SELECT case_id, state FROM review.cases WHERE case_id = ANY(:ids) "
-                                       "ORDER BY case_id FOR UPDATE"), {"ids": sorted({i[0] for i in items})})
-        current = {r[0]: Case.model_validate(r[1]) for r in rows}
+        rows = await conn.execute(text("SELECT case_id, CAST(state AS text) FROM review.cases "
+                                       "WHERE case_id = ANY(:ids) ORDER BY case_id FOR UPDATE"),
+                                  {"ids": sorted({i[0] for i in items})})
+        current = {r[0]: Case.model_validate_json(r[1]) for r in rows}  # JSON text straight into the model
         loaded = {case_id: case.version for case_id, case in current.items()}
         done: list[tuple[int, Case, list[EventPayload]]] = []
         failed: list[tuple[int, Exception]] = []

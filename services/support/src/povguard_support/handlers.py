@@ -110,7 +110,11 @@ class Support:
                                 "FOR UPDATE"), {"h": sorted(set(household_ids))})
 
     async def refresh(self, conn: AsyncConnection, household_id: str) -> None:
-        """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's)."""
+        """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's).
+        Most assessed households have no plan: the read model says so without loading a stream."""
+        exists = await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = :h"), {"h": household_id})
+        if exists.first() is None:
+            return
         plan = await self.load(conn, household_id)
         if not plan.exists:
             return
