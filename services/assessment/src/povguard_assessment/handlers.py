@@ -32,6 +32,22 @@ HOUSEHOLD_EVENTS = frozenset({"HouseholdRegistered", "MemberAdded", "MemberUpdat
                               "MeasureImplemented"})
 
 
+_SAVE_HOUSEHOLD = text("""
+            INSERT INTO assessment.households (household_id, township_code, village_code, kind, status, visit_id,
+                persons, per_capita, band, outcome, category, held, hold_reason, at_risk, income_fell, income, risk,
+                proposal, problems, detail, policy)
+            VALUES (:h, :t, :v, :kind, :status, :visit, :persons, :pc, :band, :outcome, :category, :held, :reason,
+                    :at_risk, :fell, CAST(:income AS jsonb), CAST(:risk AS jsonb), CAST(:proposal AS jsonb),
+                    CAST(:problems AS jsonb), CAST(:detail AS jsonb), :policy)
+            ON CONFLICT (household_id) DO UPDATE SET township_code = EXCLUDED.township_code,
+                village_code = EXCLUDED.village_code, kind = EXCLUDED.kind, status = EXCLUDED.status,
+                visit_id = EXCLUDED.visit_id, persons = EXCLUDED.persons, per_capita = EXCLUDED.per_capita,
+                band = EXCLUDED.band, outcome = EXCLUDED.outcome, category = EXCLUDED.category, held = EXCLUDED.held,
+                hold_reason = EXCLUDED.hold_reason, at_risk = EXCLUDED.at_risk, income_fell = EXCLUDED.income_fell,
+                income = EXCLUDED.income, risk = EXCLUDED.risk, proposal = EXCLUDED.proposal,
+                problems = EXCLUDED.problems, detail = EXCLUDED.detail, policy = EXCLUDED.policy""")
+
+
 def household_stream(household_id: str) -> StreamRef:
     return StreamRef("assessment", household_id)
 
@@ -75,20 +91,24 @@ class Assessor:
         """A fetched batch in order, with the townships' scale-risk check once per township at the end (after each
         event it would re-count a whole township thousands of times during an import)."""
         touched: dict[str, RecordedEvent] = {}
+        due: dict[str, RecordedEvent] = {}
         for event in events:
-            await self.consume(conn, event, touched)
+            await self.consume(conn, event, touched, due)
+        await self.reassess_many(conn, due, touched)
         for township, cause in sorted(touched.items()):
             await self.check_scale(conn, township, cause)
 
     async def consume(self, conn: AsyncConnection, event: RecordedEvent,
-                      touched: dict[str, RecordedEvent] | None = None) -> None:
-        """One event. `touched` collects townships whose scale check the caller runs later (None: check now)."""
+                      touched: dict[str, RecordedEvent] | None = None,
+                      due: dict[str, RecordedEvent] | None = None) -> None:
+        """One event. `touched` collects townships whose scale check the caller runs later, `due` the households
+        it re-assesses later, each once with its latest facts (None: now)."""
         data = event.data
         if event.type in HOUSEHOLD_EVENTS:
             household_id = str(data["household_id"])
             if await self.record_fact(conn, event.id, household_id, event.township, event.source, event.type,
                                       event.type_version, event.time, data):
-                await self.reassess(conn, household_id, event, touched)
+                await self._reassess(conn, household_id, event, touched, due)
         elif event.type == "WarningReceived":
             maybe_household: str | None = data.get("household_id")
             if not await self.record_fact(conn, event.id, maybe_household, event.township, event.source, event.type,
@@ -96,14 +116,15 @@ class Assessor:
                 return
             await self.save_warning(conn, data, event.township)
             if maybe_household:
-                await self.reassess(conn, maybe_household, event, touched)
+                await self._reassess(conn, maybe_household, event, touched, due)
             elif event.township != UNKNOWN_TOWNSHIP:
                 await self._scale(conn, event.township, event, touched)
         elif event.type == "WarningMatched":
-            await self.warning_matched(conn, event, touched)
+            await self.warning_matched(conn, event, touched, due)
 
     async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent,
-                              touched: dict[str, RecordedEvent] | None = None) -> None:
+                              touched: dict[str, RecordedEvent] | None = None,
+                              due: dict[str, RecordedEvent] | None = None) -> None:
         """An unmatched warning found its household: it becomes a fact of that household (the original warning
         with the household filled in)."""
         row = await conn.execute(text("SELECT type_version, data FROM assessment.facts WHERE type = 'WarningReceived' "
@@ -116,7 +137,7 @@ class Assessor:
         if await self.record_fact(conn, event.id, str(event.data["household_id"]), event.township, event.source,
                                   "WarningReceived", original.type_version, event.time, data):
             await self.save_warning(conn, data, event.township)
-            await self.reassess(conn, str(event.data["household_id"]), event, touched)
+            await self._reassess(conn, str(event.data["household_id"]), event, touched, due)
 
     async def save_warning(self, conn: AsyncConnection, data: dict[str, Any], township: str) -> None:
         if township == UNKNOWN_TOWNSHIP:
@@ -129,6 +150,49 @@ class Assessor:
              "o": date.fromisoformat(str(data["occurred_on"]))})
 
     # --- assessment ----------------------------------------------------------------------------------------------
+
+    async def _reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent,
+                        touched: dict[str, RecordedEvent] | None, due: dict[str, RecordedEvent] | None) -> None:
+        if due is None:
+            await self.reassess(conn, household_id, cause, touched)
+        else:
+            due.pop(household_id, None)
+            due[household_id] = cause  # once, after the batch's last fact of the household, in that order
+
+    async def reassess_many(self, conn: AsyncConnection, due: dict[str, RecordedEvent],
+                            touched: dict[str, RecordedEvent]) -> None:
+        """`reassess` for a batch's households: facts, previous results and stream versions read in three queries,
+        the read model written in one, then each household's changes appended with its own cause (the visit that
+        led to a proposal stays its causation)."""
+        if not due:
+            return
+        ids = list(due)
+        facts: dict[str, list[Fact]] = {h: [] for h in ids}
+        for r in await conn.execute(text("SELECT household_id, type, type_version, data FROM assessment.facts "
+                                         "WHERE household_id = ANY(:h) ORDER BY seq"), {"h": ids}):
+            facts[r.household_id].append(decode_fact(r.type, r.type_version, r.data))
+        previous = {r.household_id: Previous(r.income, r.risk, r.proposal, r.problems) for r in await conn.execute(
+            text("SELECT household_id, income, risk, proposal, problems FROM assessment.households "
+                 "WHERE household_id = ANY(:h)"), {"h": ids})}
+        versions = {r[0]: int(r[1]) for r in await conn.execute(
+            text("SELECT stream_id, max(version) FROM assessment.events WHERE stream_type = :t "
+                 "AND stream_id = ANY(:h) GROUP BY stream_id"), {"t": household_stream("").type, "h": ids})}
+        assessed: list[tuple[HouseholdFacts, Assessment, RecordedEvent]] = []
+        for household_id, cause in due.items():
+            state = fold(household_id, facts[household_id])
+            current = assess(state, self.rules)
+            if current is not None:
+                assessed.append((state, current, cause))
+        await self.save_households(conn, [(state, a) for state, a, _ in assessed])
+        for _, current, cause in assessed:
+            new = changes(previous.get(current.household_id, Previous()), current)
+            if new:
+                stream = household_stream(current.household_id)
+                recorded = await self.store.append(conn, [NewEvent(stream, current.township_code, e) for e in new],
+                                                   {stream: versions.get(current.household_id, 0)},
+                                                   self.metadata(cause))
+                await self.apply_problem_events(conn, recorded)
+            touched[current.township_code] = cause
 
     async def reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent | None,
                        touched: dict[str, RecordedEvent] | None = None) -> Assessment | None:
@@ -164,6 +228,14 @@ class Assessor:
                         correlation_id=cause.correlation_id or cause.id)
 
     async def save_household(self, conn: AsyncConnection, state: HouseholdFacts, a: Assessment) -> None:
+        await self.save_households(conn, [(state, a)])
+
+    async def save_households(self, conn: AsyncConnection, assessed: Sequence[tuple[HouseholdFacts, Assessment]]
+                              ) -> None:
+        if assessed:
+            await conn.execute(_SAVE_HOUSEHOLD, [self._household_row(state, a) for state, a in assessed])
+
+    def _household_row(self, state: HouseholdFacts, a: Assessment) -> dict[str, Any]:
         p, inc = a.proposal, a.income
         at_risk = state.status is MonitoringStatus.RISK_NOT_ELIMINATED or (
             p is not None and p.outcome in AT_RISK_OUTCOMES)
@@ -173,30 +245,16 @@ class Assessor:
         def dump(m: Any) -> str | None:
             return None if m is None else str(m.model_dump_json())
 
-        await conn.execute(text("""
-            INSERT INTO assessment.households (household_id, township_code, village_code, kind, status, visit_id,
-                persons, per_capita, band, outcome, category, held, hold_reason, at_risk, income_fell, income, risk,
-                proposal, problems, detail, policy)
-            VALUES (:h, :t, :v, :kind, :status, :visit, :persons, :pc, :band, :outcome, :category, :held, :reason,
-                    :at_risk, :fell, CAST(:income AS jsonb), CAST(:risk AS jsonb), CAST(:proposal AS jsonb),
-                    CAST(:problems AS jsonb), CAST(:detail AS jsonb), :policy)
-            ON CONFLICT (household_id) DO UPDATE SET township_code = EXCLUDED.township_code,
-                village_code = EXCLUDED.village_code, kind = EXCLUDED.kind, status = EXCLUDED.status,
-                visit_id = EXCLUDED.visit_id, persons = EXCLUDED.persons, per_capita = EXCLUDED.per_capita,
-                band = EXCLUDED.band, outcome = EXCLUDED.outcome, category = EXCLUDED.category, held = EXCLUDED.held,
-                hold_reason = EXCLUDED.hold_reason, at_risk = EXCLUDED.at_risk, income_fell = EXCLUDED.income_fell,
-                income = EXCLUDED.income, risk = EXCLUDED.risk, proposal = EXCLUDED.proposal,
-                problems = EXCLUDED.problems, detail = EXCLUDED.detail, policy = EXCLUDED.policy"""),
-            {"h": a.household_id, "t": a.township_code, "v": a.village_code, "kind": state.kind.value,
-             "status": state.status.value, "visit": inc.visit_id if inc else None,
-             "persons": inc.household_size if inc else len(state.members), "pc": inc.per_capita if inc else None,
-             "band": inc.band.value if inc else None, "outcome": p.outcome.value if p else None,
-             "category": p.category.value if p and p.category else None, "held": bool(p and p.held),
-             "reason": p.hold_reason if p else None, "at_risk": at_risk, "fell": fell, "income": dump(inc),
-             "risk": dump(a.risk), "proposal": dump(p),
-             "problems": json.dumps({k: v.model_dump(mode="json") for k, v in a.problems.items()},
-                                    ensure_ascii=False),
-             "detail": json.dumps(a.detail, ensure_ascii=False), "policy": self.rules.ref})
+        return {"h": a.household_id, "t": a.township_code, "v": a.village_code, "kind": state.kind.value,
+                "status": state.status.value, "visit": inc.visit_id if inc else None,
+                "persons": inc.household_size if inc else len(state.members), "pc": inc.per_capita if inc else None,
+                "band": inc.band.value if inc else None, "outcome": p.outcome.value if p else None,
+                "category": p.category.value if p and p.category else None, "held": bool(p and p.held),
+                "reason": p.hold_reason if p else None, "at_risk": at_risk, "fell": fell, "income": dump(inc),
+                "risk": dump(a.risk), "proposal": dump(p),
+                "problems": json.dumps({k: v.model_dump(mode="json") for k, v in a.problems.items()},
+                                       ensure_ascii=False),
+                "detail": json.dumps(a.detail, ensure_ascii=False), "policy": self.rules.ref}
 
     async def apply_problem_events(self, conn: AsyncConnection, recorded: Sequence[RecordedEvent]) -> None:
         for event in recorded:
