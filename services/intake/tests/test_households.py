@@ -162,6 +162,18 @@ async def test_a_collectors_synced_forms_are_each_checked_on_their_own(client: h
     visits = {hid: (await client.get(f"/v1/households/{hid}/visits", headers=auth(settings))).json() for hid in hids}
     assert [len(visits[h]) for h in hids] == [1, 0, 0]
     assert visits[hids[0]][0]["visit_id"] == answer["data"][0]["visit_id"]
+    first = answer["data"][0]["visit_id"]
+    fixes = [{"household_id": hids[0], "form": visit_form(income={"wages": 9000}), "corrects": first,
+              "reason": "工资收入录入错误"},
+             {"household_id": hids[0], "form": visit_form(), "corrects": first}]
+    fixed = (await client.post("/v1/batches/visits", json={"items": fixes}, headers=collector)).json()
+    assert fixed["recorded"] == 1 and fixed["data"][0]["version"] == 3
+    # the second names the record the first just replaced, and gives no reason: both are named
+    assert {e["field"] for e in fixed["failed"][0]["problem"]["errors"]} == {"body.items.1.reason",
+                                                                            "body.items.1.corrects"}
+    old, new = sorted((await client.get(f"/v1/households/{hids[0]}/visits", headers=auth(settings))).json(),
+                      key=lambda v: v["visit_id"])
+    assert old["superseded_by"] == new["visit_id"] == fixed["data"][0]["visit_id"] and new["corrects"] == first
     elsewhere = await client.post("/v1/batches/visits", json={"items": items[:1]},
                                   headers=auth(settings, Role.COLLECTOR, "533123102201"))
     assert elsewhere.json()["failed"][0]["problem"]["status"] in (403, 404)

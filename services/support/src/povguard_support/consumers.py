@@ -33,12 +33,12 @@ async def county_decided(conn: AsyncConnection, event: RecordedEvent) -> None:
     await _support().on_county_decided(conn, event)
 
 
-async def risk_assessed(conn: AsyncConnection, event: RecordedEvent) -> None:
-    await _support().on_risk_assessed(conn, event)
+async def assessed(conn: AsyncConnection, event: RecordedEvent) -> None:
+    await _support().on_assessed(conn, event)
 
 
-async def income_assessed(conn: AsyncConnection, event: RecordedEvent) -> None:
-    await _support().on_income_assessed(conn, event)
+async def in_batch(conn: AsyncConnection, events: list[RecordedEvent]) -> None:
+    await _support().consume_batch(conn, events)
 
 
 DECISIONS = ConsumerSpec(
@@ -47,7 +47,8 @@ DECISIONS = ConsumerSpec(
     handlers={
         "CaseOpened": case_opened,
         "CountyDecided": county_decided,
-        "RiskAssessed": risk_assessed,
-        "IncomeAssessed": income_assessed,
+        "RiskAssessed": assessed,
+        "IncomeAssessed": assessed,
     },
+    batch_handler=in_batch,  # the same, with facts merged per household and plans refreshed once
 )

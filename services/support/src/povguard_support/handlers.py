@@ -24,8 +24,9 @@ from povguard_support.domain import delivery
 from povguard_support.domain import plan as domain
 from povguard_support.domain.catalogue import SupportPolicy
 from povguard_support.domain.plan import HouseholdFacts, Plan
-from povguard_support.projections import Place, load_facts, save_facts, save_plans
+from povguard_support.projections import Place, load_facts, save_facts, save_facts_many, save_plans
 
+FACT_EVENTS = frozenset({"CaseOpened", "RiskAssessed", "IncomeAssessed"})
 UNKNOWN_TOWNSHIP = "000000000"  # subject token while a household's place is not known yet
 
 
@@ -123,27 +124,56 @@ class Support:
 
     # --- reactions to review and assessment ----------------------------------------------------------------------
 
+    def _facts_of(self, event: RecordedEvent) -> tuple[str, dict[str, Any]]:
+        """The household and the fact columns a case opening or an assessment sets."""
+        payload = self.store.decode(event)
+        if isinstance(payload, CaseOpened):
+            return payload.household_id, {"village_code": payload.village_code,
+                                          "township_code": payload.township_code}
+        if isinstance(payload, RiskAssessed):
+            return payload.household_id, {
+                "village_code": payload.village_code, "township_code": payload.village_code[:9],
+                "risks": sorted({r.type.value for r in payload.risks}), "gaps": sorted(set(payload.gaps)),
+                "no_labour": payload.no_labour, "labour_capable_members": payload.labour_capable_members}
+        assert isinstance(payload, IncomeAssessed)
+        return payload.household_id, {"village_code": payload.village_code,
+                                      "township_code": payload.village_code[:9], "per_capita": payload.per_capita}
+
     async def on_case_opened(self, conn: AsyncConnection, event: RecordedEvent) -> None:
-        opened = self.store.decode(event)
-        assert isinstance(opened, CaseOpened)
-        await save_facts(conn, opened.household_id, village_code=opened.village_code,
-                         township_code=opened.township_code)
+        household_id, values = self._facts_of(event)
+        await save_facts(conn, household_id, **values)
 
-    async def on_risk_assessed(self, conn: AsyncConnection, event: RecordedEvent) -> None:
-        assessed = self.store.decode(event)
-        assert isinstance(assessed, RiskAssessed)
-        await save_facts(conn, assessed.household_id, village_code=assessed.village_code,
-                         township_code=assessed.village_code[:9],
-                         risks=sorted({r.type.value for r in assessed.risks}), gaps=sorted(set(assessed.gaps)),
-                         no_labour=assessed.no_labour, labour_capable_members=assessed.labour_capable_members)
-        await self.refresh(conn, assessed.household_id)
+    async def on_assessed(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        household_id, values = self._facts_of(event)
+        await save_facts(conn, household_id, **values)
+        await self.refresh(conn, household_id)
 
-    async def on_income_assessed(self, conn: AsyncConnection, event: RecordedEvent) -> None:
-        assessed = self.store.decode(event)
-        assert isinstance(assessed, IncomeAssessed)
-        await save_facts(conn, assessed.household_id, village_code=assessed.village_code,
-                         township_code=assessed.village_code[:9], per_capita=assessed.per_capita)
-        await self.refresh(conn, assessed.household_id)
+    async def consume_batch(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+        """A fetched batch in order. Facts are merged per household and written together, and written before a
+        county decision in the batch reads them; plans are refreshed once per household."""
+        pending: dict[str, dict[str, Any]] = {}
+        assessed: set[str] = set()
+
+        async def flush() -> None:
+            await save_facts_many(conn, pending)
+            with_plans = [r[0] for r in await conn.execute(text(
+                "SELECT household_id FROM support.plans WHERE household_id = ANY(:h) ORDER BY 1"),
+                {"h": sorted(assessed)})] if assessed else []
+            for household_id in with_plans:
+                await self.refresh(conn, household_id)
+            pending.clear()
+            assessed.clear()
+
+        for event in events:
+            if event.type == "CountyDecided":
+                await flush()
+                await self.on_county_decided(conn, event)
+            elif event.type in FACT_EVENTS:
+                household_id, values = self._facts_of(event)
+                pending.setdefault(household_id, {}).update(values)
+                if event.type != "CaseOpened":
+                    assessed.add(household_id)
+        await flush()
 
     async def on_county_decided(self, conn: AsyncConnection, event: RecordedEvent) -> None:
         decided = self.store.decode(event)

@@ -41,11 +41,20 @@ async def load_facts(conn: AsyncConnection, household_ids: Sequence[str],
 
 async def save_facts(conn: AsyncConnection, household_id: str, **values: Any) -> None:
     """Upsert some columns of a household's facts (the others stay as they were)."""
-    cols = list(values)
-    await conn.execute(text(f"""
-        INSERT INTO support.facts (household_id, {", ".join(cols)}) VALUES (:hh, {", ".join(":" + c for c in cols)})
-        ON CONFLICT (household_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in cols)}, updated_at = now()
-        """), {"hh": household_id, **values})
+    await save_facts_many(conn, {household_id: values})
+
+
+async def save_facts_many(conn: AsyncConnection, facts: dict[str, dict[str, Any]]) -> None:
+    """Upsert some columns of many households' facts: one statement per set of columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for household_id, values in facts.items():
+        by_columns.setdefault(tuple(sorted(values)), []).append({"hh": household_id, **values})
+    for cols, rows in by_columns.items():
+        await conn.execute(text(f"""
+            INSERT INTO support.facts (household_id, {", ".join(cols)})
+            VALUES (:hh, {", ".join(":" + c for c in cols)})
+            ON CONFLICT (household_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in cols)},
+                updated_at = now()"""), rows)
 
 
 def plan_row(plan: Plan, facts: HouseholdFacts | None, place: Place | None, policy: SupportPolicy) -> dict[str, Any]:

@@ -4,6 +4,7 @@ system pushes a day of warnings. Each item is handled as if sent alone, and the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from fastapi import APIRouter
 
@@ -13,20 +14,32 @@ from povguard_intake.api.warnings import receive
 from povguard_intake.domain import household as domain
 from povguard_intake.domain.household import Household
 from povguard_platform.batch import BatchResult, apply_each, failure
-from povguard_platform.contracts.intake import VisitRecorded
+from povguard_platform.contracts.intake import VisitCorrected, VisitRecorded
 from povguard_platform.envelope import EventPayload
+from povguard_platform.errors import RuleViolations
 from povguard_platform.service import Runtime
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
 @router.post("/visits", operation_id="record_visits",
-             summary="批量同步入户调查信息采集表（采集终端离线采集后上传；每户单独校验，一户不成不影响其他）")
+             summary="批量同步入户调查信息采集表及更正（采集终端离线采集后上传；每户单独校验，一户不成不影响其他）")
 async def record_visits(body: VisitBatch, runtime: Runtime, intake: IntakeDep,
                         actor: Collector) -> BatchResult[VisitRecordedItem]:
     today = intake.today()
 
     def decide(item: VisitItem) -> Callable[[Household], EventPayload]:
+        if item.corrects is not None:
+            corrects = item.corrects
+
+            def correct(state: Household) -> EventPayload:
+                try:
+                    return domain.correct_visit(state, corrects, item.form, item.reason or "", intake.policy, today)
+                except RuleViolations as exc:  # the record it replaces is `corrects` here, not a path's visit_id
+                    raise RuleViolations([replace(v, field="corrects") if v.field == "visit_id" else v
+                                          for v in exc.violations]) from None
+
+            return correct
         return lambda state: domain.record_visit(state, item.form, intake.policy, today)
 
     async with runtime.engine.begin() as conn:
@@ -35,7 +48,7 @@ async def record_visits(body: VisitBatch, runtime: Runtime, intake: IntakeDep,
     return BatchResult[VisitRecordedItem](
         recorded=len(done), failed=[failure(index, body.items[index].household_id, exc) for index, exc in refused],
         data=[VisitRecordedItem(household_id=state.household_id, visit_id=event.visit_id, version=state.version)
-              for _, state, event in done if isinstance(event, VisitRecorded)])
+              for _, state, event in done if isinstance(event, VisitRecorded | VisitCorrected)])
 
 
 

@@ -66,6 +66,9 @@ class VisitItem(VisitCreate):
     household_id: str = Field(min_length=1, max_length=64)
     expected_version: int | None = Field(default=None, ge=0,
                                          description="the household's version the form was filled against (If-Match)")
+    corrects: str | None = Field(default=None, max_length=64, title="更正的采集记录",
+                                 description="a correction: the visit_id it replaces (both records are kept)")
+    reason: str | None = Field(default=None, max_length=200, title="更正原因", description="required with corrects")
 
 
 class VisitBatch(_In):
