@@ -52,3 +52,10 @@ def test_the_demo_campaign_matches_the_generated_county(tmp_path: Path) -> None:
     assert f["review"]["decided"] > 0 and f["support"]["plans"] > 0
     assert f["support"]["gaps_left"] == 0 and f["support"]["safety_net_only"] == 0
     assert f["audit"]["verified"] and f["audit"]["tree_size"] > 0
+
+    # 问题清零: what a visit form can correct was corrected and cleared; the rest is reported as still open
+    cleared = f["clearance"]
+    assert cleared["found"].get("DQ-C-PREVIOUS") and cleared["corrected_households"] > 0
+    for rule in ("DQ-C-PREVIOUS", "DQ-C-EXPENSE", "DQ-A-RISK"):
+        assert cleared["open"].get(rule, 0) == 0, (rule, cleared)
+    assert sum(cleared["open"].values()) < sum(cleared["found"].values())

@@ -26,6 +26,7 @@ class Campaign:
     console: Console
     registry_file: Any  # the generated registry (Path)
     household_ids: dict[str, str] = field(default_factory=dict)  # 户编号 → household id
+    visit_ids: dict[str, str] = field(default_factory=dict)  # household id → its latest visit (form 2-1)
     proposals: list[dict[str, Any]] = field(default_factory=list)
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # household id → the county's decision
     figures: dict[str, Any] = field(default_factory=dict)
@@ -127,6 +128,7 @@ async def stage_visits(c: Campaign) -> None:
         answer = (await c.api.call("intake", "POST", "/v1/batches/visits", who, json={"items": items})).json()
         if answer["failed"]:
             raise DemoError(f"{who.user}: forms refused: {answer['failed'][:3]}")
+        c.visit_ids.update({done["household_id"]: done["visit_id"] for done in answer["data"]})
         c.advance(task, len(forms))
 
     await gather_bounded(uploads, sync, limit=4)
@@ -207,11 +209,12 @@ async def stage_assessment(c: Campaign) -> None:
 
 
 def stages() -> list[tuple[str, Callable[[Campaign], Awaitable[None]]]]:
+    from povguard_platform.demo.clearance import stage_clearance
     from povguard_platform.demo.procedure import stage_review, stage_support
 
     return [("import", stage_import), ("warnings", stage_warnings), ("visits", stage_visits),
             ("assessment", stage_assessment), ("review", stage_review), ("support", stage_support),
-            ("audit", stage_audit)]
+            ("clearance", stage_clearance), ("audit", stage_audit)]
 
 
 def progress_bar(console: Console) -> Progress:

@@ -100,7 +100,12 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     for outcome, n in sorted(outcomes.items(), key=lambda kv: -kv[1]):
         table.add_row(f"研判建议：{outcome}", f"{n:,}")
     table.add_row("暂缓（未签授权承诺书）", f"{f.get('held', 0):,}")
-    table.add_row("数据质量问题（未清零）", f"{f.get('problems_found', 0):,}")
+    cl = f.get("clearance", {})
+    found, still = cl.get("found", {}), cl.get("open", {})
+    table.add_row("问题清零：发现 / 更正户数 / 仍未清零", f"{sum(found.values()):,} / "
+                  f"{cl.get('corrected_households', 0):,} / {sum(still.values()):,}")
+    for rule in sorted(set(found) | set(still)):
+        table.add_row(f"  数据质量问题 {rule}（发现 → 未清零）", f"{found.get(rule, 0):,} → {still.get(rule, 0):,}")
     towns = {h.place.township_code: h.place.township for h in c.county.households}
     r = f.get("review", {})
     table.add_row("县级审定 / 部门比对不予认定 / 退回清退", f"{r.get('decided', 0):,} / {r.get('refused', 0):,} / "
