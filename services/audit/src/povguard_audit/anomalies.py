@@ -126,7 +126,7 @@ async def check_bursts(conn: AsyncConnection, settings: AuditSettings, entries: 
         mine.sort(key=lambda e: e.index)
         earlier = await conn.execute(
             text("SELECT recorded_at FROM audit.ledger WHERE actor_user = :u AND recorded_at >= :s AND idx < :first "
-                 "ORDER BY idx DESC LIMIT :lim"),
+                 "ORDER BY recorded_at DESC LIMIT :lim"),  # a range of (actor_user, recorded_at), not the history
             {"u": actor, "s": mine[0].recorded_at - window, "first": mine[0].index, "lim": cap})
         times = sorted(r[0] for r in earlier)
         raised: set[int] = set()

@@ -24,6 +24,8 @@ from povguard_platform.contracts.intake import (
     MonitoringStatusChanged,
     PersonalDataRead,
     Place,
+    VisitCorrected,
+    VisitRecorded,
     WarningMatched,
     WarningReceived,
 )
@@ -269,7 +271,8 @@ class Intake:
             new_events.append(NewEvent(household_stream(household_id), state.place.township_code, event))
             done.append((index, new, event))
         changed = sorted({state.household_id for _, state, _ in done})
-        await save_households(conn, [current[h] for h in changed])
+        members_changed = not all(isinstance(event, VisitRecorded | VisitCorrected) for _, _, event in done)
+        await save_households(conn, [current[h] for h in changed], members_changed)
         await self.store.append(conn, new_events, {household_stream(h): loaded[h] for h in changed},
                                 self.metadata(actor))
         return done, failed

@@ -30,8 +30,9 @@ _UPSERT = text("""
         version = EXCLUDED.version, state = EXCLUDED.state, updated_at = now()""")
 
 
-async def save_households(conn: AsyncConnection, states: Sequence[Household]) -> None:
-    """Write the current state of households and re-index their members' ID numbers."""
+async def save_households(conn: AsyncConnection, states: Sequence[Household], members_changed: bool = True) -> None:
+    """Write the current state of households and re-index their members' ID numbers (unless the change left the
+    members as they were: a visit)."""
     if not states:
         return
     places = [s.place for s in states]
@@ -51,6 +52,8 @@ async def save_households(conn: AsyncConnection, states: Sequence[Household]) ->
         "versions": [s.version for s in states],
         "states": [s.model_dump_json() for s in states],
     })
+    if not members_changed:
+        return
     ids = [s.household_id for s in states]
     await conn.execute(text("DELETE FROM intake.member_index WHERE household_id = ANY(:ids)"), {"ids": ids})
     rows = [(m.id_number, s.household_id, member_id) for s in states for member_id, m in s.members.items()]

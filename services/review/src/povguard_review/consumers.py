@@ -28,5 +28,10 @@ async def on_household(conn: AsyncConnection, event: RecordedEvent) -> None:
     await review_for(get_settings().campaign).on_household(conn, event)
 
 
+async def on_households(conn: AsyncConnection, events: list[RecordedEvent]) -> None:
+    await review_for(get_settings().campaign).on_households(conn, events)
+
+
 PROPOSALS = ConsumerSpec(name="review-proposals", sources=["assessment"], handlers={"OutcomeProposed": on_proposal})
-REGISTRY = ConsumerSpec(name="review-registry", sources=["intake"], handlers={"HouseholdRegistered": on_household})
+REGISTRY = ConsumerSpec(name="review-registry", sources=["intake"], handlers={"HouseholdRegistered": on_household},
+                        batch_handler=on_households)  # an import's registrations in one statement per batch

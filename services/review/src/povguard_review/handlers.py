@@ -25,7 +25,7 @@ from povguard_platform.policy import Policy
 from povguard_review.domain import case as domain
 from povguard_review.domain.case import Action, Before, Case
 from povguard_review.policy import ReviewPolicy
-from povguard_review.projections import save_cases, save_household
+from povguard_review.projections import save_cases, save_households
 
 
 def case_stream(case_id: str) -> StreamRef:
@@ -124,9 +124,11 @@ class Review:
         await self._commit(conn, Case(), [opened], event.actor, event)
 
     async def on_household(self, conn: AsyncConnection, event: RecordedEvent) -> None:
-        payload = self.store.decode(event)
-        assert isinstance(payload, HouseholdRegistered)
-        await save_household(conn, payload)
+        await self.on_households(conn, [event])
+
+    async def on_households(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+        registered = [self.store.decode(e) for e in events if e.type == "HouseholdRegistered"]
+        await save_households(conn, [e for e in registered if isinstance(e, HouseholdRegistered)])
 
     async def act(self, conn: AsyncConnection, case_id: str, actor: Actor, action: Action, acted_on: date,
                   decide: Callable[[Case], EventPayload | Sequence[EventPayload]],

@@ -50,17 +50,22 @@ async def save_cases(conn: AsyncConnection, cases: Sequence[Case]) -> None:
     })
 
 
-async def save_household(conn: AsyncConnection, event: HouseholdRegistered) -> None:
-    head = next((m.facts.name for m in event.members if m.facts.relation == Relation.HEAD), None)
-    p = event.place
+async def save_households(conn: AsyncConnection, events: Sequence[HouseholdRegistered]) -> None:
+    """The names and places a notice prints, one statement for a batch of registrations."""
+    if not events:
+        return
+    rows = []
+    for event in events:
+        head = next((m.facts.name for m in event.members if m.facts.relation == Relation.HEAD), None)
+        p = event.place
+        rows.append({"h": event.household_id, "code": event.code, "head": head, "n": len(event.members),
+                     "town": p.township, "village": p.village, "vc": p.village_code, "grp": p.group,
+                     "kind": event.kind.value, "lifted": event.lifted_year, "status": event.status.value})
     await conn.execute(text("""
         INSERT INTO review.households (household_id, code, head_name, members, township, village, village_code,
                                        group_name, kind, lifted_year, status)
         VALUES (:h, :code, :head, :n, :town, :village, :vc, :grp, :kind, :lifted, :status)
-        ON CONFLICT (household_id) DO NOTHING"""),
-        {"h": event.household_id, "code": event.code, "head": head, "n": len(event.members), "town": p.township,
-         "village": p.village, "vc": p.village_code, "grp": p.group, "kind": event.kind.value,
-         "lifted": event.lifted_year, "status": event.status.value})
+        ON CONFLICT (household_id) DO NOTHING"""), rows)
 
 
 async def rebuild(conn: AsyncConnection, store: EventStore) -> int:

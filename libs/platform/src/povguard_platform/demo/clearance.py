@@ -22,7 +22,7 @@ def corrected(h: SyntheticHousehold, problems: list[dict[str, Any]]) -> VisitFor
     form = h.visit
     rules = {p["rule_id"]: p for p in problems}
     if "DQ-C-PREVIOUS" in rules:  # 上年度人均纯收入, from last year's record
-        previous = h.truth.previous_per_capita or h.truth.per_capita
+        previous = max(0.0, h.truth.previous_per_capita or h.truth.per_capita)  # a net loss is recorded as 0
         form = form.model_copy(update={"previous_year_per_capita": round(previous, 2)})
     if "DQ-C-EXPENSE" in rules:  # 生产经营性支出 left empty: the household's own estimate
         spending = form.spending.model_copy(update={"business_expense": round(form.income.business * 0.3, 2)})
