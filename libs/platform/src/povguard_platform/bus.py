@@ -14,7 +14,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from povguard_platform.actor import Actor
+from povguard_platform.actor import SYSTEM_ACTOR, Actor
 from povguard_platform.envelope import RecordedEvent, StreamRef
 
 SUBJECTS = ["ev.>"]
@@ -74,7 +74,17 @@ def _uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
-def from_message(headers: dict[str, str], data: bytes) -> RecordedEvent:
+def from_message(headers: dict[str, str], data: bytes, *, read_body: bool = True) -> RecordedEvent:
+    """The recorded event a message carries. `read_body=False` for an event no handler of the consumer reads: its
+    envelope is enough to keep the stream's order and the inbox, and most of a consumer's messages are such events
+    (the payload and the actor are then left unparsed: empty data, the system actor)."""
+    if not read_body:
+        return RecordedEvent(
+            id=uuid.UUID(headers["ce-id"]), source=headers["ce-source"].rsplit("/", 1)[-1],
+            stream=StreamRef(headers["ce-streamtype"], headers["ce-subject"]), version=int(headers["ce-version"]),
+            position=int(headers["ce-position"]), type=headers["ce-type"],
+            type_version=int(headers.get("ce-typeversion", "1")), township=headers["ce-township"],
+            time=datetime.fromisoformat(headers["ce-time"]), actor=SYSTEM_ACTOR, data={})
     body: dict[str, Any] = json.loads(data)
     return RecordedEvent(
         id=uuid.UUID(headers["ce-id"]),

@@ -57,7 +57,8 @@ class ConsumerSpec:
     # Optional: the whole fetched batch at once, in order (a ledger appends a batch far faster than one by one).
     # Without it the batch's events go to `handlers`/`fallback` in order. Same guarantees either way: inbox,
     # per-stream order, exactly-once effect. If it raises, the batch is applied one event at a time with
-    # `handlers`/`fallback`, so retries and dead letters work as usual.
+    # `handlers`/`fallback`, so retries and dead letters work as usual. It sees every claimed event, but only those
+    # of types in `handlers` (or all, with a fallback) carry their payload.
     batch_handler: BatchHandler | None = None
     max_attempts: int = 5
     backoff: Sequence[float] = (0.5, 2.0, 10.0, 30.0, 60.0)
@@ -141,7 +142,11 @@ class Consumer:
 
     async def handle_batch(self, msgs: Sequence[Msg]) -> None:
         """Apply a fetched batch in one transaction (each message in its own savepoint), then ack/nak."""
-        events = [from_message(dict(msg.headers or {}), msg.data) for msg in msgs]
+        events = []
+        for msg in msgs:
+            headers = dict(msg.headers or {})
+            events.append(from_message(headers, msg.data,
+                                       read_body=self.spec.handler_for(headers.get("ce-type", "")) is not None))
         async with self.engine.begin() as conn:
             results = await self._apply_together(conn, events)
             if results is None:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from povguard_platform.actor import Role
+from povguard_platform.batch import MAX_ITEMS
 from povguard_platform.contracts.vocab import MeasureKind
 from povguard_platform.demo.campaign import COUNTY_BUREAU, Campaign, settle
 from povguard_platform.demo.client import DemoError, Who, every_page, gather_bounded
@@ -145,9 +146,9 @@ async def stage_review(c: Campaign) -> None:
         """县级联审: each department compares its records and answers for all the cases in one call per batch."""
         who = Who(Role.DEPARTMENT, department, f"{department}-联审")
         waiting = [case for case in at_county if department not in case.get("checks", {})]
-        for start in range(0, len(waiting), BATCH):
+        for start in range(0, len(waiting), MAX_ITEMS):  # a department's system sends what a request may hold
             results = []
-            for case in waiting[start:start + BATCH]:
+            for case in waiting[start:start + MAX_ITEMS]:
                 check = checks.get(code_of.get(case["household_id"], ""))
                 hits = [h for h in (check.hits if check else ()) if h.department.value == department]
                 results.append({"case_id": case["case_id"],
