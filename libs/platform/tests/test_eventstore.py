@@ -54,6 +54,26 @@ async def test_append_and_load_in_version_order(rt: ServiceRuntime) -> None:
     assert rt.store.decode_all(events)[2] == SampleIncremented(by=3)
 
 
+async def test_one_append_may_carry_each_events_own_metadata(rt: ServiceRuntime) -> None:
+    """A consumer's batch: events of several streams in one statement, each with the cause it came from."""
+    a, b = new_stream(), new_stream()
+    causes = [uuid7(), uuid7(), uuid7()]
+    other = Actor(user="li", role=Role.TOWNSHIP_REVIEWER, org=TOWN)
+    metas = [Metadata(actor=ACTOR, causation_id=causes[0], correlation_id=causes[0]),
+             Metadata(actor=ACTOR, causation_id=causes[1], policy="533123-2022@1"),
+             Metadata(actor=other, causation_id=causes[2])]
+    async with rt.engine.begin() as conn:
+        recorded = await rt.store.append(conn, [opened(a), opened(b), inc(b)], {a: 0, b: 0}, metas)
+        with pytest.raises(ValueError):
+            await rt.store.append(conn, [inc(a)], {a: 1}, metas)
+    assert [e.causation_id for e in recorded] == causes and recorded[2].actor == other
+    async with rt.engine.connect() as conn:
+        stored = [*await rt.store.load(conn, a), *await rt.store.load(conn, b)]
+    assert [(e.causation_id, e.policy, e.actor.user) for e in stored] == [
+        (causes[0], None, "wang"), (causes[1], "533123-2022@1", "wang"), (causes[2], None, "li")]
+    assert stored[0].correlation_id == causes[0] and stored[1].version == 1 and stored[2].version == 2
+
+
 async def test_stale_expected_version_is_a_conflict_not_a_silent_drop(rt: ServiceRuntime) -> None:
     s = new_stream()
     async with rt.engine.begin() as conn:

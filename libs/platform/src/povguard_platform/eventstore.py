@@ -51,7 +51,7 @@ class Appended(Sequence[RecordedEvent]):
     them for a 1000-event batch would cost a quarter of the append."""
 
     def __init__(self, source: str, events: Sequence[NewEvent], versions: list[int], stamped: list[Any],
-                 metadata: Metadata, traceparent: str | None) -> None:
+                 metadata: Metadata | Sequence[Metadata], traceparent: str | Sequence[str | None] | None) -> None:
         self._args = (source, events, versions, stamped, metadata, traceparent)
 
     def __len__(self) -> int:
@@ -65,7 +65,9 @@ class Appended(Sequence[RecordedEvent]):
     def __getitem__(self, index: int | slice) -> RecordedEvent | list[RecordedEvent]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        source, events, versions, stamped, metadata, traceparent = self._args
+        source, events, versions, stamped, metadatas, traceparents = self._args
+        metadata = metadatas if isinstance(metadatas, Metadata) else metadatas[index]
+        traceparent = traceparents if traceparents is None or isinstance(traceparents, str) else traceparents[index]
         event = events[index]
         return RecordedEvent(
             id=event.id, source=source, stream=event.stream, version=versions[index],
@@ -92,9 +94,10 @@ class EventStore:
         conn: AsyncConnection,
         events: Sequence[NewEvent],
         expected: Mapping[StreamRef, int],
-        metadata: Metadata,
+        metadata: Metadata | Sequence[Metadata],
     ) -> Sequence[RecordedEvent]:
-        """Append events to one or more streams, each at its expected version (0 for a new stream)."""
+        """Append events to one or more streams, each at its expected version (0 for a new stream). One metadata
+        for all, or one per event (a consumer's batch: each event caused by its own source event)."""
         if not events:
             return []
         with tracer.start_as_current_span(
@@ -107,15 +110,17 @@ class EventStore:
         conn: AsyncConnection,
         events: Sequence[NewEvent],
         expected: Mapping[StreamRef, int],
-        metadata: Metadata,
+        metadata: Metadata | Sequence[Metadata],
     ) -> Sequence[RecordedEvent]:
+        if not isinstance(metadata, Metadata) and len(metadata) != len(events):
+            raise ValueError("one metadata per event, or one for all")
         next_version = {stream: version for stream, version in expected.items()}
         for event in events:
             if event.stream not in next_version:
                 raise ValueError(f"no expected version given for stream {event.stream}")
         await self._check_expected({s: v for s, v in expected.items() if v > 0}, conn)
 
-        traceparent = metadata.traceparent or current_traceparent()
+        current = current_traceparent()
         ids, stypes, sids, versions, types, tvs, towns, data = [], [], [], [], [], [], [], []
         for event in events:
             version = next_version[event.stream] = next_version[event.stream] + 1
@@ -132,19 +137,41 @@ class EventStore:
         # One statement, straight through asyncpg (the hot path of bulk imports): the events table's triggers take
         # the append lock before any position is drawn and NOTIFY the relay at commit.
         raw = await _driver_connection(conn)
+        traceparent: str | list[str | None] | None
         try:
-            stamped = await raw.fetch(
-                f"""INSERT INTO {self.schema}.events (id, stream_type, stream_id, version, type, type_version,
-                        township, actor, correlation_id, causation_id, traceparent, policy, data)
-                    SELECT u.id, u.stype, u.sid, u.version, u.type, u.tv, u.town, $1::jsonb, $2, $3, $4, $5,
-                           u.data::jsonb
-                    FROM unnest($6::uuid[], $7::text[], $8::text[], $9::int[], $10::text[], $11::int[], $12::text[],
-                                $13::text[]) WITH ORDINALITY AS u(id, stype, sid, version, type, tv, town, data, ord)
-                    ORDER BY u.ord
-                    RETURNING position, time""",
-                metadata.actor.model_dump_json(), metadata.correlation_id, metadata.causation_id, traceparent,
-                metadata.policy, ids, stypes, sids, versions, types, tvs, towns, data,
-            )
+            if isinstance(metadata, Metadata):
+                traceparent = metadata.traceparent or current
+                stamped = await raw.fetch(
+                    f"""INSERT INTO {self.schema}.events (id, stream_type, stream_id, version, type, type_version,
+                            township, actor, correlation_id, causation_id, traceparent, policy, data)
+                        SELECT u.id, u.stype, u.sid, u.version, u.type, u.tv, u.town, $1::jsonb, $2, $3, $4, $5,
+                               u.data::jsonb
+                        FROM unnest($6::uuid[], $7::text[], $8::text[], $9::int[], $10::text[], $11::int[],
+                                    $12::text[], $13::text[])
+                             WITH ORDINALITY AS u(id, stype, sid, version, type, tv, town, data, ord)
+                        ORDER BY u.ord
+                        RETURNING position, time""",
+                    metadata.actor.model_dump_json(), metadata.correlation_id, metadata.causation_id, traceparent,
+                    metadata.policy, ids, stypes, sids, versions, types, tvs, towns, data,
+                )
+            else:
+                traceparent = [m.traceparent or current for m in metadata]
+                stamped = await raw.fetch(
+                    f"""INSERT INTO {self.schema}.events (id, stream_type, stream_id, version, type, type_version,
+                            township, actor, correlation_id, causation_id, traceparent, policy, data)
+                        SELECT u.id, u.stype, u.sid, u.version, u.type, u.tv, u.town, u.actor::jsonb, u.corr,
+                               u.cause, u.tp, u.policy, u.data::jsonb
+                        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[],
+                                    $7::text[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], $12::text[],
+                                    $13::text[])
+                             WITH ORDINALITY AS u(id, stype, sid, version, type, tv, town, data, actor, corr, cause,
+                                                  tp, policy, ord)
+                        ORDER BY u.ord
+                        RETURNING position, time""",
+                    ids, stypes, sids, versions, types, tvs, towns, data,
+                    [m.actor.model_dump_json() for m in metadata], [m.correlation_id for m in metadata],
+                    [m.causation_id for m in metadata], traceparent, [m.policy for m in metadata],
+                )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_stream_version_key":
                 stream = self._conflicting_stream(str(exc.detail), expected)

@@ -48,6 +48,9 @@ _SAVE_HOUSEHOLD = text("""
                 problems = EXCLUDED.problems, detail = EXCLUDED.detail, policy = EXCLUDED.policy""")
 
 
+PROBLEM_EVENTS = frozenset({"DataProblemFound", "DataProblemCleared"})
+
+
 def household_stream(household_id: str) -> StreamRef:
     return StreamRef("assessment", household_id)
 
@@ -78,6 +81,24 @@ class Assessor:
              "d": json.dumps(data, ensure_ascii=False)})
         return row.first() is not None
 
+    async def record_facts(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> set[uuid.UUID]:
+        """Household events as facts, in order, in one statement; the ids of those not recorded before."""
+        if not events:
+            return set()
+        rows = await conn.execute(text("""
+            INSERT INTO assessment.facts (event_id, household_id, township_code, source, type, type_version, time, data)
+            SELECT u.e, u.h, u.t, u.s, u.ty, u.tv, u.at, CAST(u.d AS jsonb)
+            FROM unnest(CAST(:e AS uuid[]), CAST(:h AS text[]), CAST(:t AS text[]), CAST(:s AS text[]),
+                        CAST(:ty AS text[]), CAST(:tv AS int[]), CAST(:at AS timestamptz[]), CAST(:d AS text[]))
+                 WITH ORDINALITY AS u(e, h, t, s, ty, tv, at, d, ord)
+            ORDER BY u.ord
+            ON CONFLICT (event_id) DO NOTHING RETURNING event_id"""),
+            {"e": [e.id for e in events], "h": [str(e.data["household_id"]) for e in events],
+             "t": [e.township for e in events], "s": [e.source for e in events], "ty": [e.type for e in events],
+             "tv": [e.type_version for e in events], "at": [e.time for e in events],
+             "d": [json.dumps(e.data, ensure_ascii=False) for e in events]})
+        return {r[0] for r in rows}
+
     async def facts(self, conn: AsyncConnection, household_id: str, as_of: datetime | None = None) -> HouseholdFacts:
         rows = await conn.execute(text("""
             SELECT type, type_version, data FROM assessment.facts
@@ -92,22 +113,25 @@ class Assessor:
         event it would re-count a whole township thousands of times during an import)."""
         touched: dict[str, RecordedEvent] = {}
         due: dict[str, RecordedEvent] = {}
+        new_facts = await self.record_facts(conn, [e for e in events if e.type in HOUSEHOLD_EVENTS])
         for event in events:
-            await self.consume(conn, event, touched, due)
+            await self.consume(conn, event, touched, due, new_facts)
         await self.reassess_many(conn, due, touched)
         for township, cause in sorted(touched.items()):
             await self.check_scale(conn, township, cause)
 
     async def consume(self, conn: AsyncConnection, event: RecordedEvent,
                       touched: dict[str, RecordedEvent] | None = None,
-                      due: dict[str, RecordedEvent] | None = None) -> None:
+                      due: dict[str, RecordedEvent] | None = None, new_facts: set[uuid.UUID] | None = None) -> None:
         """One event. `touched` collects townships whose scale check the caller runs later, `due` the households
-        it re-assesses later, each once with its latest facts (None: now)."""
+        it re-assesses later, each once with its latest facts (None: now); `new_facts`, the household events the
+        caller already recorded as facts (None: record it now)."""
         data = event.data
         if event.type in HOUSEHOLD_EVENTS:
             household_id = str(data["household_id"])
-            if await self.record_fact(conn, event.id, household_id, event.township, event.source, event.type,
-                                      event.type_version, event.time, data):
+            if event.id in new_facts if new_facts is not None else await self.record_fact(
+                    conn, event.id, household_id, event.township, event.source, event.type, event.type_version,
+                    event.time, data):
                 await self._reassess(conn, household_id, event, touched, due)
         elif event.type == "WarningReceived":
             maybe_household: str | None = data.get("household_id")
@@ -184,15 +208,21 @@ class Assessor:
             if current is not None:
                 assessed.append((state, current, cause))
         await self.save_households(conn, [(state, a) for state, a, _ in assessed])
+        new_events: list[NewEvent] = []
+        metadata: list[Metadata] = []
+        expected: dict[StreamRef, int] = {}
         for _, current, cause in assessed:
             new = changes(previous.get(current.household_id, Previous()), current)
+            stream = household_stream(current.household_id)
             if new:
-                stream = household_stream(current.household_id)
-                recorded = await self.store.append(conn, [NewEvent(stream, current.township_code, e) for e in new],
-                                                   {stream: versions.get(current.household_id, 0)},
-                                                   self.metadata(cause))
-                await self.apply_problem_events(conn, recorded)
+                new_events += [NewEvent(stream, current.township_code, e) for e in new]
+                metadata += [self.metadata(cause)] * len(new)
+                expected[stream] = versions.get(current.household_id, 0)
             touched[current.township_code] = cause
+        if new_events:  # one append: each household's events keep their own cause
+            recorded = await self.store.append(conn, new_events, expected, metadata)
+            await self.apply_problem_events(conn, [recorded[i] for i, e in enumerate(new_events)
+                                                   if e.payload.event_type in PROBLEM_EVENTS])
 
     async def reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent | None,
                        touched: dict[str, RecordedEvent] | None = None) -> Assessment | None:
