@@ -115,24 +115,29 @@ async def stage_warnings(c: Campaign) -> None:
 async def stage_visits(c: Campaign) -> None:
     """入户调查 (附件2-1): each collector fills the forms on a tablet and syncs them in batches."""
     visited = [h for h in c.county.households if h.code in c.household_ids]
-    task = c.task("入户调查采集", len(visited))
-    by_collector: dict[Who, list[SyntheticHousehold]] = {}
+    uploads: dict[Who, list[dict[str, Any]]] = {}
     for h in visited:
-        by_collector.setdefault(c.collector(h), []).append(h)
-    uploads = [(who, forms[i:i + SYNC_SIZE]) for who, forms in by_collector.items()
-               for i in range(0, len(forms), SYNC_SIZE)]
+        uploads.setdefault(c.collector(h), []).append(
+            {"household_id": c.household_ids[h.code], "form": h.visit.model_dump(mode="json")})
+    await sync_forms(c, "入户调查采集", uploads)
+    c.figures["visits"] = len(visited)
 
-    async def sync(upload: tuple[Who, list[SyntheticHousehold]]) -> None:
-        who, forms = upload
-        items = [{"household_id": c.household_ids[h.code], "form": h.visit.model_dump(mode="json")} for h in forms]
+
+async def sync_forms(c: Campaign, label: str, uploads: dict[Who, list[dict[str, Any]]]) -> None:
+    """Each collector's tablet syncs its forms (or corrections) in uploads of SYNC_SIZE; the latest visit of each
+    household is kept for later corrections."""
+    task = c.task(label, sum(map(len, uploads.values())))
+
+    async def sync(chunk: tuple[Who, list[dict[str, Any]]]) -> None:
+        who, items = chunk
         answer = (await c.api.call("intake", "POST", "/v1/batches/visits", who, json={"items": items})).json()
         if answer["failed"]:
             raise DemoError(f"{who.user}: forms refused: {answer['failed'][:3]}")
         c.visit_ids.update({done["household_id"]: done["visit_id"] for done in answer["data"]})
-        c.advance(task, len(forms))
+        c.advance(task, len(items))
 
-    await gather_bounded(uploads, sync, limit=4)
-    c.figures["visits"] = len(visited)
+    await gather_bounded([(who, items[i:i + SYNC_SIZE]) for who, items in uploads.items()
+                          for i in range(0, len(items), SYNC_SIZE)], sync, limit=4)
 
 
 SYNC_SIZE = 100  # forms per upload from a collector's tablet

@@ -9,8 +9,8 @@ from typing import Any
 
 from povguard_platform.contracts.intake import VisitForm
 from povguard_platform.contracts.vocab import RiskType
-from povguard_platform.demo.campaign import COUNTY_BUREAU, COUNTY_CODE, SYNC_SIZE, Campaign, settle
-from povguard_platform.demo.client import DemoError, Who, every_page, gather_bounded
+from povguard_platform.demo.campaign import COUNTY_BUREAU, COUNTY_CODE, Campaign, settle, sync_forms
+from povguard_platform.demo.client import Who, every_page
 from povguard_platform.synthetic import SyntheticHousehold
 
 # a noted risk the facts contradict (DQ-A-RISK names it in its text): the collector takes it off the form
@@ -52,18 +52,7 @@ async def stage_clearance(c: Campaign) -> None:
         uploads.setdefault(c.collector(h), []).append({
             "household_id": hid, "form": form.model_dump(mode="json"), "corrects": c.visit_ids[hid],
             "reason": reason})
-    chunks = [(who, items[i:i + SYNC_SIZE]) for who, items in uploads.items() for i in range(0, len(items), SYNC_SIZE)]
-    task = c.task("问题清零", sum(len(items) for items in uploads.values()))
-
-    async def sync(chunk: tuple[Who, list[dict[str, Any]]]) -> None:
-        who, items = chunk
-        answer = (await c.api.call("intake", "POST", "/v1/batches/visits", who, json={"items": items})).json()
-        if answer["failed"]:
-            raise DemoError(f"{who.user}: corrections refused: {answer['failed'][:3]}")
-        c.visit_ids.update({done["household_id"]: done["visit_id"] for done in answer["data"]})
-        c.advance(task, len(items))
-
-    await gather_bounded(chunks, sync, limit=4)
+    await sync_forms(c, "问题清零", uploads)
     await settle(c, "the assessments of the corrected forms")
     left = await every_page(c.api, "assessment", "/v1/data-problems", COUNTY_BUREAU,
                             {"org": COUNTY_CODE, "open": "true", "limit": 500})
