@@ -137,11 +137,8 @@ end
 
 def peak_memory(stack: Stack) -> dict[str, float]:
     """VmHWM (peak resident set) of each process we started, in MB."""
-    pids = {name: p.pid for name, p in stack.processes.items()}
-    if stack.nats and stack.nats.proc:
-        pids["nats-server"] = stack.nats.proc.pid
-    if stack.postgres and stack.postgres.proc:
-        pids["postgres (postmaster)"] = stack.postgres.proc.pid
+    pids = {("postgres (postmaster)" if name == "postgres" else name): proc.pid
+            for name, proc in processes(stack).items() if name != "driver"}
     out = {}
     for name, pid in pids.items():
         status = Path(f"/proc/{pid}/status").read_text()

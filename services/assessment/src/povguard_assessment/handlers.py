@@ -51,6 +51,12 @@ _SAVE_HOUSEHOLD = text("""
 PROBLEM_EVENTS = frozenset({"DataProblemFound", "DataProblemCleared"})
 
 
+def _due(due: dict[str, RecordedEvent | None], household_id: str, cause: RecordedEvent) -> None:
+    """Mark a household for re-assessment after the batch, once, in the order of its last fact."""
+    due.pop(household_id, None)
+    due[household_id] = cause
+
+
 def household_stream(household_id: str) -> StreamRef:
     return StreamRef("assessment", household_id)
 
@@ -108,31 +114,28 @@ class Assessor:
 
     # --- the consumer --------------------------------------------------------------------------------------------
 
-    async def consume_batch(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
-        """A fetched batch in order, with the townships' scale-risk check once per township at the end (after each
-        event it would re-count a whole township thousands of times during an import)."""
-        touched: dict[str, RecordedEvent] = {}
-        due: dict[str, RecordedEvent] = {}
-        new_facts = await self.record_facts(conn, [e for e in events if e.type in HOUSEHOLD_EVENTS])
-        for event in events:
-            await self.consume(conn, event, touched, due, new_facts)
-        await self.reassess_many(conn, due, touched)
-        for township, cause in sorted(touched.items()):
-            await self.check_scale(conn, township, cause)
+    async def consume(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        await self.consume_batch(conn, [event])
 
-    async def consume(self, conn: AsyncConnection, event: RecordedEvent,
-                      touched: dict[str, RecordedEvent] | None = None,
-                      due: dict[str, RecordedEvent] | None = None, new_facts: set[uuid.UUID] | None = None) -> None:
-        """One event. `touched` collects townships whose scale check the caller runs later, `due` the households
-        it re-assesses later, each once with its latest facts (None: now); `new_facts`, the household events the
-        caller already recorded as facts (None: record it now)."""
+    async def consume_batch(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+        """A fetched batch in order: facts recorded, each touched household re-assessed once with its latest facts,
+        then the scale-risk check once per township (after each event it would re-count a whole township thousands
+        of times during an import)."""
+        due: dict[str, RecordedEvent | None] = {}
+        new_facts = await self.record_facts(conn, [e for e in events if e.type in HOUSEHOLD_EVENTS])
+        townships: dict[str, RecordedEvent | None] = {}
+        for event in events:
+            await self._take(conn, event, due, new_facts, townships)
+        await self.reassess_now(conn, due, townships)
+
+    async def _take(self, conn: AsyncConnection, event: RecordedEvent, due: dict[str, RecordedEvent | None],
+                    new_facts: set[uuid.UUID], townships: dict[str, RecordedEvent | None]) -> None:
+        """One event of a batch: its fact recorded (household events: already, in `new_facts`), the household it
+        concerns marked `due` for re-assessment, a township-wide warning's township for the scale check."""
         data = event.data
         if event.type in HOUSEHOLD_EVENTS:
-            household_id = str(data["household_id"])
-            if event.id in new_facts if new_facts is not None else await self.record_fact(
-                    conn, event.id, household_id, event.township, event.source, event.type, event.type_version,
-                    event.time, data):
-                await self._reassess(conn, household_id, event, touched, due)
+            if event.id in new_facts:
+                _due(due, str(data["household_id"]), event)
         elif event.type == "WarningReceived":
             maybe_household: str | None = data.get("household_id")
             if not await self.record_fact(conn, event.id, maybe_household, event.township, event.source, event.type,
@@ -140,15 +143,14 @@ class Assessor:
                 return
             await self.save_warning(conn, data, event.township)
             if maybe_household:
-                await self._reassess(conn, maybe_household, event, touched, due)
+                _due(due, maybe_household, event)
             elif event.township != UNKNOWN_TOWNSHIP:
-                await self._scale(conn, event.township, event, touched)
+                townships[event.township] = event
         elif event.type == "WarningMatched":
-            await self.warning_matched(conn, event, touched, due)
+            await self.warning_matched(conn, event, due)
 
     async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent,
-                              touched: dict[str, RecordedEvent] | None = None,
-                              due: dict[str, RecordedEvent] | None = None) -> None:
+                              due: dict[str, RecordedEvent | None]) -> None:
         """An unmatched warning found its household: it becomes a fact of that household (the original warning
         with the household filled in)."""
         row = await conn.execute(text("SELECT type_version, data FROM assessment.facts WHERE type = 'WarningReceived' "
@@ -161,7 +163,7 @@ class Assessor:
         if await self.record_fact(conn, event.id, str(event.data["household_id"]), event.township, event.source,
                                   "WarningReceived", original.type_version, event.time, data):
             await self.save_warning(conn, data, event.township)
-            await self._reassess(conn, str(event.data["household_id"]), event, touched, due)
+            _due(due, str(event.data["household_id"]), event)
 
     async def save_warning(self, conn: AsyncConnection, data: dict[str, Any], township: str) -> None:
         if township == UNKNOWN_TOWNSHIP:
@@ -175,19 +177,12 @@ class Assessor:
 
     # --- assessment ----------------------------------------------------------------------------------------------
 
-    async def _reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent,
-                        touched: dict[str, RecordedEvent] | None, due: dict[str, RecordedEvent] | None) -> None:
-        if due is None:
-            await self.reassess(conn, household_id, cause, touched)
-        else:
-            due.pop(household_id, None)
-            due[household_id] = cause  # once, after the batch's last fact of the household, in that order
-
-    async def reassess_many(self, conn: AsyncConnection, due: dict[str, RecordedEvent],
-                            touched: dict[str, RecordedEvent]) -> None:
-        """`reassess` for a batch's households: facts, previous results and stream versions read in three queries,
-        the read model written in one, then each household's changes appended with its own cause (the visit that
-        led to a proposal stays its causation)."""
+    async def reassess_many(self, conn: AsyncConnection, due: dict[str, RecordedEvent | None],
+                            touched: dict[str, RecordedEvent | None]) -> None:
+        """Re-assess households (each with the event that caused it, or None): facts, previous results and stream
+        versions read in three queries, the read model written in one, and every household's changes appended in
+        one, each with its own cause (the visit that led to a proposal stays its causation). `touched` collects
+        the townships whose scale check the caller runs."""
         if not due:
             return
         ids = list(due)
@@ -201,7 +196,7 @@ class Assessor:
         versions = {r[0]: int(r[1]) for r in await conn.execute(
             text("SELECT stream_id, max(version) FROM assessment.events WHERE stream_type = :t "
                  "AND stream_id = ANY(:h) GROUP BY stream_id"), {"t": household_stream("").type, "h": ids})}
-        assessed: list[tuple[HouseholdFacts, Assessment, RecordedEvent]] = []
+        assessed: list[tuple[HouseholdFacts, Assessment, RecordedEvent | None]] = []
         for household_id, cause in due.items():
             state = fold(household_id, facts[household_id])
             current = assess(state, self.rules)
@@ -224,32 +219,16 @@ class Assessor:
             await self.apply_problem_events(conn, [recorded[i] for i, e in enumerate(new_events)
                                                    if e.payload.event_type in PROBLEM_EVENTS])
 
-    async def reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent | None,
-                       touched: dict[str, RecordedEvent] | None = None) -> Assessment | None:
-        state = await self.facts(conn, household_id)
-        current = assess(state, self.rules)
-        if current is None:
-            return None
-        row = (await conn.execute(text("SELECT income, risk, proposal, problems FROM assessment.households "
-                                       "WHERE household_id = :h"), {"h": household_id})).first()
-        previous = Previous(row.income, row.risk, row.proposal, row.problems) if row else Previous()
-        new = changes(previous, current)
-        if new:
-            stream = household_stream(household_id)
-            version = await self.store.stream_version(conn, stream)
-            recorded = await self.store.append(conn, [NewEvent(stream, current.township_code, e) for e in new],
-                                               {stream: version}, self.metadata(cause))
-            await self.apply_problem_events(conn, recorded)
-        await self.save_household(conn, state, current)
-        await self._scale(conn, current.township_code, cause, touched)
-        return current
+    async def reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent | None) -> None:
+        await self.reassess_now(conn, {household_id: cause})
 
-    async def _scale(self, conn: AsyncConnection, township: str, cause: RecordedEvent | None,
-                     touched: dict[str, RecordedEvent] | None) -> None:
-        if touched is None or cause is None:
+    async def reassess_now(self, conn: AsyncConnection, due: dict[str, RecordedEvent | None],
+                           townships: dict[str, RecordedEvent | None] | None = None) -> None:
+        """Re-assess the households, then check scale risk once in each township they (or `townships`) are in."""
+        touched = dict(townships or {})
+        await self.reassess_many(conn, due, touched)
+        for township, cause in sorted(touched.items()):
             await self.check_scale(conn, township, cause)
-        else:
-            touched[township] = cause
 
     def metadata(self, cause: RecordedEvent | None) -> Metadata:
         if cause is None:
@@ -360,15 +339,15 @@ class Assessor:
             HAVING count(*) FILTER (WHERE f.type IN ('VisitRecorded', 'VisitCorrected', 'VisitsDeadlinePassed')) = 0
                AND count(*) FILTER (WHERE f.type = 'HouseholdRegistered') > 0
             ORDER BY f.household_id"""))
-        swept = 0
+        due: dict[str, RecordedEvent | None] = {}
         for household_id, township in rows.all():
             fact = VisitsDeadlinePassed(household_id=household_id, deadline=deadline)
             event_id = uuid.uuid5(DEADLINE_NAMESPACE, f"{household_id}:{deadline.isoformat()}")
             if await self.record_fact(conn, event_id, household_id, township, "assessment", fact.event_type, 1,
                                       datetime.now().astimezone(), fact.model_dump(mode="json")):
-                await self.reassess(conn, household_id, None)
-                swept += 1
-        return swept
+                due[household_id] = None
+        await self.reassess_now(conn, due)
+        return len(due)
 
     # --- past states and rebuild ---------------------------------------------------------------------------------
 

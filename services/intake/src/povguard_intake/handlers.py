@@ -230,10 +230,10 @@ class Intake:
     async def change(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
                      decide: Callable[[Household], EventPayload], check: Callable[[Household], None]) -> Household:
         """Load, authorise (`check`), decide one event, append at the loaded version, update the read model."""
-        state = await self.load(conn, household_id)
-        check(state)
-        event = decide(state)
-        return await self._commit(conn, state, [event], actor, expected)
+        done, refused = await self.change_many(conn, actor, [(household_id, expected, decide)], check)
+        if refused:
+            raise refused[0][1]
+        return done[0][1]
 
     async def change_many(self, conn: AsyncConnection, actor: Actor,
                           items: Sequence[tuple[str, int | None, Callable[[Household], EventPayload]]],

@@ -134,12 +134,11 @@ class Review:
                   decide: Callable[[Case], EventPayload | Sequence[EventPayload]],
                   override_reason: str | None = None) -> tuple[Case, list[EventPayload]]:
         """Check who may do `action` now, let `decide` produce the events, append them and update the read model."""
-        case = await self.load(conn, case_id, lock=True)
-        domain.authorise(case, actor, action, acted_on, today=self.today(), data_lock=self.policy.calendar.data_lock,
-                         override_reason=override_reason)
-        produced = decide(case)
-        events = [produced] if isinstance(produced, EventPayload) else list(produced)
-        return await self._commit(conn, case, events, actor), events
+        done, refused = await self.act_many(conn, actor, action, [(case_id, acted_on, decide, override_reason)])
+        if refused:
+            raise refused[0][1]
+        [(_, case, events)] = done
+        return case, events
 
 
     async def act_many(self, conn: AsyncConnection, actor: Actor, action: Action,
