@@ -16,11 +16,12 @@ $(VENV)/.installed: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pypr
 
 install: $(VENV)/.installed  ## create .venv with the whole workspace
 
-lint: install
+lint: install  ## ruff, and the layering (import-linter: contracts < platform < rules < services < tools)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy libs/platform/src services/*/src
+	$(BIN)/mypy libs/*/src services/*/src tools/src
 
 unit: install
 	$(BIN)/pytest -q

@@ -22,11 +22,11 @@ from rich.console import Console
 from rich.table import Table
 
 import povguard_platform.contracts  # noqa: F401
-from povguard_assessment.config import rules_for
-from povguard_assessment.domain.assess import Assessment, Previous, assess, changes
-from povguard_assessment.domain.facts import Fact, fold
-from povguard_platform.contracts.intake import HouseholdRegistered, Member, VisitRecorded, WarningReceived
-from povguard_platform.synthetic import generate_county
+from povguard_contracts.intake import HouseholdRegistered, Member, VisitRecorded, WarningReceived
+from povguard_rules.assess import Assessment, Previous, assess, changes
+from povguard_rules.config import rules_for
+from povguard_rules.facts import Fact, fold
+from povguard_tools.synthetic import generate_county
 
 console = Console()
 

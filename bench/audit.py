@@ -40,8 +40,8 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.ids import uuid7
 from povguard_platform.migrations import upgrade
-from povguard_platform.runtime.servers import EmbeddedPostgres
 from povguard_platform.settings import sqlalchemy_url
+from povguard_tools.runtime.servers import EmbeddedPostgres
 
 console = Console()
 ACTOR = Actor(user="张三", role=Role.COLLECTOR, org="533123101")

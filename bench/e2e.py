@@ -31,12 +31,13 @@ from rich.table import Table
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
-from povguard_platform.demo.campaign import Campaign, progress_bar, stages
-from povguard_platform.demo.client import Api
-from povguard_platform.runtime.servers import free_port
-from povguard_platform.runtime.supervisor import Stack, up
 from povguard_platform.settings import get_settings
-from povguard_platform.synthetic import generate_to
+from povguard_tools.demo.client import Api
+from povguard_tools.demo.stages import STAGES
+from povguard_tools.demo.state import Campaign, progress_bar
+from povguard_tools.runtime.servers import free_port
+from povguard_tools.runtime.supervisor import Stack, up
+from povguard_tools.synthetic import generate_to
 
 SCHEMAS = ["intake", "assessment", "review", "support", "audit"]
 DECISION_STAGES = ("import", "warnings", "visits", "assessment", "review")
@@ -85,7 +86,7 @@ async def drive(stack: Stack, registry: Path, county: Any,
         campaign = Campaign(api, county, console, registry)
         with progress_bar(console) as progress:
             campaign.progress = progress
-            for name, stage in stages():
+            for name, stage in STAGES:
                 started, before = time.perf_counter(), cpu_seconds(procs)
                 await stage(campaign)
                 timings[name] = time.perf_counter() - started

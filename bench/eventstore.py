@@ -52,16 +52,17 @@ from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.payload import EventPayload
 from povguard_platform.actor import Actor, Role
 from povguard_platform.bus import connect, ensure_stream
-from povguard_platform.catalogue import CATALOGUE
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, StreamRef
+from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.relay import Relay
-from povguard_platform.runtime.servers import EmbeddedNats, EmbeddedPostgres
 from povguard_platform.schema import platform_ddl
 from povguard_platform.settings import sqlalchemy_url
+from povguard_tools.runtime.servers import EmbeddedNats, EmbeddedPostgres
 
 STREAM = "POVGUARD_EVENTS"
 TOWNSHIP = "533123101"

@@ -23,17 +23,17 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+from povguard_contracts.template import HEADERS
 from povguard_intake.bulk import run_import, start_import
 from povguard_intake.handlers import Intake
 from povguard_intake.importer import read_table
 from povguard_intake.service import SERVICE as INTAKE
 from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.template import HEADERS
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import load_policy
-from povguard_platform.runtime.servers import EmbeddedNats, EmbeddedPostgres
 from povguard_platform.settings import Settings
-from povguard_platform.testing import running
+from povguard_tools.runtime.servers import EmbeddedNats, EmbeddedPostgres
+from povguard_tools.testing import running
 
 
 def peak_rss_mb() -> float:
@@ -57,7 +57,7 @@ async def bench(households: int, fmt: str, seed: int, console: Console) -> dict[
     registry = work / f"registry.{fmt}"
     started = time.perf_counter()
     # generated in another process, so that this one's peak memory is the importer's
-    await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "povguard_platform.cli", "generate", str(registry),
+    await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "povguard_tools.cli", "generate", str(registry),
                                              "--households", str(households), "--seed", str(seed)],
                             check=True, capture_output=True)
     console.log(f"generated {registry.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f}s")

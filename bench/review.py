@@ -29,9 +29,8 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import povguard_platform.contracts  # noqa: F401
-from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.review import CaseOpened
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.review import CaseOpened
+from povguard_contracts.vocab import (
     Department,
     HouseholdKind,
     MeasureKind,
@@ -40,16 +39,17 @@ from povguard_platform.contracts.vocab import (
     Outcome,
     RiskType,
 )
+from povguard_platform.actor import Actor, Role
 from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.migrations import upgrade
-from povguard_platform.runtime.servers import EmbeddedPostgres
 from povguard_platform.settings import sqlalchemy_url
 from povguard_review.domain import case as domain
 from povguard_review.domain.case import Action
 from povguard_review.handlers import Review
 from povguard_review.policy import load
 from povguard_review.service import SERVICE
+from povguard_tools.runtime.servers import EmbeddedPostgres
 
 D = date.fromisoformat
 TOWNS = [f"533123{100 + t:03d}" for t in range(1, 16)]

@@ -32,9 +32,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import povguard_platform.contracts  # noqa: F401
-from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.review import CountyDecided
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.review import CountyDecided
+from povguard_contracts.vocab import (
     Department,
     HouseholdKind,
     MeasureKind,
@@ -43,17 +42,18 @@ from povguard_platform.contracts.vocab import (
     Outcome,
     RiskType,
 )
+from povguard_platform.actor import Actor, Role
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.migrations import upgrade
 from povguard_platform.policy import load_policy, policy_section
-from povguard_platform.runtime.servers import EmbeddedPostgres
 from povguard_platform.settings import sqlalchemy_url
 from povguard_support.domain.catalogue import SupportPolicy
 from povguard_support.handlers import Support
 from povguard_support.projections import save_facts
 from povguard_support.service import SERVICE
+from povguard_tools.runtime.servers import EmbeddedPostgres
 
 console = Console()
 BUREAU = Actor(user="县乡村振兴局", role=Role.COUNTY_BUREAU, org="533123")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from povguard_platform.contracts.vocab import Outcome
-from povguard_platform.demo.runner import run_campaign
+from povguard_contracts.vocab import Outcome
 from povguard_platform.policy import load_policy
-from povguard_platform.synthetic import Scenario, generate_county
+from povguard_tools.demo.runner import run_campaign
+from povguard_tools.synthetic import Scenario, generate_county
 
 HOUSEHOLDS, SEED = 250, 10  # a county with households under the line at risk, and department hits among the poor
 RISKS = {Scenario.SERIOUS_ILLNESS, Scenario.DISASTER, Scenario.SHARP_INCOME_FALL, Scenario.UNSAFE_HOUSING,

@@ -15,13 +15,13 @@ import asyncpg
 import httpx
 import nats
 
-from povguard_platform.runtime.servers import free_port, port_open
+from povguard_tools.runtime.servers import free_port, port_open
 
 SERVICES = ["intake", "assessment", "review", "support", "audit"]
 
 
 def start_up(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "povguard_platform.cli", "up", "--data-dir", str(data_dir),
+    args = [sys.executable, "-m", "povguard_tools.cli", "up", "--data-dir", str(data_dir),
             "--nats-port", str(ports["nats"]), "--pg-port", str(ports["pg"])]
     args += [a for name in SERVICES for a in (f"--{name}-port", str(ports[name]))]
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}

@@ -7,9 +7,9 @@ import pytest
 
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
-from povguard_platform.testing import running
 from povguard_platform.web import create_app
 from povguard_platform_sample.service import SAMPLE
+from povguard_tools.testing import running
 
 
 @pytest.fixture

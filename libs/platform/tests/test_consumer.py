@@ -22,10 +22,10 @@ from povguard_platform.metrics import CONSUMER_DUPLICATES
 from povguard_platform.relay import Relay
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually, running
 from povguard_platform_sample.consumers import PROJECTION
 from povguard_platform_sample.events import SampleIncremented, SampleOpened
 from povguard_platform_sample.service import SAMPLE
+from povguard_tools.testing import eventually, running
 
 TOWN = "533123101"
 META = Metadata(actor=Actor(user="li", role=Role.COLLECTOR, org=TOWN))

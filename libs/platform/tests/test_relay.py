@@ -17,8 +17,8 @@ from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.ids import uuid7
 from povguard_platform.service import ServiceDef
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually, running
 from povguard_platform_sample.events import SampleIncremented, SampleOpened
+from povguard_tools.testing import eventually, running
 
 TOWN = "533123102"
 META = Metadata(actor=Actor(user="zhao", role=Role.VILLAGE_CLERK, org=TOWN))

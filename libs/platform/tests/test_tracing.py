@@ -11,9 +11,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually
 from povguard_platform.web import create_app
 from povguard_platform_sample.service import SAMPLE
+from povguard_tools.testing import eventually
 
 EXPORTER = InMemorySpanExporter()
 

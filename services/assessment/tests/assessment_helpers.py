@@ -6,9 +6,7 @@ import itertools
 from datetime import date
 from typing import Any
 
-from povguard_assessment.config import rules_for
-from povguard_assessment.domain.policy import Rules
-from povguard_platform.contracts.intake import (
+from povguard_contracts.intake import (
     Guarantees,
     HouseholdRegistered,
     IncomeLines,
@@ -19,7 +17,9 @@ from povguard_platform.contracts.intake import (
     VisitForm,
     VisitRecorded,
 )
-from povguard_platform.contracts.vocab import HouseholdKind, MonitoringStatus
+from povguard_contracts.vocab import HouseholdKind, MonitoringStatus
+from povguard_rules.config import rules_for
+from povguard_rules.policy import Rules
 
 TOWN = "533123101"
 VILLAGE = TOWN + "201"
@@ -93,7 +93,7 @@ from povguard_platform.actor import Actor, Role  # noqa: E402
 from povguard_platform.auth import issue_token  # noqa: E402
 from povguard_platform.service import ServiceRuntime  # noqa: E402
 from povguard_platform.settings import Settings  # noqa: E402
-from povguard_platform.testing import eventually  # noqa: E402
+from povguard_tools.testing import eventually  # noqa: E402
 
 _order = itertools.count(11)
 

@@ -10,19 +10,15 @@ from datetime import date
 import pytest
 from assessment_helpers import family, form, person, registered, rules, visit
 
-from povguard_assessment.domain.assess import Previous, assess, changes
-from povguard_assessment.domain.facts import HouseholdFacts, VisitsDeadlinePassed, fold
-from povguard_assessment.domain.income import assess_income, band_of
-from povguard_assessment.domain.policy import AssessmentPolicy, Rules, ScaleThresholds
 from povguard_assessment.domain.scale import TownshipCounts, crossed, indicators, should_raise
-from povguard_platform.contracts.assessment import (
+from povguard_contracts.assessment import (
     DataProblemCleared,
     DataProblemFound,
     IncomeAssessed,
     OutcomeProposed,
     RiskAssessed,
 )
-from povguard_platform.contracts.intake import (
+from povguard_contracts.intake import (
     LeadOpened,
     Member,
     MemberAdded,
@@ -31,9 +27,10 @@ from povguard_platform.contracts.intake import (
     VisitCorrected,
     WarningReceived,
 )
-from povguard_platform.contracts.review import CountyDecided
-from povguard_platform.contracts.support import MeasureImplemented
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.review import CountyDecided
+from povguard_contracts.support import MeasureImplemented
+from povguard_contracts.vocab import (
     Department,
     EliminationMethod,
     HouseholdKind,
@@ -46,7 +43,10 @@ from povguard_platform.contracts.vocab import (
     RiskType,
     WarningKind,
 )
-from povguard_platform.envelope import EventPayload
+from povguard_rules.assess import Previous, assess, changes
+from povguard_rules.facts import HouseholdFacts, VisitsDeadlinePassed, fold
+from povguard_rules.income import assess_income, band_of
+from povguard_rules.policy import AssessmentPolicy, Rules, ScaleThresholds
 
 MONITORED = {"kind": HouseholdKind.MONITORED, "status": MonitoringStatus.RISK_NOT_ELIMINATED,
              "category": MonitoringCategory.MARGINAL}
@@ -100,8 +100,8 @@ def test_band_follows_a_configured_line_above_7000() -> None:
 
 
 def test_household_size_counts_current_members_and_a_removal_reassesses() -> None:
-    from povguard_platform.contracts.intake import MemberRemoved
-    from povguard_platform.contracts.vocab import ChangeReason
+    from povguard_contracts.intake import MemberRemoved
+    from povguard_contracts.vocab import ChangeReason
 
     a = assess(fold("h1", [registered(), visit(income={"wages": 21000})]), rules())
     assert a is not None and a.income is not None
@@ -181,7 +181,7 @@ def test_lifted_household_under_10000_gets_a_three_year_target() -> None:
 
 
 def test_natural_change_in_the_campaign() -> None:
-    from povguard_platform.contracts.vocab import ChangeReason
+    from povguard_contracts.vocab import ChangeReason
 
     baby = MemberAdded(household_id="h1", member=Member(member_id="b", facts=person(
         "之孙子", birth=date(2022, 4, 15), education=None, school_status="学龄前儿童", labour_skill="无劳动力")),
@@ -370,7 +370,7 @@ def test_same_facts_same_events_and_no_op_changes_emit_nothing() -> None:
     c = assess(replace(state, code="other"), r)
     assert c is not None and changes(previous, c) == []
     # a member added (with labour capacity) changes income (size), the labour count and the proposal
-    from povguard_platform.contracts.vocab import ChangeReason
+    from povguard_contracts.vocab import ChangeReason
 
     more = fold("h1", [*events, MemberAdded(household_id="h1", member=Member(member_id="z", facts=person("之女")),
                                              reason=ChangeReason.MARRIAGE_IN, effective=date(2022, 5, 9))])

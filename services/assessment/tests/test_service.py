@@ -8,12 +8,12 @@ from typing import Any
 
 from assessment_helpers import TOWN, VILLAGE, Stack
 
-from povguard_assessment.config import rules_for
-from povguard_assessment.domain.policy import ScaleThresholds
 from povguard_assessment.handlers import Assessor
 from povguard_platform.actor import Role
 from povguard_platform.consumer import event_from_json
-from povguard_platform.testing import eventually
+from povguard_rules.config import rules_for
+from povguard_rules.policy import ScaleThresholds
+from povguard_tools.testing import eventually
 
 
 async def test_visit_to_held_proposal_then_correction_and_as_of(stack: Stack) -> None:

@@ -7,9 +7,8 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.assessment import IncomeAssessed, OutcomeProposed
-from povguard_platform.contracts.intake import (
+from povguard_contracts.assessment import IncomeAssessed, OutcomeProposed
+from povguard_contracts.intake import (
     Guarantees,
     HouseholdRegistered,
     IncomeLines,
@@ -21,8 +20,10 @@ from povguard_platform.contracts.intake import (
     VisitForm,
     VisitRecorded,
 )
-from povguard_platform.contracts.review import AppraisalHeld, CountyDecided, TownshipReviewed, VillageDecided
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.review import AppraisalHeld, CountyDecided, TownshipReviewed, VillageDecided
+from povguard_platform.actor import Actor, Role
+from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.service import ServiceDef, ServiceRuntime
 
 TOWN = "533123101"
@@ -134,7 +135,7 @@ async def entries(client: Any, **params: Any) -> list[dict[str, Any]]:
 async def settled(client: Any, n: int, **params: Any) -> None:
     """Wait until the ledger holds n entries (of a household, ...): events of different services reach the ledger
     in no guaranteed order, so a test that needs an order waits for each step."""
-    from povguard_platform.testing import eventually
+    from povguard_tools.testing import eventually
 
     async def done() -> bool:
         return len(await entries(client, **params)) >= n

@@ -14,17 +14,18 @@ from sqlalchemy import text
 from povguard_assessment.service import SERVICE as ASSESSMENT
 from povguard_audit.service import SERVICE as AUDIT
 from povguard_audit.settings import audit_settings
+from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.payload import EventPayload
 from povguard_intake.service import SERVICE as INTAKE
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
-from povguard_platform.catalogue import CATALOGUE
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
-from povguard_platform.testing import running
 from povguard_platform.web import create_app
 from povguard_review.service import SERVICE as REVIEW
 from povguard_support.service import SERVICE as SUPPORT
+from povguard_tools.testing import running
 
 
 @CATALOGUE.register

@@ -16,7 +16,7 @@ from povguard_audit.settings import audit_settings
 from povguard_platform.actor import Actor, Role
 from povguard_platform.envelope import StreamRef
 from povguard_platform.service import ServiceRuntime
-from povguard_platform.testing import eventually
+from povguard_tools.testing import eventually
 
 Api = tuple[ServiceRuntime, httpx.AsyncClient]
 

@@ -26,9 +26,9 @@ from audit_helpers import (
 )
 from sqlalchemy import text
 
+from povguard_contracts.intake import PriorityFlagsSet
+from povguard_contracts.support import MeasureImplemented
 from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.intake import PriorityFlagsSet
-from povguard_platform.contracts.support import MeasureImplemented
 from povguard_platform.envelope import StreamRef
 
 CLERK = Actor(user="王五", role=Role.VILLAGE_COMMITTEE, org="533123101201")

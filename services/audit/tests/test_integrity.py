@@ -21,7 +21,7 @@ from povguard_audit.settings import audit_settings
 from povguard_audit.verify import verify_bundle
 from povguard_platform.envelope import StreamRef
 from povguard_platform.service import ServiceRuntime
-from povguard_platform.testing import eventually
+from povguard_tools.testing import eventually
 
 Stack = tuple[ServiceRuntime, ServiceRuntime]
 

@@ -21,7 +21,7 @@ from povguard_platform.bus import to_message
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.ids import uuid7
 from povguard_platform.service import ServiceRuntime
-from povguard_platform.testing import eventually
+from povguard_tools.testing import eventually
 
 Stack = tuple[ServiceRuntime, ServiceRuntime]
 H1, H2 = StreamRef("household", "hh-1"), StreamRef("household", "hh-2")

@@ -14,7 +14,7 @@ from povguard_audit.settings import audit_settings
 from povguard_intake.service import SERVICE as INTAKE
 from povguard_platform.envelope import StreamRef
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually, running
+from povguard_tools.testing import eventually, running
 
 
 async def test_quiet_log_is_signed_and_rechecked_on_schedule(

@@ -70,7 +70,7 @@ def auth(settings: Settings, role: Role = Role.VILLAGE_CLERK, org: str = VILLAGE
 
 def template_rows(body: dict[str, Any]) -> list[list[Any]]:
     """A household body as rows of the import template (one per member, household columns repeated)."""
-    from povguard_platform.contracts.template import COLUMNS, NO, SEPARATOR, YES
+    from povguard_contracts.template import COLUMNS, NO, SEPARATOR, YES
 
     rows = []
     for m in body["members"]:
@@ -92,7 +92,7 @@ def csv_bytes(rows: list[list[Any]]) -> bytes:
     import csv
     import io
 
-    from povguard_platform.contracts.template import HEADERS
+    from povguard_contracts.template import HEADERS
 
     out = io.StringIO()
     writer = csv.writer(out)

@@ -7,13 +7,13 @@ from datetime import date
 import httpx
 from intake_helpers import auth, household_body
 
+from povguard_contracts.review import CountyDecided
+from povguard_contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, Outcome, RiskType
 from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.review import CountyDecided
-from povguard_platform.contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, Outcome, RiskType
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually, running
 from povguard_review.service import SERVICE as REVIEW
+from povguard_tools.testing import eventually, running
 
 COUNTY = Actor(user="县审定-李", role=Role.COUNTY_BUREAU, org="533123")
 

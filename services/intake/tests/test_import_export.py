@@ -13,10 +13,10 @@ import openpyxl
 from intake_helpers import TOWN, VILLAGE, auth, csv_bytes, household_body, make_id, member, template_rows
 from sqlalchemy import text
 
+from povguard_contracts.template import COLUMNS, ERROR_HEADER, HEADERS
 from povguard_platform.actor import Role
-from povguard_platform.contracts.template import COLUMNS, ERROR_HEADER, HEADERS
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually
+from povguard_tools.testing import eventually
 
 ID_COL = HEADERS.index("证件号码")
 KIND_COL = HEADERS.index("户类型")

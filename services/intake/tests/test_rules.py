@@ -9,6 +9,8 @@ import pytest
 from intake_helpers import make_id, member
 from stdnum.cn import ric
 
+from povguard_contracts.intake import MemberFacts, Place, VisitForm
+from povguard_contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus
 from povguard_intake.domain.idcard import id_number_problems, mask
 from povguard_intake.domain.rules import (
     kind_violations,
@@ -17,8 +19,6 @@ from povguard_intake.domain.rules import (
     place_violations,
     visit_violations,
 )
-from povguard_platform.contracts.intake import MemberFacts, Place, VisitForm
-from povguard_platform.contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus
 from povguard_platform.policy import load_policy
 
 POLICY = load_policy("533123-2022")

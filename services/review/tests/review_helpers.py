@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from povguard_contracts.assessment import OutcomeProposed
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
-from povguard_platform.contracts.assessment import OutcomeProposed
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.policy import load_policy, policy_section
 from povguard_platform.service import ServiceRuntime

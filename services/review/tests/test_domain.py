@@ -8,9 +8,8 @@ from datetime import date
 import pytest
 from review_helpers import proposal
 
-from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.review import CaseOpened, CheckFinding, CountyDecided
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.review import CaseOpened, CheckFinding, CountyDecided
+from povguard_contracts.vocab import (
     Department,
     EliminationMethod,
     HouseholdKind,
@@ -18,8 +17,9 @@ from povguard_platform.contracts.vocab import (
     MonitoringStatus,
     Outcome,
 )
+from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
-from povguard_platform.problems import Forbidden
+from povguard_platform.errors import DomainForbidden as Forbidden
 from povguard_review.domain import case as d
 from povguard_review.domain.calendar import last_notice_day
 

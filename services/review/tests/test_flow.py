@@ -25,13 +25,13 @@ from review_helpers import (
 )
 
 from povguard_assessment.service import SERVICE as ASSESSMENT
+from povguard_contracts.intake import HouseholdRegistered
 from povguard_intake.service import SERVICE as INTAKE
 from povguard_platform.actor import SYSTEM_ACTOR
-from povguard_platform.contracts.intake import HouseholdRegistered
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually, running
+from povguard_tools.testing import eventually, running
 
 ID_NUMBER, PHONE, BANK = "533123197503090011", "13812345678", "6228480012345678901"
 
@@ -143,6 +143,18 @@ async def test_a_whole_village_from_proposal_to_county_decision_through_the_api(
         for secret in (ID_NUMBER, PHONE, BANK, "患有大病", "因病", ID_NUMBER[-4:] + "</"):
             assert secret not in text_
         assert not re.search(r"\d{15,}", text_) and not re.search(r"1\d{10}", text_)
+    # the same notices as a cursor-paged list, two a page
+    listed, cursor = [], None
+    while True:
+        page_ = (await client.get("/v1/notices", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                                  headers=committee(settings))).json()
+        listed += page_["data"]
+        cursor = page_["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(n["head_name"] for n in listed) == sorted(h for h in heads if h in html)
+    assert all(n["village_code"] == VILLAGE and n["ends_on"] >= n["starts_on"] for n in listed)
+    assert not re.search(r"\d{15,}", str(listed))
     for case_id in ids:
         await walk(client, settings, case_id)
     decided = {e["household_id"]: e for e in await events(client, "CountyDecided")}

@@ -234,20 +234,32 @@ async def test_overdue_and_fifteen_day_lists_per_township_and_village(
     overdue = (await client.get("/v1/lists/overdue", params={"as_of": "2022-05-17"},
                                 headers=township(settings))).json()
     [town] = overdue["townships"]
-    assert town["township_code"] == TOWN and town["count"] == 2
-    by_village = {v["village_code"]: [c["case_id"] for c in v["cases"]] for v in town["villages"]}
-    assert by_village == {VILLAGE: [waiting], OTHER_VILLAGE: [other]}
-    assert town["villages"][0]["cases"][0]["deadline"] == "2022-05-16"  # 评议 by 05-16
+    assert town["township_code"] == TOWN and town["count"] == 2 and overdue["count"] == 2
+    assert {v["village_code"]: v["count"] for v in town["villages"]} == {VILLAGE: 1, OTHER_VILLAGE: 1}
+    assert {c["village_code"]: c["case_id"] for c in overdue["data"]} == {VILLAGE: waiting, OTHER_VILLAGE: other}
+    assert next(c for c in overdue["data"] if c["case_id"] == waiting)["deadline"] == "2022-05-16"  # 评议 by 05-16
+    assert overdue["next_cursor"] is None
+    # cursor paging: one case a page, the totals on every page, the pages together are the list
+    first = (await client.get("/v1/lists/overdue", params={"as_of": "2022-05-17", "limit": 1},
+                              headers=township(settings))).json()
+    assert first["count"] == 2 and len(first["data"]) == 1 and first["next_cursor"]
+    second = (await client.get("/v1/lists/overdue", params={"as_of": "2022-05-17", "limit": 1,
+                                                            "cursor": first["next_cursor"]},
+                               headers=township(settings))).json()
+    assert second["next_cursor"] is None
+    assert [c["case_id"] for c in first["data"] + second["data"]] == [c["case_id"] for c in overdue["data"]]
+    bad = await client.get("/v1/lists/overdue", params={"cursor": "not-a-cursor"}, headers=township(settings))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.cursor"
     assert (await client.get("/v1/lists/overdue", params={"as_of": "2022-05-16"},
                              headers=township(settings))).json()["count"] == 0
     limit = (await client.get("/v1/lists/identification-limit", params={"as_of": "2022-05-17"},
                               headers=county(settings))).json()
-    [town15] = limit["townships"]
-    assert [c["case_id"] for c in town15["past"]] == [waiting]  # 05-01 + 15 = 05-16 < 05-17; decided one not listed
-    assert town15["near"] == [] and town15["past"][0]["days_left"] == -1
+    # 05-01 + 15 = 05-16 < 05-17: past the limit; the decided one is not listed
+    assert [(c["case_id"], c["past"], c["days_left"]) for c in limit["data"]] == [(waiting, True, -1)]
     limit = (await client.get("/v1/lists/identification-limit", params={"as_of": "2022-05-23"},
                               headers=county(settings))).json()
-    assert [c["case_id"] for c in limit["townships"][0]["near"]] == [other]  # limit 05-25: two days left
+    near = [c["case_id"] for c in limit["data"] if not c["past"]]
+    assert near == [other] and limit["count"] == 2  # limit 05-25: two days left
     counts = (await client.get("/v1/stats/stages", headers=county(settings))).json()
     assert counts["townships"] == [{"township_code": TOWN, "stages": {"村民评议": 2, "已审定": 1}, "total": 3}]
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import httpx
 
-from povguard_platform.actor import Actor, Role
-from povguard_platform.auth import issue_token
-from povguard_platform.contracts.assessment import DetectedRisk, Evidence, IncomeAssessed, RiskAssessed
-from povguard_platform.contracts.review import CaseOpened, CountyDecided
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.assessment import DetectedRisk, Evidence, IncomeAssessed, RiskAssessed
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.review import CaseOpened, CountyDecided
+from povguard_contracts.vocab import (
     Department,
     HouseholdKind,
     IncomeBand,
@@ -23,10 +22,12 @@ from povguard_platform.contracts.vocab import (
     Outcome,
     RiskType,
 )
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, StreamRef
+from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import issue_token
+from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually
+from povguard_tools.testing import eventually
 
 TOWN = "533123101"
 VILLAGE = TOWN + "201"

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from povguard_platform.contracts.vocab import Department, MeasureKind, RiskType
+from povguard_contracts.vocab import Department, MeasureKind, RiskType
 from povguard_platform.errors import DomainConflict, RuleViolations
 from povguard_platform.policy import policy_section
 from povguard_support.domain import delivery

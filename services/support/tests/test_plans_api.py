@@ -9,12 +9,12 @@ import httpx
 from support_helpers import OTHER_VILLAGE, TOWN, VILLAGE, assess, auth, decide, new_household, plan_of
 
 from povguard_assessment.service import SERVICE as ASSESSMENT
+from povguard_contracts.vocab import HouseholdKind, MeasureKind, MonitoringStatus, Outcome, RiskType
 from povguard_platform.actor import Role
-from povguard_platform.contracts.vocab import HouseholdKind, MeasureKind, MonitoringStatus, Outcome, RiskType
 from povguard_platform.envelope import StreamRef
 from povguard_platform.settings import Settings
-from povguard_platform.testing import eventually, running
 from povguard_review.service import SERVICE as REVIEW
+from povguard_tools.testing import eventually, running
 
 
 async def listed(client: httpx.AsyncClient, settings: Settings, path: str, household_id: str) -> dict[str, Any] | None:

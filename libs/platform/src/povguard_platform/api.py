@@ -1,13 +1,16 @@
 """Helpers every service's routes share: optimistic concurrency over HTTP (ETag = the aggregate's version,
-If-Match = the version the client saw)."""
+If-Match = the version the client saw) and keyset cursors over more than one column."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Annotated
 
 from fastapi import Depends, Header, Response
 
-from povguard_platform.problems import InvalidInput
+from povguard_platform.problems import FieldError, InvalidInput
 
 
 def expected_version(
@@ -26,3 +29,22 @@ ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
+
+
+def cursor_of(*key: str) -> str:
+    """An opaque cursor for a keyset page ordered by several columns: the last row's sort key."""
+    return base64.urlsafe_b64encode(json.dumps(key, ensure_ascii=False).encode()).decode().rstrip("=")
+
+
+def cursor_key(cursor: str | None, width: int) -> tuple[str, ...] | None:
+    """The sort key a `cursor_of` cursor holds (None for the first page); anything else is 422 naming the cursor."""
+    if cursor is None:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        key = None
+    if not (isinstance(key, list) and len(key) == width and all(isinstance(k, str) and "\x00" not in k for k in key)):
+        raise InvalidInput("cursor must be the next_cursor of the previous page",
+                           [FieldError(field="query.cursor", message="not a cursor of this list", type="cursor")])
+    return tuple(key)

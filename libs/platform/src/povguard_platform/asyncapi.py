@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from povguard_platform.catalogue import CATALOGUE
+from povguard_contracts.catalogue import CATALOGUE
 from povguard_platform.service import ServiceDef
 
 _HEADERS = {

@@ -7,20 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
+from povguard_contracts.payload import EventPayload
 from povguard_platform.actor import Actor
 from povguard_platform.ids import uuid7
-
-
-class EventPayload(BaseModel):
-    """Base of every event payload. Subclasses name their type, its version and the owning service."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    event_type: ClassVar[str]
-    event_version: ClassVar[int] = 1
-    service: ClassVar[str]
 
 
 @dataclass(frozen=True, slots=True)

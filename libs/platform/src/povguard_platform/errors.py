@@ -31,3 +31,11 @@ class DomainConflict(Exception):
 
 class DomainNotFound(Exception):
     pass
+
+
+class DomainForbidden(Exception):
+    """The actor may not do this (role, org unit, segregation of duties); `code` says which rule refused it."""
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.extra = extra

@@ -13,9 +13,10 @@ from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_contracts.catalogue import CATALOGUE, Catalogue
+from povguard_contracts.payload import EventPayload
 from povguard_platform.actor import Actor
-from povguard_platform.catalogue import CATALOGUE, Catalogue
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.metrics import EVENTS_APPENDED
 from povguard_platform.schema import ident
 from povguard_platform.telemetry import current_traceparent

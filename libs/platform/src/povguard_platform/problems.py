@@ -86,7 +86,7 @@ _TRANSIENT = {"40001", "40P01"}  # serialization failure, deadlock detected: the
 def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None:
     """The problem details of a known domain or platform error (None for anything else, a bug). Field names are
     prefixed with where the command sat in the request (`body`, or `body.items.3` for an item of a batch)."""
-    from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations
+    from povguard_platform.errors import DomainConflict, DomainForbidden, DomainNotFound, RuleViolations
     from povguard_platform.eventstore import ConcurrencyError
 
     def at(name: str) -> str:
@@ -99,6 +99,8 @@ def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None
                        errors=errors)
     if isinstance(exc, DomainConflict):
         return Problem(type=TYPE_BASE + "conflict", title="Conflict", status=409, detail=str(exc), **exc.extra)
+    if isinstance(exc, DomainForbidden):
+        return Problem(type=TYPE_BASE + "forbidden", title="Not allowed", status=403, detail=str(exc), **exc.extra)
     if isinstance(exc, DomainNotFound):
         return Problem(type=TYPE_BASE + "not-found", title="Not found", status=404, detail=str(exc))
     if isinstance(exc, ProblemError):
@@ -115,7 +117,7 @@ def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations
+    from povguard_platform.errors import DomainConflict, DomainForbidden, DomainNotFound, RuleViolations
     from povguard_platform.eventstore import ConcurrencyError
 
     async def _known(request: Request, exc: Exception) -> JSONResponse:
@@ -125,7 +127,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
         return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
-    for known in (RuleViolations, DomainConflict, DomainNotFound, ProblemError, ConcurrencyError):
+    for known in (RuleViolations, DomainConflict, DomainForbidden, DomainNotFound, ProblemError, ConcurrencyError):
         app.add_exception_handler(known, _known)
 
     @app.exception_handler(RequestValidationError)

@@ -17,7 +17,7 @@ async def on_opened(conn: AsyncConnection, event: RecordedEvent) -> None:
 
 
 async def on_incremented(conn: AsyncConnection, event: RecordedEvent) -> None:
-    from povguard_platform.catalogue import CATALOGUE
+    from povguard_contracts.catalogue import CATALOGUE
 
     payload = CATALOGUE.decode(event)
     assert isinstance(payload, SampleIncremented)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from povguard_platform.envelope import EventPayload
+from povguard_contracts.payload import EventPayload
 from povguard_platform_sample.events import SampleIncremented, SampleOpened
 
 

@@ -4,8 +4,8 @@ from typing import Any
 
 from pydantic import Field
 
-from povguard_platform.catalogue import CATALOGUE
-from povguard_platform.envelope import EventPayload
+from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.payload import EventPayload
 
 
 @CATALOGUE.register

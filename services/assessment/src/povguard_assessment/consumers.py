@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_assessment.config import rules_for
 from povguard_assessment.handlers import HOUSEHOLD_EVENTS, Assessor
 from povguard_platform.consumer import ConsumerSpec
 from povguard_platform.envelope import RecordedEvent
 from povguard_platform.eventstore import EventStore
 from povguard_platform.settings import get_settings
+from povguard_rules.config import rules_for
 
 
 def assessor() -> Assessor:

@@ -13,16 +13,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_assessment.domain.assess import Assessment, Previous, assess, changes
-from povguard_assessment.domain.facts import Fact, HouseholdFacts, VisitsDeadlinePassed, fold
-from povguard_assessment.domain.policy import Rules
 from povguard_assessment.domain.scale import TownshipCounts, crossed, indicators, should_raise
+from povguard_contracts.assessment import DataProblemCleared, DataProblemFound, ScaleRiskRaised
+from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.vocab import MonitoringStatus, Outcome, WarningKind
 from povguard_platform.actor import SYSTEM_ACTOR
-from povguard_platform.catalogue import CATALOGUE
-from povguard_platform.contracts.assessment import DataProblemCleared, DataProblemFound, ScaleRiskRaised
-from povguard_platform.contracts.vocab import MonitoringStatus, Outcome, WarningKind
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.eventstore import EventStore
+from povguard_rules.assess import Assessment, Previous, assess, changes
+from povguard_rules.facts import Fact, HouseholdFacts, VisitsDeadlinePassed, fold
+from povguard_rules.policy import Rules
 
 UNKNOWN_TOWNSHIP = "000000000"  # intake's subject token for a warning about a person not (yet) in the registry
 DEADLINE_NAMESPACE = uuid.UUID("6f1d2a8e-3b7c-4d5e-9a0b-1c2d3e4f5a6b")

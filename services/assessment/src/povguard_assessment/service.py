@@ -29,8 +29,8 @@ def _routers() -> Sequence[APIRouter]:
 
 async def sweep_deadlines(runtime: ServiceRuntime) -> None:
     """After the visit deadline, households without a visit get a 及时性 problem (every SWEEP_SECONDS)."""
-    from povguard_assessment.config import rules_for
     from povguard_assessment.handlers import Assessor
+    from povguard_rules.config import rules_for
 
     assessor = Assessor(runtime.store, rules_for(runtime.settings.campaign))
     while not runtime.stop.is_set():
@@ -46,8 +46,8 @@ async def sweep_deadlines(runtime: ServiceRuntime) -> None:
 
 
 async def rebuild(runtime: ServiceRuntime, conn: AsyncConnection) -> int:
-    from povguard_assessment.config import rules_for
     from povguard_assessment.handlers import Assessor
+    from povguard_rules.config import rules_for
 
     return await Assessor(runtime.store, rules_for(runtime.settings.campaign)).rebuild(conn)
 

@@ -17,8 +17,9 @@ from povguard_audit import ledger, merkle, note
 from povguard_audit.events import CheckpointSigned, LedgerMismatchFound
 from povguard_audit.metrics import CHECKPOINTS, INTEGRITY_FAILURES
 from povguard_audit.settings import AuditSettings
+from povguard_contracts.payload import EventPayload
 from povguard_platform.actor import SYSTEM_ACTOR
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, StreamRef
+from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.eventstore import EventStore
 
 log = logging.getLogger(__name__)

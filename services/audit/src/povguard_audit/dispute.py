@@ -1,10 +1,9 @@
 """Dispute replay: a household as of a past time, from the ledger's stored events, with the assessment recomputed
 from those facts side by side with what was proposed and decided up to then.
 
-The recomputation calls the assessment service's PURE domain package (`povguard_assessment.domain`: the fold of
-consumed facts and `assess(facts, rules)`) and its rules loader. Services otherwise share only contracts; importing
-the pure domain here is deliberate, so that the replay computes exactly what assessment computes and never a copy
-of its rules that could drift. No assessment I/O (handlers, store, consumers) is imported.
+The recomputation uses `povguard_rules` (the fold of consumed facts and `assess(facts, rules)`), the same library
+assessment decides with, so the replay computes exactly what assessment computes from the ledger's own copy of the
+events, and there is no second copy of the rules that could drift, nor a call to a service that may be down.
 """
 
 from __future__ import annotations
@@ -12,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from povguard_assessment.config import rules_for
-from povguard_assessment.domain.assess import assess
-from povguard_assessment.domain.facts import HouseholdFacts, fold
-from povguard_platform.catalogue import CATALOGUE
+from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.payload import EventPayload
 from povguard_platform.consumer import event_from_json
-from povguard_platform.envelope import EventPayload
+from povguard_rules.assess import assess
+from povguard_rules.config import rules_for
+from povguard_rules.facts import HouseholdFacts, fold
 
 # What assessment folds into a household's facts (its consumer's household events and warnings).
 FACT_TYPES = frozenset({"HouseholdRegistered", "MemberAdded", "MemberUpdated", "MemberRemoved", "VisitRecorded",

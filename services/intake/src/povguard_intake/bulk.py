@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from povguard_contracts.template import COLUMNS, ERROR_HEADER, HEADERS, NO, SEPARATOR, YES
 from povguard_intake.domain.household import Household
 from povguard_intake.handlers import Intake, Registered
 from povguard_intake.importer import (
@@ -29,7 +30,6 @@ from povguard_intake.importer import (
     violation_rows,
 )
 from povguard_platform.actor import Actor
-from povguard_platform.contracts.template import COLUMNS, ERROR_HEADER, HEADERS, NO, SEPARATOR, YES
 from povguard_platform.errors import DomainConflict, RuleViolations
 
 log = logging.getLogger(__name__)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.review import CountyDecided
 from povguard_intake.handlers import Intake
-from povguard_platform.catalogue import CATALOGUE
 from povguard_platform.consumer import ConsumerSpec
-from povguard_platform.contracts.review import CountyDecided
 from povguard_platform.envelope import RecordedEvent
 from povguard_platform.eventstore import EventStore
 from povguard_platform.policy import load_policy

@@ -11,13 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_intake.domain import household as domain
-from povguard_intake.domain.household import Household
-from povguard_intake.domain.idcard import id_number_problems, normalise
-from povguard_intake.projections import match_warning, save_households, save_warning
-from povguard_platform.actor import Actor
-from povguard_platform.batch import refused
-from povguard_platform.contracts.intake import (
+from povguard_contracts.intake import (
     HouseholdRegistered,
     LeadOpened,
     MemberFacts,
@@ -29,8 +23,9 @@ from povguard_platform.contracts.intake import (
     WarningMatched,
     WarningReceived,
 )
-from povguard_platform.contracts.review import CountyDecided
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.review import CountyDecided
+from povguard_contracts.vocab import (
     ChangeReason,
     Department,
     HouseholdKind,
@@ -40,9 +35,15 @@ from povguard_platform.contracts.vocab import (
     PriorityGroup,
     WarningKind,
 )
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_intake.domain import household as domain
+from povguard_intake.domain.household import Household
+from povguard_intake.domain.idcard import id_number_problems, normalise
+from povguard_intake.projections import match_warning, save_households, save_warning
+from povguard_platform.actor import Actor
+from povguard_platform.batch import decide_each, lock_states
+from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations, Violation
-from povguard_platform.eventstore import EventStore
+from povguard_platform.eventstore import ConcurrencyError, EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import Policy
 
@@ -108,8 +109,6 @@ class Intake:
                       actor: Actor, expected: int | None = None, causation: RecordedEvent | None = None,
                       ) -> Household:
         if expected is not None and expected != state.version:
-            from povguard_platform.eventstore import ConcurrencyError
-
             raise ConcurrencyError(household_stream(state.household_id), expected, state.version)
         assert state.place is not None
         stream = household_stream(state.household_id)
@@ -242,40 +241,27 @@ class Intake:
         """`change` for many households (id, expected version, decide): loaded and locked in one query, each
         authorised and decided on its own, everything decided appended and projected together. A refused item has
         written nothing; a household named twice sees its first item's result."""
-        rows = await conn.execute(text("SELECT household_id, CAST(state AS text) FROM intake.households "
-                                       "WHERE household_id = ANY(:ids) ORDER BY household_id FOR UPDATE"),
-                                  {"ids": sorted({i[0] for i in items})})
-        current = {r[0]: Household.model_validate_json(r[1]) for r in rows}  # JSON text straight into the model
-        loaded = {household_id: state.version for household_id, state in current.items()}
-        done: list[tuple[int, Household, EventPayload]] = []
-        failed: list[tuple[int, Exception]] = []
-        new_events: list[NewEvent] = []
-        for index, (household_id, expected, decide) in enumerate(items):
-            try:
-                state = current.get(household_id)
-                if state is None or not state.exists:
-                    raise DomainNotFound(f"没有这一户（{household_id}）")
-                check(state)
-                if expected is not None and expected != state.version:
-                    from povguard_platform.eventstore import ConcurrencyError
+        households = await lock_states(conn, "intake.households", "household_id", [i[0] for i in items], Household)
 
-                    raise ConcurrencyError(household_stream(household_id), expected, state.version)
-                event = decide(state)
-            except Exception as exc:
-                if not refused(exc):
-                    raise
-                failed.append((index, exc))
-                continue
+        Item = tuple[int | None, Callable[[Household], EventPayload]]  # expected version, decide
+
+        def one(household_id: str, state: Household | None, item: Item) -> tuple[Household, str, list[EventPayload]]:
+            expected, decide = item
+            if state is None or not state.exists:
+                raise DomainNotFound(f"没有这一户（{household_id}）")
+            check(state)
+            if expected is not None and expected != state.version:
+                raise ConcurrencyError(household_stream(household_id), expected, state.version)
+            event = decide(state)
             assert state.place is not None
-            current[household_id] = new = domain.fold([event], state)
-            new_events.append(NewEvent(household_stream(household_id), state.place.township_code, event))
-            done.append((index, new, event))
-        changed = sorted({state.household_id for _, state, _ in done})
-        members_changed = not all(isinstance(event, VisitRecorded | VisitCorrected) for _, _, event in done)
-        await save_households(conn, [current[h] for h in changed], members_changed)
-        await self.store.append(conn, new_events, {household_stream(h): loaded[h] for h in changed},
-                                self.metadata(actor))
-        return done, failed
+            return domain.fold([event], state), state.place.township_code, [event]
+
+        decided = decide_each(households, [(h, (expected, decide)) for h, expected, decide in items],
+                              household_stream, one)
+        members_changed = not all(isinstance(e.payload, VisitRecorded | VisitCorrected) for e in decided.events)
+        await save_households(conn, decided.changed, members_changed)
+        await self.store.append(conn, decided.events, decided.expected(household_stream), self.metadata(actor))
+        return [(index, state, events[0]) for index, state, events in decided.done], decided.failed
 
     async def add_member(self, conn: AsyncConnection, household_id: str, facts: MemberFacts, reason: ChangeReason,
                          effective: date, note: str, actor: Actor, expected: int | None,

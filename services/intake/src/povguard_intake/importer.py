@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from povguard_contracts.intake import MemberFacts, Place
+from povguard_contracts.template import BY_HEADER, COLUMNS, HEADERS, NO, SEPARATOR, YES, Column
+from povguard_contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, PriorityGroup
 from povguard_intake.domain.household import Household
 from povguard_intake.domain.idcard import normalise
 from povguard_intake.domain.rules import member_violations
 from povguard_intake.handlers import RegisterCommand
-from povguard_platform.contracts.intake import MemberFacts, Place
-from povguard_platform.contracts.template import BY_HEADER, COLUMNS, HEADERS, NO, SEPARATOR, YES, Column
-from povguard_platform.contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, PriorityGroup
 from povguard_platform.errors import Violation
 
 BY_KEY = {c.key: c for c in COLUMNS}

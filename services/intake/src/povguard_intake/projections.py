@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_contracts.intake import WarningMatched, WarningReceived
 from povguard_intake.domain.household import Household, fold
-from povguard_platform.contracts.intake import WarningMatched, WarningReceived
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.errors import DomainConflict
 from povguard_platform.eventstore import EventStore

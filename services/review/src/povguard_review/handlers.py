@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_contracts.assessment import OutcomeProposed
+from povguard_contracts.intake import HouseholdRegistered
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.review import CaseOpened
+from povguard_contracts.vocab import HouseholdKind, MonitoringStatus, Outcome
 from povguard_platform.actor import Actor
-from povguard_platform.batch import refused
-from povguard_platform.contracts.assessment import OutcomeProposed
-from povguard_platform.contracts.intake import HouseholdRegistered
-from povguard_platform.contracts.review import CaseOpened
-from povguard_platform.contracts.vocab import HouseholdKind, MonitoringStatus, Outcome
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.batch import decide_each, lock_states
+from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.errors import DomainConflict, DomainNotFound
 from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
@@ -30,6 +31,9 @@ from povguard_review.projections import save_cases, save_households
 
 def case_stream(case_id: str) -> StreamRef:
     return StreamRef("case", case_id)
+
+
+Decide = Callable[[Case], EventPayload | Sequence[EventPayload]]  # what a stage action produces from a case
 
 
 @dataclass
@@ -148,34 +152,21 @@ class Review:
         """`act` for many cases at once (case id, acted_on, decide, override reason): the cases are loaded and locked
         in one query, each is authorised and decided on its own, and everything decided is appended and projected
         together. A refused item has written nothing; a case named twice sees its first item's result."""
-        rows = await conn.execute(text("SELECT case_id, CAST(state AS text) FROM review.cases "
-                                       "WHERE case_id = ANY(:ids) ORDER BY case_id FOR UPDATE"),
-                                  {"ids": sorted({i[0] for i in items})})
-        current = {r[0]: Case.model_validate_json(r[1]) for r in rows}  # JSON text straight into the model
-        loaded = {case_id: case.version for case_id, case in current.items()}
-        done: list[tuple[int, Case, list[EventPayload]]] = []
-        failed: list[tuple[int, Exception]] = []
-        new_events: list[NewEvent] = []
-        for index, (case_id, acted_on, decide, override) in enumerate(items):
-            try:
-                case = current.get(case_id)
-                if case is None:
-                    raise DomainNotFound(f"没有这个案件（{case_id}）")
-                domain.authorise(case, actor, action, acted_on, today=self.today(),
-                                 data_lock=self.policy.calendar.data_lock, override_reason=override)
-                produced = decide(case)
-                events = [produced] if isinstance(produced, EventPayload) else list(produced)
-                new = domain.fold([(e, actor) for e in events], case)
-            except Exception as exc:
-                if not refused(exc):
-                    raise
-                failed.append((index, exc))
-                continue
-            current[case_id] = new
-            new_events += [NewEvent(case_stream(case_id), case.township_code, e) for e in events]
-            done.append((index, new, events))
-        changed = sorted({case.case_id for _, case, _ in done})
-        await save_cases(conn, [current[c] for c in changed])
-        await self.store.append(conn, new_events, {case_stream(c): loaded[c] for c in changed},
-                                self.metadata(actor))
-        return done, failed
+        cases = await lock_states(conn, "review.cases", "case_id", [i[0] for i in items], Case)
+
+        def one(case_id: str, case: Case | None, item: tuple[date, Decide, str | None],
+                ) -> tuple[Case, str, list[EventPayload]]:
+            acted_on, decide, override = item
+            if case is None:
+                raise DomainNotFound(f"没有这个案件（{case_id}）")
+            domain.authorise(case, actor, action, acted_on, today=self.today(),
+                             data_lock=self.policy.calendar.data_lock, override_reason=override)
+            produced = decide(case)
+            events = [produced] if isinstance(produced, EventPayload) else list(produced)
+            return domain.fold([(e, actor) for e in events], case), case.township_code, events
+
+        decided = decide_each(cases, [(case_id, (on, decide, override)) for case_id, on, decide, override in items],
+                              case_stream, one)
+        await save_cases(conn, decided.changed)
+        await self.store.append(conn, decided.events, decided.expected(case_stream), self.metadata(actor))
+        return decided.done, decided.failed

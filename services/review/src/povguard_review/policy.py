@@ -6,8 +6,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from povguard_platform.contracts.review import CaseStage
-from povguard_platform.contracts.vocab import Department
+from povguard_contracts.review import CaseStage
+from povguard_contracts.vocab import Department
 from povguard_platform.policy import Calendar, Policy, load_policy, policy_section
 
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_platform.contracts.intake import HouseholdRegistered
-from povguard_platform.contracts.vocab import Relation
+from povguard_contracts.intake import HouseholdRegistered
+from povguard_contracts.vocab import Relation
 from povguard_platform.envelope import StreamRef
 from povguard_platform.eventstore import EventStore
 from povguard_review.domain.case import Case, fold

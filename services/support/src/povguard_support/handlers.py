@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_contracts.assessment import IncomeAssessed, RiskAssessed
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.review import CaseOpened, CountyDecided
+from povguard_contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved, MeasureImplemented
+from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus
 from povguard_platform.actor import SYSTEM_ACTOR, Actor
-from povguard_platform.contracts.assessment import IncomeAssessed, RiskAssessed
-from povguard_platform.contracts.review import CaseOpened, CountyDecided
-from povguard_platform.contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved, MeasureImplemented
-from povguard_platform.contracts.vocab import Department, MeasureKind, MonitoringStatus
-from povguard_platform.envelope import EventPayload, Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.eventstore import ConcurrencyError, EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import Policy

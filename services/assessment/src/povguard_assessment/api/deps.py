@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from povguard_assessment.config import rules_for
 from povguard_assessment.handlers import Assessor
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_roles
+from povguard_rules.config import rules_for
 
 Reader = Annotated[Actor, Depends(require_roles(
     Role.COLLECTOR, Role.VILLAGE_CLERK, Role.VILLAGE_COMMITTEE, Role.WORK_TEAM, Role.TOWNSHIP_REVIEWER,

@@ -20,9 +20,9 @@ from povguard_assessment.api.schemas import (
     ScaleRiskPublic,
 )
 from povguard_assessment.domain.scale import INDICATOR_NAMES
+from povguard_contracts.assessment import DataProblemFound, IncomeAssessed, OutcomeProposed, RiskAssessed
+from povguard_contracts.vocab import Outcome
 from povguard_platform.auth import require_org
-from povguard_platform.contracts.assessment import DataProblemFound, IncomeAssessed, OutcomeProposed, RiskAssessed
-from povguard_platform.contracts.vocab import Outcome
 from povguard_platform.errors import DomainNotFound
 from povguard_platform.service import Runtime
 

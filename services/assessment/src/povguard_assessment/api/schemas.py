@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from povguard_platform.contracts.assessment import (
+from povguard_contracts.assessment import (
     DataProblemFound,
     IncomeAssessed,
     OutcomeProposed,

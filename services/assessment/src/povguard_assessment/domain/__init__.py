@@ -1,2 +1,2 @@
-"""The pure domain of assessment: fold a household's consumed facts, assess income and risks, propose an outcome,
-find data problems and scale risk. No I/O here."""
+"""Assessment's own pure domain: scale risk per township. The rules for one household (facts, income, risks,
+outcome, data problems) live in `povguard_rules`, shared with audit's dispute replay."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from povguard_assessment.domain.policy import ScaleThresholds
+from povguard_rules.policy import ScaleThresholds
 
 INDICATOR_NAMES = {
     "not_eliminated_share": "监测对象风险未消除户占比",

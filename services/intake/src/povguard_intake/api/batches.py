@@ -8,14 +8,14 @@ from dataclasses import replace
 
 from fastapi import APIRouter
 
+from povguard_contracts.intake import VisitCorrected, VisitRecorded
+from povguard_contracts.payload import EventPayload
 from povguard_intake.api.deps import Collector, DepartmentClient, IntakeDep, scope
 from povguard_intake.api.schemas import VisitBatch, VisitItem, VisitRecordedItem, WarningBatch, WarningPublic
 from povguard_intake.api.warnings import receive
 from povguard_intake.domain import household as domain
 from povguard_intake.domain.household import Household
 from povguard_platform.batch import BatchResult, apply_each, failure
-from povguard_platform.contracts.intake import VisitCorrected, VisitRecorded
-from povguard_platform.envelope import EventPayload
 from povguard_platform.errors import RuleViolations
 from povguard_platform.service import Runtime
 

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from povguard_contracts.intake import MemberFacts
 from povguard_intake.domain.household import Household
 from povguard_intake.domain.idcard import mask
 from povguard_intake.handlers import Intake
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org, require_roles
-from povguard_platform.contracts.intake import MemberFacts
 from povguard_platform.policy import load_policy
 
 # Who may see ID numbers, phones and health facts on a single-household read (each such read is audited).

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
 
+from povguard_contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
 from povguard_intake.api.deps import (
     PERSONAL_DATA_ROLES,
     PERSONAL_FIELDS,
@@ -45,7 +46,6 @@ from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
-from povguard_platform.contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
 from povguard_platform.service import Runtime
 

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from povguard_contracts.intake import PersonalDataExported
 from povguard_intake import bulk
 from povguard_intake.api.deps import IntakeDep, Reader
 from povguard_intake.importer import TemplateError
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org, require_roles
-from povguard_platform.contracts.intake import PersonalDataExported
 from povguard_platform.envelope import NewEvent, StreamRef
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import InvalidInput, NotFound

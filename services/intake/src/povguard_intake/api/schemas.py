@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from povguard_platform.batch import MAX_ITEMS
-from povguard_platform.contracts.intake import MemberFacts, Place, VisitForm
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.intake import MemberFacts, Place, VisitForm
+from povguard_contracts.vocab import (
     ChangeReason,
     Department,
     HouseholdKind,
@@ -19,6 +18,7 @@ from povguard_platform.contracts.vocab import (
     PriorityGroup,
     WarningKind,
 )
+from povguard_platform.batch import MAX_ITEMS
 
 
 class _In(BaseModel):

@@ -7,9 +7,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from povguard_intake.domain import rules
-from povguard_intake.domain.idcard import normalise
-from povguard_platform.contracts.intake import (
+from povguard_contracts.intake import (
     HouseholdRegistered,
     LeadOpened,
     Member,
@@ -24,7 +22,8 @@ from povguard_platform.contracts.intake import (
     VisitForm,
     VisitRecorded,
 )
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.vocab import (
     JOIN_REASONS,
     LEAVE_REASONS,
     ChangeReason,
@@ -35,7 +34,8 @@ from povguard_platform.contracts.vocab import (
     PriorityGroup,
     Relation,
 )
-from povguard_platform.envelope import EventPayload
+from povguard_intake.domain import rules
+from povguard_intake.domain.idcard import normalise
 from povguard_platform.errors import DomainNotFound, RuleViolations, Violation
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import Policy

@@ -7,9 +7,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from povguard_intake.domain.idcard import birth_date_of, id_number_problems, is_male, normalise
-from povguard_platform.contracts.intake import IncomeLines, MemberFacts, Place, SpendingLines, VisitForm
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.intake import IncomeLines, MemberFacts, Place, SpendingLines, VisitForm
+from povguard_contracts.vocab import (
     Health,
     HouseholdKind,
     MonitoringCategory,
@@ -17,6 +16,7 @@ from povguard_platform.contracts.vocab import (
     Relation,
     Sex,
 )
+from povguard_intake.domain.idcard import birth_date_of, id_number_problems, is_male, normalise
 from povguard_platform.errors import Violation
 from povguard_platform.policy import Policy
 

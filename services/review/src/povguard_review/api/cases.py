@@ -9,12 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from sqlalchemy import text
 
+from povguard_contracts.review import CaseOpened
+from povguard_contracts.vocab import Department, Outcome
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org
 from povguard_platform.batch import BatchResult, failure
-from povguard_platform.contracts.review import CaseOpened
-from povguard_platform.contracts.vocab import Department, Outcome
-from povguard_platform.envelope import EventPayload
 from povguard_platform.errors import RuleViolations, Violation
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import Forbidden
@@ -47,7 +46,7 @@ from povguard_review.api.schemas import (
 )
 from povguard_review.domain import case as domain
 from povguard_review.domain.case import Action, Case
-from povguard_review.handlers import Review
+from povguard_review.handlers import Decide, Review
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 S = domain.S
@@ -154,8 +153,6 @@ async def work_queue(runtime: Runtime, review: ReviewDep, actor: Acting,
     return {"role": actor.role.value, "org": actor.org, "count": len(cases),
             "data": [case_public(c, review) for c in cases]}
 
-
-Decide = Callable[[Case], EventPayload | Sequence[EventPayload]]
 
 
 async def _act(runtime: Runtime, review: Review, case_id: str, actor: Actor, action: Action, body: Any,

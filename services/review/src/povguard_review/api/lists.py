@@ -1,79 +1,102 @@
-"""/v1/lists and /v1/stats: overdue cases per stage deadline, the 15-day identification limit, counts per stage."""
+"""/v1/lists and /v1/stats: overdue cases per stage deadline, the 15-day identification limit, counts per stage.
+
+The lists are cursor-paged like /v1/cases: `data` holds one page of cases in township → village order, and
+`townships` the counts of the whole list per township and village, so a screen shows the totals at once and pages
+through the cases."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from sqlalchemy import text
 
-from povguard_platform.contracts.review import CaseStage
+from povguard_contracts.review import CaseStage
+from povguard_platform.api import cursor_key, cursor_of
 from povguard_platform.service import Runtime
 from povguard_review.api.deps import Reader, ReviewDep, scope_prefix
 
 router = APIRouter(prefix="/v1", tags=["lists"])
 
 
-def _group(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Items grouped per township, then per village, with counts."""
-    towns: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for item in items:
-        towns[item["township_code"]][item["village_code"]].append(item)
-    return [{"township_code": t, "count": sum(len(v) for v in villages.values()),
-             "villages": [{"village_code": v, "count": len(cases), "cases": cases}
-                          for v, cases in sorted(villages.items())]}
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _counts(rows: list[Any]) -> list[dict[str, Any]]:
+    """(township, village, count) rows as counts per township, then per village."""
+    towns: dict[str, dict[str, int]] = defaultdict(dict)
+    for town, village, n in rows:
+        towns[town][village] = int(n)
+    return [{"township_code": t, "count": sum(villages.values()),
+             "villages": [{"village_code": v, "count": n} for v, n in sorted(villages.items())]}
             for t, villages in sorted(towns.items())]
 
 
+async def _page(runtime: Runtime, where: str, params: dict[str, Any], cursor: str | None,
+                limit: int) -> tuple[list[Any], str | None, list[dict[str, Any]]]:
+    """One page of open cases matching `where` in (village, case) order, its next cursor and the whole list's
+    counts per township and village."""
+    after = cursor_key(cursor, 2) or ("", "")
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(text(f"""
+            SELECT case_id, household_id, township_code, village_code, stage, outcome, lead_date FROM review.cases
+            WHERE {where} AND (village_code, case_id) > (:after_village, :after_case)
+            ORDER BY village_code, case_id LIMIT :n"""),
+            {**params, "after_village": after[0], "after_case": after[1], "n": limit + 1})).all()
+        counts = (await conn.execute(text(f"""
+            SELECT township_code, village_code, count(*) FROM review.cases WHERE {where}
+            GROUP BY township_code, village_code"""), params)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return list(rows), cursor_of(rows[-1].village_code, rows[-1].case_id) if more else None, _counts(list(counts))
+
+
+def _item(r: Any) -> dict[str, Any]:
+    return {"case_id": r.case_id, "household_id": r.household_id, "township_code": r.township_code,
+            "village_code": r.village_code, "stage": r.stage, "outcome": r.outcome}
+
+
 @router.get("/lists/overdue", operation_id="overdue_cases",
-            summary="逾期案件：当前阶段已过工作日历规定的完成日期（按乡镇、村）")
+            summary="逾期案件：当前阶段已过工作日历规定的完成日期（按乡镇、村，分页）")
 async def overdue(runtime: Runtime, review: ReviewDep, actor: Reader, as_of: date | None = None,
-                  township: str | None = None) -> dict[str, Any]:
+                  township: str | None = None, cursor: Cursor = None, limit: Limit = 200) -> dict[str, Any]:
     as_of = as_of or review.today()
     calendar = review.policy.calendar
     late = {stage: d for stage in CaseStage if (d := review.rules.deadline(calendar, stage)) is not None and d < as_of}
-    async with runtime.engine.connect() as conn:
-        rows = await conn.execute(text("""
-            SELECT case_id, household_id, township_code, village_code, stage, outcome, lead_date FROM review.cases
-            WHERE open AND stage = ANY(:stages) AND village_code LIKE :prefix
-              AND (CAST(:town AS text) IS NULL OR township_code = :town)
-            ORDER BY township_code, village_code, case_id"""),
-            {"stages": [s.value for s in late], "prefix": scope_prefix(actor) + "%", "town": township})
-        items = [{"case_id": r.case_id, "household_id": r.household_id, "township_code": r.township_code,
-                  "village_code": r.village_code, "stage": r.stage, "outcome": r.outcome,
-                  "deadline": late[CaseStage(r.stage)].isoformat(),
-                  "days_overdue": (as_of - late[CaseStage(r.stage)]).days} for r in rows]
-    return {"as_of": as_of.isoformat(), "count": len(items), "townships": _group(items)}
+    rows, next_cursor, townships = await _page(
+        runtime, """open AND stage = ANY(:stages) AND village_code LIKE :prefix
+                    AND (CAST(:town AS text) IS NULL OR township_code = :town)""",
+        {"stages": [s.value for s in late], "prefix": scope_prefix(actor) + "%", "town": township}, cursor, limit)
+    data = [_item(r) | {"deadline": late[CaseStage(r.stage)].isoformat(),
+                        "days_overdue": (as_of - late[CaseStage(r.stage)]).days} for r in rows]
+    return {"as_of": as_of.isoformat(), "count": sum(t["count"] for t in townships), "townships": townships,
+            "data": data, "next_cursor": next_cursor}
 
 
 @router.get("/lists/identification-limit", operation_id="identification_limit",
-            summary="识别时间不能超过15天：临近和已超过期限的未办结案件（按乡镇）")
-async def identification_limit(runtime: Runtime, review: ReviewDep, actor: Reader,
-                               as_of: date | None = None) -> dict[str, Any]:
+            summary="识别时间不能超过15天：临近和已超过期限的未办结案件（按乡镇、村，分页）")
+async def identification_limit(runtime: Runtime, review: ReviewDep, actor: Reader, as_of: date | None = None,
+                               cursor: Cursor = None, limit: Limit = 200) -> dict[str, Any]:
     as_of = as_of or review.today()
     max_days = review.policy.calendar.identification_max_days
     near = review.rules.near_limit_days
-    async with runtime.engine.connect() as conn:
-        rows = await conn.execute(text("""
-            SELECT case_id, household_id, township_code, village_code, stage, outcome, lead_date FROM review.cases
-            WHERE open AND lead_date IS NOT NULL
-              AND lead_date + CAST(:max_days AS int) - CAST(:near AS int) <= CAST(:as_of AS date)
-              AND village_code LIKE :prefix ORDER BY lead_date, case_id"""),
-            {"max_days": max_days, "near": near, "as_of": as_of, "prefix": scope_prefix(actor) + "%"})
-        items = []
-        for r in rows:
-            limit = r.lead_date + timedelta(days=max_days)
-            items.append({"case_id": r.case_id, "household_id": r.household_id, "township_code": r.township_code,
-                          "village_code": r.village_code, "stage": r.stage, "outcome": r.outcome,
-                          "lead_date": r.lead_date.isoformat(), "limit": limit.isoformat(),
-                          "days_left": (limit - as_of).days})
-    towns: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: {"near": [], "past": []})
-    for item in items:
-        towns[item["township_code"]]["past" if item["days_left"] < 0 else "near"].append(item)
+    rows, next_cursor, townships = await _page(
+        runtime, """open AND lead_date IS NOT NULL
+                    AND lead_date + CAST(:max_days AS int) - CAST(:near AS int) <= CAST(:as_of AS date)
+                    AND village_code LIKE :prefix""",
+        {"max_days": max_days, "near": near, "as_of": as_of, "prefix": scope_prefix(actor) + "%"}, cursor, limit)
+    data = []
+    for r in rows:
+        limit_day = r.lead_date + timedelta(days=max_days)
+        days_left = (limit_day - as_of).days
+        data.append(_item(r) | {"lead_date": r.lead_date.isoformat(), "limit": limit_day.isoformat(),
+                                "days_left": days_left, "past": days_left < 0})
     return {"as_of": as_of.isoformat(), "max_days": max_days, "near_days": near,
-            "townships": [{"township_code": t, "near": v["near"], "past": v["past"]} for t, v in sorted(towns.items())]}
+            "count": sum(t["count"] for t in townships), "townships": townships, "data": data,
+            "next_cursor": next_cursor}
 
 
 @router.get("/stats/stages", operation_id="stage_counts", summary="各乡镇各阶段案件数")

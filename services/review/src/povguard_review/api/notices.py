@@ -1,22 +1,55 @@
-"""/v1/notices/{village_code}: the printable 公示名单 of a village (XLSX or HTML)."""
+"""/v1/notices: the cases on public notice (公示) in one's org unit, cursor-paged; /v1/notices/{village_code}: the
+printable 公示名单 of a village (XLSX or HTML)."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import text
 
 from povguard_platform.actor import Role
+from povguard_platform.api import cursor_key, cursor_of
 from povguard_platform.auth import require_org
 from povguard_platform.service import Runtime
-from povguard_review.api.deps import Reader, ReviewDep
+from povguard_review.api.deps import Reader, ReviewDep, scope_prefix
 from povguard_review.domain.case import Case
 from povguard_review.notice import Notice, NoticeRow, to_html, to_xlsx
 
 router = APIRouter(prefix="/v1/notices", tags=["notices"])
+
+
+@router.get("", operation_id="list_notices", summary="公示中的案件（本单位范围内，按村分页）：不显示个人敏感信息")
+async def list_notices(runtime: Runtime, actor: Reader, as_of: Annotated[date | None, Query(
+                           description="only notices still on the board on this day")] = None,
+                       cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    after = cursor_key(cursor, 2) or ("", "")
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(text("""
+            SELECT c.case_id, c.household_id, c.township_code, c.village_code, c.state, h.head_name, h.group_name
+            FROM review.cases c LEFT JOIN review.households h USING (household_id)
+            WHERE c.notice_ends_on IS NOT NULL AND c.village_code LIKE :prefix
+              AND (CAST(:as_of AS date) IS NULL OR c.notice_ends_on >= :as_of)
+              AND (c.village_code, c.case_id) > (:after_village, :after_case)
+            ORDER BY c.village_code, c.case_id LIMIT :n"""),
+            {"prefix": scope_prefix(actor) + "%", "as_of": as_of, "after_village": after[0],
+             "after_case": after[1], "n": limit + 1})).all()
+    more = len(rows) > limit
+    data = []
+    for r in rows[:limit]:
+        case = Case.model_validate(r.state)
+        if case.notice is None:
+            continue
+        data.append({"case_id": r.case_id, "household_id": r.household_id, "township_code": r.township_code,
+                     "village_code": r.village_code, "group": r.group_name, "head_name": r.head_name,
+                     "outcome": case.outcome.value, "category": case.category.value if case.category else None,
+                     "starts_on": case.notice.acted_on.isoformat(), "ends_on": case.notice.ends_on.isoformat(),
+                     "noticed": case.noticed})
+    last = rows[limit - 1] if more else None
+    return {"data": data, "next_cursor": cursor_of(last.village_code, last.case_id) if last else None}
 
 
 @router.get("/{village_code}", operation_id="village_notice",

@@ -8,9 +8,8 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from povguard_platform.batch import MAX_ITEMS
-from povguard_platform.contracts.review import CaseStage, CheckFinding, Opinion
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.review import CaseStage, CheckFinding, Opinion
+from povguard_contracts.vocab import (
     Department,
     EliminationMethod,
     HouseholdKind,
@@ -20,6 +19,7 @@ from povguard_platform.contracts.vocab import (
     Outcome,
     RiskType,
 )
+from povguard_platform.batch import MAX_ITEMS
 
 
 class _Body(BaseModel):

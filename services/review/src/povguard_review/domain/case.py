@@ -20,9 +20,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.assessment import OutcomeProposed
-from povguard_platform.contracts.review import (
+from povguard_contracts.assessment import OutcomeProposed
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.review import (
     AppraisalHeld,
     CaseOpened,
     CaseReturned,
@@ -41,7 +41,7 @@ from povguard_platform.contracts.review import (
     TownshipReviewed,
     VillageDecided,
 )
-from povguard_platform.contracts.vocab import (
+from povguard_contracts.vocab import (
     NOTICED_OUTCOMES,
     Department,
     EliminationMethod,
@@ -52,9 +52,8 @@ from povguard_platform.contracts.vocab import (
     Outcome,
     RiskType,
 )
-from povguard_platform.envelope import EventPayload
-from povguard_platform.errors import DomainConflict, RuleViolations, Violation
-from povguard_platform.problems import Forbidden
+from povguard_platform.actor import Actor, Role
+from povguard_platform.errors import DomainConflict, DomainForbidden, RuleViolations, Violation
 from povguard_review.domain.calendar import last_notice_day
 
 S = CaseStage
@@ -306,10 +305,11 @@ def authorise(case: Case, actor: Actor, action: Action, acted_on: date, *, today
     """Check every rule of who may do `action` on `case` on `acted_on`; returns the level the actor acts at."""
     rule = RULES[action]
     if actor.role != Role.ADMIN and actor.role not in rule.roles:
-        raise Forbidden(f"角色 {actor.role.value} 不能{action.value}；可由："
+        raise DomainForbidden(f"角色 {actor.role.value} 不能{action.value}；可由："
                         + "、".join(sorted(r.value for r in rule.roles)) + " 办理", code="role")
     if rule.scoped and actor.role != Role.ADMIN and not actor.covers(case.village_code):
-        raise Forbidden(f"单位 {actor.org} 不能办理 {case.village_code} 的案件（不在本单位范围内）", code="org_scope")
+        raise DomainForbidden(f"单位 {actor.org} 不能办理 {case.village_code} 的案件（不在本单位范围内）",
+                              code="org_scope")
     if case.stage not in rule.stages:
         raise DomainConflict(f"案件当前处于「{case.stage.value}」阶段，不能{action.value}",
                              current_stage=case.stage.value, code="wrong_stage",
@@ -318,14 +318,15 @@ def authorise(case: Case, actor: Actor, action: Action, acted_on: date, *, today
     if rule.level_action and level is not None:
         acted = case.people.get(actor.user)
         if acted is not None and acted != level:
-            raise Forbidden(f"{actor.user} 已在本案件{acted.value}级办理过，"
+            raise DomainForbidden(f"{actor.user} 已在本案件{acted.value}级办理过，"
                             f"不能再在{level.value}级办理（分级审核、不得兼任）", code="segregation")
         if action == Action.RETURN or action == Action.WITHDRAW:
             stage_level = STAGE_LEVEL[case.stage]
             if RANK[level] < RANK[stage_level]:
-                raise Forbidden(f"案件已在{stage_level.value}级，{level.value}级不能{action.value}", code="level")
+                raise DomainForbidden(f"案件已在{stage_level.value}级，{level.value}级不能{action.value}", code="level")
     if rule.approval and case.collector is not None and actor.user == case.collector:
-        raise Forbidden(f"{actor.user} 是本户入户调查的信息采集员，不能审核本户（采集与审核分离）", code="segregation")
+        raise DomainForbidden(f"{actor.user} 是本户入户调查的信息采集员，不能审核本户（采集与审核分离）",
+                              code="segregation")
     violations: list[Violation] = []
     if acted_on > today:
         violations.append(Violation("acted_on", f"办理日期 {acted_on} 不能晚于今天（{today}）", "date"))

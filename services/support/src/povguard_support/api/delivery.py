@@ -11,8 +11,8 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 
+from povguard_contracts.vocab import Department, MeasureKind
 from povguard_platform.actor import Actor, Role
-from povguard_platform.contracts.vocab import Department, MeasureKind
 from povguard_platform.errors import RuleViolations, Violation
 from povguard_platform.problems import Forbidden, InvalidInput
 from povguard_platform.service import Runtime

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import text
 
+from povguard_contracts.vocab import Department, MeasureKind
 from povguard_platform.actor import Role
-from povguard_platform.contracts.vocab import Department, MeasureKind
 from povguard_platform.problems import Forbidden
 from povguard_platform.service import Runtime
 from povguard_support.api.deps import Reader, org_prefix

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_contracts.payload import EventPayload
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import require_org
 from povguard_platform.batch import BatchResult, apply_each
-from povguard_platform.envelope import EventPayload
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import NotFound
 from povguard_platform.service import Runtime

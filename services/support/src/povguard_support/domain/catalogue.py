@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from povguard_platform.contracts.vocab import Department, MeasureKind, RiskType
+from povguard_contracts.vocab import Department, MeasureKind, RiskType
 
 GAPS = ("两不愁", "义务教育", "基本医疗", "住房安全", "饮水安全")
 

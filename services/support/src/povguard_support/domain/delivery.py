@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from povguard_platform.contracts.vocab import Department, MeasureKind
+from povguard_contracts.vocab import Department, MeasureKind
 
 NOT_RECORDED = "未录入"
 NOT_RECEIVED = "未享受录入"

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from povguard_platform.contracts.support import (
+from povguard_contracts.payload import EventPayload
+from povguard_contracts.support import (
     CadreAssigned,
     DeliveryMismatchFound,
     DeliveryMismatchResolved,
@@ -23,8 +24,7 @@ from povguard_platform.contracts.support import (
     PlanCreated,
     PlanReopened,
 )
-from povguard_platform.contracts.vocab import Department, MeasureKind, MonitoringStatus, RiskType
-from povguard_platform.envelope import EventPayload
+from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus, RiskType
 from povguard_platform.errors import DomainConflict, RuleViolations, Violation
 from povguard_support.domain.catalogue import SupportPolicy
 

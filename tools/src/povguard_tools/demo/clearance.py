@@ -1,0 +1,61 @@
+"""数据录入和问题清零 (seed §三(十)): between the county's decisions and the data lock, the county lists the open data
+problems by household; each village's collectors correct what the visit form itself can correct and sync the
+corrections; what needs other work (members' records, categories, measures) stays open and is reported."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from povguard_contracts.intake import VisitForm
+from povguard_contracts.vocab import RiskType
+from povguard_tools.demo.client import Who, every_page
+from povguard_tools.demo.state import COUNTY_BUREAU, COUNTY_CODE, Campaign, settle, sync_forms
+from povguard_tools.synthetic import SyntheticHousehold
+
+# a noted risk the facts contradict (DQ-A-RISK names it in its text): the collector takes it off the form
+CONTRADICTED = (RiskType.ILLNESS, RiskType.SCHOOLING, RiskType.DISABILITY, RiskType.UNSTABLE_EMPLOYMENT)
+
+
+def corrected(h: SyntheticHousehold, problems: list[dict[str, Any]]) -> VisitForm | None:
+    """The household's form with what the collector fixes on a second visit, or None if no rule is a form's."""
+    form = h.visit
+    rules = {p["rule_id"]: p for p in problems}
+    if "DQ-C-PREVIOUS" in rules:  # 上年度人均纯收入, from last year's record
+        previous = max(0.0, h.truth.previous_per_capita or h.truth.per_capita)  # a net loss is recorded as 0
+        form = form.model_copy(update={"previous_year_per_capita": round(previous, 2)})
+    if "DQ-C-EXPENSE" in rules:  # 生产经营性支出 left empty: the household's own estimate
+        spending = form.spending.model_copy(update={"business_expense": round(form.income.business * 0.3, 2)})
+        form = form.model_copy(update={"spending": spending})
+    if "DQ-A-RISK" in rules:
+        text = rules["DQ-A-RISK"]["text"]
+        form = form.model_copy(update={"risks_noted": [r for r in form.risks_noted
+                                                       if not (r in CONTRADICTED and r.value in text)]})
+    return None if form is h.visit else form
+
+
+async def stage_clearance(c: Campaign) -> None:
+    await settle(c, "the assessments after support")
+    problems = await every_page(c.api, "assessment", "/v1/data-problems", COUNTY_BUREAU,
+                                {"org": COUNTY_CODE, "open": "true", "limit": 500})
+    by_household: dict[str, list[dict[str, Any]]] = {}
+    for p in problems:
+        by_household.setdefault(p["household_id"], []).append(p)
+    households = {c.household_ids[h.code]: h for h in c.county.households if h.code in c.household_ids}
+    uploads: dict[Who, list[dict[str, Any]]] = {}
+    for hid, found in sorted(by_household.items()):
+        h = households.get(hid)
+        form = corrected(h, found) if h is not None and hid in c.visit_ids else None
+        if form is None or h is None:
+            continue
+        reason = "问题清零：" + "；".join(sorted({p["text"] for p in found}))[:190]
+        uploads.setdefault(c.collector(h), []).append({
+            "household_id": hid, "form": form.model_dump(mode="json"), "corrects": c.visit_ids[hid],
+            "reason": reason})
+    await sync_forms(c, "问题清零", uploads)
+    await settle(c, "the assessments of the corrected forms")
+    left = await every_page(c.api, "assessment", "/v1/data-problems", COUNTY_BUREAU,
+                            {"org": COUNTY_CODE, "open": "true", "limit": 500})
+    c.figures["clearance"] = {"found": dict(Counter(p["rule_id"] for p in problems)),
+                              "corrected_households": sum(map(len, uploads.values())),
+                              "open": dict(Counter(p["rule_id"] for p in left))}
