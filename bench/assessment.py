@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-import povguard_platform.contracts  # noqa: F401
+import povguard_contracts  # noqa: F401
 from povguard_contracts.intake import HouseholdRegistered, Member, VisitRecorded, WarningReceived
 from povguard_rules.assess import Assessment, Previous, assess, changes
 from povguard_rules.config import rules_for

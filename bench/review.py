@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import povguard_platform.contracts  # noqa: F401
+import povguard_contracts  # noqa: F401
 from povguard_contracts.review import CaseOpened
 from povguard_contracts.vocab import (
     Department,

@@ -31,7 +31,7 @@ from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import povguard_platform.contracts  # noqa: F401
+import povguard_contracts  # noqa: F401
 from povguard_contracts.review import CountyDecided
 from povguard_contracts.vocab import (
     Department,

@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import povguard_platform.contracts  # noqa: F401  (registers the event catalogue)
+import povguard_contracts  # noqa: F401  (registers the event catalogue)
 from povguard_assessment.consumers import ASSESS
 from povguard_platform.service import ServiceDef, ServiceRuntime
 

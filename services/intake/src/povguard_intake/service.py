@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import povguard_platform.contracts  # noqa: F401  (registers the event catalogue)
+import povguard_contracts  # noqa: F401  (registers the event catalogue)
 from povguard_intake.consumers import DECISIONS
 from povguard_platform.service import ServiceDef, ServiceRuntime
 

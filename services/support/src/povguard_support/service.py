@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-import povguard_platform.contracts  # noqa: F401  (registers the event catalogue)
+import povguard_contracts  # noqa: F401  (registers the event catalogue)
 from povguard_platform.service import ServiceDef
 from povguard_support.consumers import DECISIONS
 
