@@ -4,7 +4,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.uv/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint typecheck unit demo up bench clean
+.PHONY: install test lint typecheck unit fuzz demo up bench clean
 
 $(CURDIR)/.uv/bin/uv:
 	$(PYTHON) -m venv .uv
@@ -27,6 +27,9 @@ unit: install
 	$(BIN)/pytest -q
 
 test: lint typecheck unit  ## what CI runs: ruff, mypy, then every test against real NATS and PostgreSQL
+
+fuzz: install  ## the OpenAPI property-based run with 100 examples per operation (make test runs 6)
+	POVGUARD_FUZZ_EXAMPLES=100 $(BIN)/pytest -q tests/test_openapi_fuzz.py --timeout 3600
 
 demo: install  ## run the system on a synthetic county, end to end
 	$(BIN)/povguard demo
