@@ -42,14 +42,55 @@ def up(
             raise typer.Exit(1) from exc
     urls = "  ".join(f"{name} {url}" for name, url in stack.urls.items())
     print(f"povguard is up: {urls}  (NATS {stack.nats_url}, PostgreSQL {stack.database_url}; "
-          f"API docs at <url>/docs; Ctrl-C stops)", flush=True)
+          f"API docs at <url>/docs; crashed processes restart by themselves, `povguard status` shows them; "
+          f"Ctrl-C stops)", flush=True)
     code = 1
     try:
-        code = wait_for_signal(stack)
+        code = wait_for_signal(stack, report=lambda line: console.print(f"[yellow]{line}[/yellow]"))
     finally:
         console.print("stopping…")
         stack.stop()
     raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    data_dir: Annotated[Path, typer.Option(help="the data dir of a running `povguard up`")] = Path("var"),
+) -> None:
+    """Each process of a running `povguard up`: pid, state, restarts, last exit code, and whether it is ready."""
+    import json
+    import time
+
+    import httpx
+    from rich.table import Table
+
+    path = data_dir / "status.json"
+    if not path.exists():
+        console.print(f"[red]no {path}: is `povguard up --data-dir {data_dir}` running?[/red]")
+        raise typer.Exit(2)
+    status = json.loads(path.read_text())
+    age = time.time() - status["updated"]
+    table = Table(title=f"povguard up in {data_dir} (status {age:.0f} s old)")
+    for column in ("process", "pid", "state", "restarts", "last exit", "up for", "ready"):
+        table.add_column(column)
+    healthy = age < 30
+    for p in status["processes"]:
+        url = status["urls"].get(p["name"])
+        ready = "—"
+        if url:
+            try:
+                ready = "yes" if httpx.get(f"{url}/readyz", timeout=2).status_code == 200 else "no (503)"
+            except httpx.HTTPError:
+                ready = "no (unreachable)"
+        healthy = healthy and p["state"] == "running" and ready in ("yes", "—")
+        style = {"running": "green", "restarting": "yellow"}.get(p["state"], "red")
+        table.add_row(p["name"], str(p["pid"]), f"[{style}]{p['state']}[/{style}]", str(p["restarts"]),
+                      "" if p["last_exit"] is None else str(p["last_exit"]),
+                      f"{time.time() - p['since']:.0f} s", ready)
+    Console().print(table)
+    if age >= 30:
+        console.print("[red]the status is stale: `povguard up` is not supervising any more[/red]")
+    raise typer.Exit(0 if healthy else 1)
 
 
 @app.command()

@@ -1,14 +1,21 @@
 """`povguard up`: real NATS and PostgreSQL (unless NATS_URL / DATABASE_URL point elsewhere), schemas and the
-stream, then every service as its own process; ready when every /readyz says so; Ctrl-C stops all in order."""
+stream, then every service as its own process; ready when every /readyz says so; Ctrl-C stops all in order.
+
+While it runs it supervises: a process that dies (a service, nats-server or the postmaster) is logged and started
+again with exponential backoff, the others keep running; five crashes of one process within five minutes are
+reported as a crash loop (and it is still retried, at the longest backoff). `<data-dir>/status.json` holds each
+process, its pid, state and restarts; `povguard status` shows it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +29,43 @@ DEFAULT_NATS_PORT = 4222
 DEFAULT_PG_PORT = 55432  # not 5432: leave a system PostgreSQL alone
 
 
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds before a restart: doubled per recent crash, capped
+CRASH_WINDOW, CRASH_LOOP = 300.0, 5  # this many crashes within the window is a crash loop
+STEADY = 60.0  # a process up this long has recovered: its backoff starts again from the first step
+
+
+@dataclass
+class Watched:
+    """One supervised process: its crashes and when it is due to start again."""
+
+    name: str
+    restarts: int = 0
+    state: str = "running"  # running | restarting | crash-loop
+    last_exit: int | None = None
+    started_at: float = field(default_factory=time.time)
+    due: float = 0.0
+    crashes: deque[float] = field(default_factory=deque)
+
+    def crashed(self, code: int | None, now: float) -> str:
+        """Record a crash and schedule the restart; returns what to report."""
+        self.last_exit = code
+        if now - self.started_at > STEADY:
+            self.crashes.clear()
+        self.crashes.append(now)
+        while self.crashes and now - self.crashes[0] > CRASH_WINDOW:
+            self.crashes.popleft()
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (len(self.crashes) - 1))
+        self.due = now + delay
+        looping = len(self.crashes) >= CRASH_LOOP
+        self.state = "crash-loop" if looping else "restarting"
+        loop = (f"; CRASH LOOP: {len(self.crashes)} crashes in {int(CRASH_WINDOW)} s, see its log"
+                if looping else "")
+        return f"{self.name} exited with {code}; restart #{self.restarts + 1} in {delay:.1f} s{loop}"
+
+
 @dataclass
 class Stack:
-    """Everything `up` started, so it can be stopped in reverse order."""
+    """Everything `up` started, so it can be supervised and stopped in reverse order."""
 
     data_dir: Path
     nats_url: str
@@ -34,6 +75,27 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: list[IO[bytes]] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    watched: dict[str, Watched] = field(default_factory=dict)
+
+    def spawn(self, name: str) -> None:
+        """Start (or start again) one service's process, its output appended to its log."""
+        log = (self.data_dir / "logs" / f"{name}.log").open("ab")
+        self.logs.append(log)
+        child_env = {**self.env, "NATS_URL": self.nats_url, "DATABASE_URL": self.database_url}
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "povguard_platform.serve", name, "--port", str(self.ports[name])],
+            env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.urls[name] = f"http://127.0.0.1:{self.ports[name]}"
+
+    def proc(self, name: str) -> subprocess.Popen[bytes] | None:
+        if name == "nats":
+            return self.nats.proc if self.nats else None
+        if name == "postgres":
+            return self.postgres.proc if self.postgres else None
+        return self.processes.get(name)
 
     def stop(self) -> None:
         for proc in self.processes.values():
@@ -98,17 +160,12 @@ async def prepare(stack: Stack, services: list[str]) -> None:
 
 
 def start_services(stack: Stack, ports: Mapping[str, int], env: Mapping[str, str]) -> None:
-    logs = stack.data_dir / "logs"
-    logs.mkdir(exist_ok=True)
-    child_env = {**env, "NATS_URL": stack.nats_url, "DATABASE_URL": stack.database_url}
-    for name, port in ports.items():
-        log = (logs / f"{name}.log").open("ab")
-        stack.logs.append(log)
-        stack.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "povguard_platform.serve", name, "--port", str(port)],
-            env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        stack.urls[name] = f"http://127.0.0.1:{port}"
+    (stack.data_dir / "logs").mkdir(exist_ok=True)
+    stack.ports, stack.env = dict(ports), dict(env)
+    for name in ports:
+        stack.spawn(name)
+    for name in [*(["nats"] if stack.nats else []), *(["postgres"] if stack.postgres else []), *ports]:
+        stack.watched[name] = Watched(name)
 
 
 def wait_ready(stack: Stack, timeout: float = 90, on_ready: Callable[[str], None] | None = None) -> None:
@@ -143,14 +200,59 @@ def up(data_dir: Path, ports: Mapping[str, int], nats_port: int = DEFAULT_NATS_P
         asyncio.run(prepare(stack, list(ports)))
         start_services(stack, ports, env)
         wait_ready(stack, on_ready=on_ready)
+        write_status(stack)
     except BaseException:
         stack.stop()
         raise
     return stack
 
 
-def wait_for_signal(stack: Stack) -> int:
-    """Block until Ctrl-C / SIGTERM or a service dies; returns the exit code."""
+def _restart(stack: Stack, name: str) -> None:
+    if name == "nats" and stack.nats:
+        stack.nats.stop()  # closes the old log handle; the store on disk is kept
+        stack.nats.start()
+    elif name == "postgres" and stack.postgres:
+        stack.postgres.stop()
+        stack.postgres.start()
+    else:
+        stack.spawn(name)
+
+
+def supervise_once(stack: Stack, report: Callable[[str], None]) -> bool:
+    """One round: note what died, start what is due. Returns True when anything changed."""
+    changed = False
+    for name, w in stack.watched.items():
+        proc, now = stack.proc(name), time.time()
+        if w.state == "running" and proc is not None and proc.poll() is not None:
+            report(w.crashed(proc.returncode, now))
+            changed = True
+        elif w.state != "running" and now >= w.due:
+            w.restarts += 1
+            try:
+                _restart(stack, name)
+            except Exception as exc:  # a failed start is one more crash, retried with a longer backoff
+                report(w.crashed(None, time.time()) + f" (start failed: {exc})")
+            else:
+                w.state, w.started_at = "running", time.time()
+                started = stack.proc(name)
+                report(f"{name} restarted (pid {started.pid if started else '?'})")
+            changed = True
+    return changed
+
+
+def write_status(stack: Stack) -> None:
+    """`<data-dir>/status.json`: what `povguard status` shows (written atomically)."""
+    status = {"updated": time.time(), "urls": stack.urls, "nats_url": stack.nats_url,
+              "processes": [{"name": w.name, "pid": (p.pid if (p := stack.proc(w.name)) else None),
+                             "state": w.state, "restarts": w.restarts, "last_exit": w.last_exit,
+                             "since": w.started_at} for w in stack.watched.values()]}
+    tmp = stack.data_dir / "status.json.tmp"
+    tmp.write_text(json.dumps(status, ensure_ascii=False, indent=1))
+    tmp.replace(stack.data_dir / "status.json")
+
+
+def wait_for_signal(stack: Stack, report: Callable[[str], None] | None = None) -> int:
+    """Supervise until Ctrl-C / SIGTERM; returns the exit code."""
     stopping = False
 
     def _handler(signum: int, frame: object) -> None:
@@ -159,10 +261,21 @@ def wait_for_signal(stack: Stack) -> int:
 
     signal.signal(signal.SIGINT, _handler)
     signal.signal(signal.SIGTERM, _handler)
-    while not stopping:
-        for name, proc in stack.processes.items():
-            if proc.poll() is not None:
-                print(f"service {name} exited with {proc.returncode}; stopping", file=sys.stderr)
-                return 1
-        time.sleep(0.3)
+    log = (stack.data_dir / "logs" / "supervisor.log").open("a", encoding="utf-8")
+
+    def note(line: str) -> None:
+        stamped = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}"
+        print(stamped, file=log, flush=True)
+        (report or (lambda text: print(text, file=sys.stderr, flush=True)))(stamped)
+
+    write_status(stack)
+    last_write = time.monotonic()
+    try:
+        while not stopping:
+            if supervise_once(stack, note) or time.monotonic() - last_write > 5:
+                write_status(stack)
+                last_write = time.monotonic()
+            time.sleep(0.3)
+    finally:
+        log.close()
     return 0
