@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 SERVICES = ["intake", "assessment", "review", "support", "audit"]
 
@@ -36,3 +42,91 @@ def wait_line(proc: subprocess.Popen[str], timeout: float = 120) -> str:
 def stop(proc: subprocess.Popen[str]) -> int:
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     return proc.wait(60)
+
+
+async def conservation(database_url: str, nats_url: str) -> dict[str, object]:
+    """Every event of every store is in the stream once, in the inbox of every consumer that follows its source
+    once (or dead-lettered), and in the audit ledger once. Returns the differences (empty when all holds)."""
+    import asyncpg
+    import nats
+
+    from povguard_platform.serve import service_definitions
+
+    definitions = service_definitions()
+    conn = await asyncpg.connect(database_url)
+    nc = await nats.connect(nats_url)
+    try:
+        events = {s: int(await conn.fetchval(f"SELECT count(*) FROM {s}.events")) for s in definitions}
+        js = nc.jetstream()
+        stream = {}
+        for s in definitions:
+            info = await js.stream_info("POVGUARD_EVENTS", subjects_filter=f"ev.{s}.>")
+            stream[s] = sum((info.state.subjects or {}).values())
+        problems: dict[str, object] = {}
+        if stream != events:
+            problems["stream"] = {"events": events, "messages": stream}
+        for name, definition in definitions.items():
+            for spec in definition.consumers:
+                applied = int(await conn.fetchval(f"SELECT count(*) FROM {name}.inbox WHERE consumer = $1", spec.name))
+                dead = int(await conn.fetchval(f"SELECT count(*) FROM {name}.dead_letters WHERE consumer = $1 "
+                                               "AND resolved_at IS NULL", spec.name))
+                expected = sum(events[src] for src in spec.sources)
+                if applied != expected or dead:
+                    problems[spec.name] = {"expected": expected, "applied": applied, "dead_letters": dead}
+        ledger = int(await conn.fetchval("SELECT count(*) FROM audit.ledger"))
+        sources = sum(n for s, n in events.items() if s != "audit")
+        if ledger != sources:
+            problems["ledger"] = {"entries": ledger, "source_events": sources}
+        return problems
+    finally:
+        await conn.close()
+        await nc.close()
+
+
+@contextmanager
+def running_up(data_dir: Path) -> Iterator[dict[str, int]]:
+    """`povguard up` on free ports for the duration; yields the ports (services, nats, pg)."""
+    from povguard_tools.runtime.servers import free_port
+
+    ports = {name: free_port() for name in [*SERVICES, "nats", "pg"]}
+    proc = start_up(data_dir, ports)
+    try:
+        wait_line(proc)
+        yield ports
+    finally:
+        assert stop(proc) == 0
+
+
+def status(data_dir: Path) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in json.loads((data_dir / "status.json").read_text())["processes"]}
+
+
+def all_ready(ports: dict[str, int]) -> bool:
+    try:
+        return all(httpx.get(f"http://127.0.0.1:{ports[s]}/readyz", timeout=2).status_code == 200 for s in SERVICES)
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(check: Any, within: float, what: str) -> float:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < within, f"{what} not within {within} s"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def kill_and_recover(data_dir: Path, ports: dict[str, int], name: str) -> float:
+    """kill -9 `name`; wait until the supervisor has started it again and every service is ready. Returns the
+    seconds back to ready."""
+    before = status(data_dir)
+    os.kill(before[name]["pid"], signal.SIGKILL)
+    seconds = wait_for(lambda: (s := status(data_dir)[name])["restarts"] == before[name]["restarts"] + 1
+                       and s["state"] == "running" and s["pid"] != before[name]["pid"], 60, f"{name} restarted")
+    seconds += wait_for(lambda: all_ready(ports), 60, "every service ready again")
+    after = status(data_dir)
+    assert after[name]["last_exit"] == -signal.SIGKILL
+    # nothing else was restarted: the others kept their processes
+    assert {n: p["pid"] for n, p in after.items() if n != name} == \
+        {n: p["pid"] for n, p in before.items() if n != name}
+    return seconds

@@ -16,25 +16,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
-from system_helpers import SERVICES, start_up, stop, wait_line
+from system_helpers import SERVICES, running_up
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
 from povguard_platform.settings import Settings
-from povguard_tools.runtime.servers import free_port
 
 EXAMPLES = int(os.environ.get("POVGUARD_FUZZ_EXAMPLES", "6"))
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    ports = {name: free_port() for name in [*SERVICES, "nats", "pg"]}
-    proc = start_up(tmp_path_factory.mktemp("fuzz"), ports)
-    try:
-        wait_line(proc)
+    with running_up(tmp_path_factory.mktemp("fuzz")) as ports:
         yield {name: f"http://127.0.0.1:{ports[name]}" for name in SERVICES}
-    finally:
-        stop(proc)
 
 
 def _token() -> str:

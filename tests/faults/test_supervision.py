@@ -4,68 +4,12 @@ restarts. Real processes, real kills."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
-from system_helpers import SERVICES, start_up, stop, wait_line
-
-from povguard_tools.runtime.servers import free_port
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, int]]]:
-    data_dir = tmp_path_factory.mktemp("supervised")
-    ports = {name: free_port() for name in [*SERVICES, "nats", "pg"]}
-    proc = start_up(data_dir, ports)
-    try:
-        wait_line(proc)
-        yield data_dir, ports
-    finally:
-        assert stop(proc) == 0
-
-
-def status(data_dir: Path) -> dict[str, dict[str, Any]]:
-    return {p["name"]: p for p in json.loads((data_dir / "status.json").read_text())["processes"]}
-
-
-def all_ready(ports: dict[str, int]) -> bool:
-    try:
-        return all(httpx.get(f"http://127.0.0.1:{ports[s]}/readyz", timeout=2).status_code == 200 for s in SERVICES)
-    except httpx.HTTPError:
-        return False
-
-
-def wait_for(check: Any, within: float, what: str) -> float:
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < within, f"{what} not within {within} s"
-        time.sleep(0.2)
-    return time.monotonic() - started
-
-
-def kill_and_recover(data_dir: Path, ports: dict[str, int], name: str) -> float:
-    """kill -9 `name`; wait until the supervisor has started it again and every service is ready. Returns the
-    seconds back to ready."""
-    before = status(data_dir)
-    os.kill(before[name]["pid"], signal.SIGKILL)
-    seconds = wait_for(lambda: (s := status(data_dir)[name])["restarts"] == before[name]["restarts"] + 1
-                       and s["state"] == "running" and s["pid"] != before[name]["pid"], 60, f"{name} restarted")
-    seconds += wait_for(lambda: all_ready(ports), 60, "every service ready again")
-    after = status(data_dir)
-    assert after[name]["last_exit"] == -signal.SIGKILL
-    # nothing else was restarted: the others kept their processes
-    assert {n: p["pid"] for n, p in after.items() if n != name} == \
-        {n: p["pid"] for n, p in before.items() if n != name}
-    return seconds
+from system_helpers import SERVICES, kill_and_recover, status
 
 
 def test_a_killed_service_is_restarted_and_the_rest_keeps_running(system: tuple[Path, dict[str, int]]) -> None:
