@@ -61,7 +61,7 @@ def registered(hid: str = "h1", kind: HouseholdKind = HouseholdKind.LIFTED,
         **over)
 
 
-def form(income: dict[str, float] | None = None, spending: dict[str, Any] | None = None,
+def form(income: dict[str, Any] | None = None, spending: dict[str, Any] | None = None,
          guarantees: dict[str, bool] | None = None, **over: Any) -> VisitForm:
     g = {"food_and_clothing": True, "compulsory_education": True, "basic_medical": True, "housing_safe": True,
          "drinking_water_safe": True}

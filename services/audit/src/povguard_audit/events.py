@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.numbers import Position
 from povguard_contracts.payload import EventPayload
 
 
@@ -13,7 +14,7 @@ class CheckpointSigned(EventPayload):
     event_type = "CheckpointSigned"
     service = "audit"
     origin: str
-    tree_size: int
+    tree_size: Position
     root_hash: str  # base64, as in the checkpoint
     note: str
 
@@ -24,8 +25,8 @@ class LedgerMismatchFound(EventPayload):
 
     event_type = "LedgerMismatchFound"
     service = "audit"
-    tree_size: int
-    first_bad_index: int | None
+    tree_size: Position
+    first_bad_index: Position | None
     kind: str
     detail: str
 

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from povguard_contracts.numbers import STORED
 from povguard_contracts.template import COLUMNS, ERROR_HEADER, HEADERS, NO, SEPARATOR, YES
 from povguard_intake.domain.household import Household
 from povguard_intake.handlers import Intake, Registered
@@ -193,7 +194,7 @@ async def _import_chunk(engine: AsyncEngine, intake: Intake, import_id: str, ind
                     valid.append(p)
             rows = await conn.execute(text("SELECT code, state FROM intake.households WHERE code = ANY(:c)"),
                                       {"c": [p.household.code for p in valid]})
-            registered = {r[0]: Household.model_validate(r[1]) for r in rows}
+            registered = {r[0]: Household.model_validate(r[1], context=STORED) for r in rows}
             new = []
             for p in valid:
                 assert p.command is not None
@@ -328,7 +329,7 @@ async def export_rows(engine: AsyncEngine, org: str) -> AsyncIterator[list[Any]]
         result = await conn.stream(text("SELECT state FROM intake.households WHERE group_code LIKE :p ORDER BY code"),
                                    {"p": org + "%"})
         async for (raw,) in result:
-            state = Household.model_validate(raw)
+            state = Household.model_validate(raw, context=STORED)
             for facts in state.members.values():
                 yield _row_of(state, facts)
 

@@ -10,11 +10,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from povguard_contracts.intake import MemberFacts, Place
+from povguard_contracts.numbers import COUNT_MAX
 from povguard_contracts.template import BY_HEADER, COLUMNS, HEADERS, NO, SEPARATOR, YES, Column
 from povguard_contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, PriorityGroup
 from povguard_intake.domain.household import Household
@@ -143,6 +145,17 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _whole(text: str) -> int | None:
+    """A whole number as a cell holds it ("3", "3.0", "2020"); not "2.5", "NaN", "inf" or "1e400"."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value() or abs(number) > COUNT_MAX:
+        return None
+    return int(number)
+
+
 _DATE = re.compile(r"^(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?$")
 
 
@@ -155,10 +168,8 @@ def _cell(column: Column, value: Any) -> tuple[Any, str | None]:
         return None, (f"“{column.header}”不能为空" if column.required else None)
     match column.kind:
         case "int":
-            try:
-                return int(float(text)), None
-            except ValueError:
-                return None, f"“{text}”不是整数"
+            number = _whole(text)
+            return (number, None) if number is not None else (None, f"“{text}”不是整数")
         case "bool":
             if text in (YES, NO):
                 return text == YES, None

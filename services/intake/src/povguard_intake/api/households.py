@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
 
+from povguard_contracts.numbers import STORED
 from povguard_contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
 from povguard_intake.api.deps import (
     PERSONAL_DATA_ROLES,
@@ -106,7 +107,7 @@ async def list_households(
             ORDER BY household_id LIMIT :n"""),
             {"prefix": org + "%", "kind": kind.value if kind else None, "status": status_.value if status_ else None,
              "flags": [f.value for f in flag or []], "cursor": cursor or "", "n": limit + 1})
-        states = [Household.model_validate(r[0]) for r in rows]
+        states = [Household.model_validate(r[0], context=STORED) for r in rows]
     more = len(states) > limit
     states = states[:limit]
     return HouseholdsPublic(data=[public(s, personal=False) for s in states],

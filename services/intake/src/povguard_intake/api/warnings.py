@@ -66,7 +66,7 @@ async def list_warnings(
         items = [WarningPublic(warning_id=r.warning_id, department=r.department, kind=r.kind,
                                id_number=mask(r.id_number) if r.id_number else None, person_name=r.person_name,
                                household_id=r.household_id, matched=r.household_id is not None,
-                               amount=float(r.amount) if r.amount is not None else None, occurred_on=r.occurred_on,
+                               amount=r.amount, occurred_on=r.occurred_on,
                                source_ref=r.source_ref) for r in rows]
     more = len(items) > limit
     items = items[:limit]

@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from povguard_contracts.numbers import Count
 from povguard_contracts.review import CaseStage, CheckFinding, Opinion
 from povguard_contracts.vocab import (
     Department,
@@ -23,7 +24,7 @@ from povguard_platform.batch import MAX_ITEMS
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class StageAction(_Body):
@@ -52,10 +53,10 @@ class CaseCreate(_Body):
 
 class AppraisalBody(StageAction):
     meeting_date: date = Field(title="评议会日期")
-    party_members_present: int = Field(ge=0, title="到会党员人数")
-    household_heads_present: int = Field(ge=0, title="到会户主人数")
-    votes_for: int = Field(ge=0, title="赞成票")
-    votes_against: int = Field(ge=0, title="反对票")
+    party_members_present: Count = Field(title="到会党员人数")
+    household_heads_present: Count = Field(title="到会户主人数")
+    votes_for: Count = Field(title="赞成票")
+    votes_against: Count = Field(title="反对票")
     opinions: list[Opinion] = Field(default_factory=list, title="意见及答复")
 
 

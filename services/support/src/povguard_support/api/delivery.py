@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 
+from povguard_contracts.numbers import Yuan
 from povguard_contracts.vocab import Department, MeasureKind
 from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import RuleViolations, Violation
@@ -26,17 +27,17 @@ MAX_UPLOAD = 20 * 1024 * 1024
 
 
 class RecordIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     record_ref: str = Field(min_length=1, max_length=100, description="the department's own record number")
     household_id: str = Field(min_length=1, max_length=64)
     kind: MeasureKind
     delivered_on: date
-    amount: float | None = Field(default=None, ge=0)
+    amount: Yuan | None = None
 
 
 class RecordsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     department: Department | None = Field(default=None, description="default: the department of the token")
     records: list[RecordIn] = Field(min_length=1, max_length=20000)

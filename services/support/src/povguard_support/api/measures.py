@@ -19,10 +19,6 @@ from povguard_support.domain.plan import MeasureStatus
 router = APIRouter(prefix="/v1/measures", tags=["measures"])
 
 
-def _f(value: Any) -> float | None:
-    return float(value) if value is not None else None
-
-
 def _d(value: Any) -> date | None:
     return value if isinstance(value, date) else None
 
@@ -60,8 +56,8 @@ async def list_measures(
         items = [MeasurePublic(
             measure_id=r.measure_id, household_id=r.household_id, village_code=r.village_code, kind=r.kind,
             developmental=r.developmental, department=r.department, status=r.status, description=r.description,
-            amount=_f(r.amount), planned_start=_d(r.planned_start), planned_end=_d(r.planned_end),
-            implemented_on=_d(r.implemented_on), implemented_amount=_f(r.implemented_amount),
+            amount=r.amount, planned_start=_d(r.planned_start), planned_end=_d(r.planned_end),
+            implemented_on=_d(r.implemented_on), implemented_amount=r.implemented_amount,
             evidence_ref=r.evidence_ref, verified_on=_d(r.verified_on)) for r in rows]
     more = len(items) > limit
     items = items[:limit]

@@ -113,7 +113,8 @@ async def implement_measure(household_id: str, measure_id: str, body: MeasureImp
     async with runtime.engine.begin() as conn:
         plan = await support.change(
             conn, household_id, actor, expected,
-            lambda p: domain.implement(p, measure_id, body.implemented_on, body.amount, body.evidence_ref, today),
+            lambda p: domain.implement(p, measure_id, body.implemented_on, body.amount, body.evidence_ref, today,
+                                       support.max_amount),
             _delivery_check(actor, measure_id))
     return await _public(runtime, support, plan, response)
 
@@ -146,7 +147,7 @@ async def measure_income(household_id: str, body: IncomeCreate, runtime: Runtime
         plan = await support.change(
             conn, household_id, actor, expected,
             lambda p: domain.measure_income(p, body.measured_on, body.per_capita, body.note, support.catalogue,
-                                            today), check)
+                                            today, support.max_amount), check)
     return await _public(runtime, support, plan, response)
 
 
@@ -181,8 +182,8 @@ def _cadre(cadre: str) -> Callable[[Plan], EventPayload]:
 
 def _measure(support: Support, m: MeasureCreate, measure_id: str) -> Callable[[Plan], EventPayload]:
     return lambda p: domain.assign(p, measure_id, m.kind, support.catalogue, description=m.description,
-                                   amount=m.amount, planned_start=m.planned_start, planned_end=m.planned_end,
-                                   department=m.department)
+                                   amount=m.amount, max_amount=support.max_amount, planned_start=m.planned_start,
+                                   planned_end=m.planned_end, department=m.department)
 
 
 @router.post("/batches/implementations", operation_id="implement_measures",
@@ -197,7 +198,7 @@ async def implement_measures(body: Implementations, runtime: Runtime, support: S
             plan = await support.change(
                 conn, item.household_id, actor, None,
                 lambda p: domain.implement(p, item.measure_id, item.implemented_on, item.amount, item.evidence_ref,
-                                           today),
+                                           today, support.max_amount),
                 _delivery_check(actor, item.measure_id))
             return await _state(conn, support, plan)
 
@@ -230,15 +231,11 @@ async def _plans(runtime: Runtime, actor: Actor, where: str, params: dict[str, A
             household_id=r.household_id, village_code=r.village_code, township_code=r.township_code, open=r.open,
             basis=r.basis, lead_department=r.lead_department, cadre=r.cadre, measures=r.measures,
             developmental=r.developmental, missing=r.missing, labour_capable=r.labour_capable,
-            safety_net_only=r.safety_net_only, final_goal=_f(r.final_goal), latest_per_capita=_f(r.latest_per_capita),
-            latest_expected=_f(r.latest_expected), behind=r.behind, closed_reason=r.closed_reason) for r in rows]
+            safety_net_only=r.safety_net_only, final_goal=r.final_goal, latest_per_capita=r.latest_per_capita,
+            latest_expected=r.latest_expected, behind=r.behind, closed_reason=r.closed_reason) for r in rows]
     more = len(items) > limit
     items = items[:limit]
     return PlansPublic(data=items, next_cursor=items[-1].household_id if more else None)
-
-
-def _f(value: Any) -> float | None:
-    return float(value) if value is not None else None
 
 
 Limit = Annotated[int, Query(ge=1, le=500)]
