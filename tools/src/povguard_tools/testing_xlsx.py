@@ -55,6 +55,30 @@ def xml_cells(content: bytes) -> list[XmlCell]:
         return out
 
 
+def assert_text_cells(content: bytes, *texts: str) -> None:
+    """No cell of the workbook is a formula, and each text is in exactly one string cell that stays a text when a
+    user edits it (the quote prefix)."""
+    cells = xml_cells(content)
+    formulas = [c for c in cells if c.formula is not None]
+    assert not formulas, f"formula cells: {formulas}"
+    for wanted in texts:
+        found = [c for c in cells if c.text == wanted]
+        assert len(found) == 1, f"{wanted!r} in {len(found)} cells"
+        assert found[0].type in ("inlineStr", "s", "str") and found[0].quote_prefix, found[0]
+
+
+def with_cached_values(content: bytes, cached: dict[str, str]) -> bytes:
+    """The XLSX with the value a spreadsheet last computed stored beside each named formula cell of its first
+    sheet ({"C3": "岳老三"}), as Excel saves them; openpyxl writes formulas without one."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        xml = archive.read(SHEET).decode()
+    for ref, value in cached.items():
+        xml, n = re.subn(rf'<c r="{ref}"([^>]*)><f>(.*?)</f><v\s*/>',
+                         rf'<c r="{ref}"\1 t="str"><f>\2</f><v>{value}</v>', xml)
+        assert n == 1, f"no formula cell {ref}"
+    return replace_part(content, SHEET, xml.encode())
+
+
 def replace_part(content: bytes, name: str, data: bytes) -> bytes:
     """The XLSX with one part's bytes replaced (the others copied as they are)."""
     out = io.BytesIO()
