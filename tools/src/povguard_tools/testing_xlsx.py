@@ -111,13 +111,13 @@ def zip_bomb(content: bytes, unpacked: int, declared: int | None = None) -> byte
                     part.write(block[:left])
                     left -= len(block)
                 part.write(tail)
-    data = bytearray(out.getvalue())
+    packed = bytearray(out.getvalue())
     if declared is not None:
-        at = struct.unpack_from("<L", data, data.rfind(b"PK\x05\x06") + 16)[0]  # where the directory starts
+        at = struct.unpack_from("<L", packed, packed.rfind(b"PK\x05\x06") + 16)[0]  # where the directory starts
         while True:
-            length, extra, comment = struct.unpack_from("<3H", data, at + 28)
-            if data[at + 46:at + 46 + length].decode() == SHEET:
-                struct.pack_into("<L", data, at + 24, declared)  # its uncompressed size
+            length, extra, comment = struct.unpack_from("<3H", packed, at + 28)
+            if packed[at + 46:at + 46 + length].decode() == SHEET:
+                struct.pack_into("<L", packed, at + 24, declared)  # its uncompressed size
                 break
             at += 46 + length + extra + comment
-    return bytes(data)
+    return bytes(packed)
