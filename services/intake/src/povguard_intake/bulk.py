@@ -41,6 +41,7 @@ from povguard_intake.importer import (
 )
 from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
+from povguard_platform.spreadsheet import text_cells
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -294,7 +295,7 @@ def errors_xlsx(content: bytes, file_name: str, errors: list[dict[str, Any]]) ->
     sheet = book.create_sheet("农户信息")
     sheet.append([*HEADERS, ERROR_HEADER])
     for number, row in read_table(content, file_name):
-        sheet.append([_plain(v) for v in row] + ["；".join(by_row.get(number, []))])
+        sheet.append(text_cells(sheet, [_plain(v) for v in row] + ["；".join(by_row.get(number, []))]))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -342,7 +343,7 @@ async def export_xlsx(engine: AsyncEngine, org: str) -> tuple[bytes, int]:
     sheet.append(HEADERS)
     count = 0
     async for row in export_rows(engine, org):
-        sheet.append(row)
+        sheet.append(text_cells(sheet, row))
         count += 1
     out = io.BytesIO()
     book.save(out)

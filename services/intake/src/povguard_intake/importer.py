@@ -24,6 +24,8 @@ from povguard_intake.domain.idcard import normalise
 from povguard_intake.domain.rules import member_violations
 from povguard_intake.handlers import RegisterCommand
 from povguard_platform.errors import Violation
+from povguard_platform.problems import InvalidInput
+from povguard_platform.spreadsheet import FORMULA_REFUSED, Formula, read_sheet
 
 BY_KEY = {c.key: c for c in COLUMNS}
 M = TypeVar("M", bound=BaseModel)
@@ -64,7 +66,7 @@ def read_table(content: bytes, file_name: str) -> Iterator[tuple[int, Row]]:
     if file_name.lower().endswith(".csv"):
         yield from _read_csv(content)
     elif file_name.lower().endswith(".xlsx"):
-        yield from _read_xlsx(content)
+        yield from _read_xlsx(content, file_name)
     else:
         raise TemplateError("只支持 .xlsx 或 .csv 文件")
 
@@ -103,25 +105,18 @@ def _read_csv(content: bytes) -> Iterator[tuple[int, Row]]:
             yield number, _pick(values, where)
 
 
-def _read_xlsx(content: bytes) -> Iterator[tuple[int, Row]]:
-    import openpyxl
-
+def _read_xlsx(content: bytes, file_name: str) -> Iterator[tuple[int, Row]]:
     try:
-        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:
-        raise TemplateError(f"无法读取 XLSX 文件：{exc}") from exc
-    try:
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
+        rows = read_sheet(content, file_name)
         try:
             where = _check_headers(next(rows))
         except StopIteration:
             raise TemplateError("文件为空") from None
-        for number, values in enumerate(rows, start=2):
-            if any(v is not None and str(v).strip() for v in values):
-                yield number, _pick(values, where)
-    finally:
-        book.close()
+    except InvalidInput as exc:
+        raise TemplateError(exc.detail) from exc
+    for number, values in enumerate(rows, start=2):
+        if any(v is not None and str(v).strip() for v in values):
+            yield number, _pick(values, where)
 
 
 def group_households(rows: Iterator[tuple[int, Row]]) -> Iterator[HouseholdRows]:
@@ -214,7 +209,11 @@ def _fields(row: Row, level: str, number: int, errors: list[RowError]) -> dict[s
         prefix, _, name = column.key.partition(".")
         if prefix != level:
             continue
-        value, problem = _cell(column, cell(row, column.header))
+        raw = cell(row, column.header)
+        if isinstance(raw, Formula):
+            errors.append(RowError(number, column.header, FORMULA_REFUSED, "formula"))
+            continue
+        value, problem = _cell(column, raw)
         if problem:
             errors.append(RowError(number, column.header, problem, "cell"))
         elif value is not None:
@@ -249,10 +248,15 @@ def _message(error: Any) -> str:
 def parse_household(household: HouseholdRows, today: date) -> Parsed:
     errors: list[RowError] = []
     first_number, first = household.rows[0]
-    # household columns must agree across the household's rows
+    # household columns must agree across the household's rows (the first row's are read below)
     for number, row in household.rows[1:]:
         for column in COLUMNS:
-            if column.household_level and _text(cell(row, column.header)) != _text(cell(first, column.header)):
+            if not column.household_level:
+                continue
+            value = cell(row, column.header)
+            if isinstance(value, Formula):
+                errors.append(RowError(number, column.header, FORMULA_REFUSED, "formula"))
+            elif _text(value) != _text(cell(first, column.header)):
                 errors.append(RowError(number, column.header,
                                        f"同一户编号的“{column.header}”与第{first_number}行不一致", "inconsistent"))
     place_fields = _fields(first, "place", first_number, errors)

@@ -21,6 +21,7 @@ from povguard_platform.envelope import NewEvent, StreamRef
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import InvalidInput, NotFound
 from povguard_platform.service import Runtime
+from povguard_platform.spreadsheet import check_xlsx
 
 router = APIRouter(tags=["import and export"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -72,6 +73,8 @@ async def start_import(request: Request, runtime: Runtime, intake: IntakeDep, ac
     content = await file.read()
     if len(content) > MAX_UPLOAD:
         raise InvalidInput("文件过大（上限 200 MB）")
+    if name.lower().endswith(".xlsx"):
+        check_xlsx(content, name)  # a zip bomb is refused here, before anything unpacks it
     import_id = str(uuid7())
     await bulk.start_import(runtime.engine, import_id, name, content, actor)
     task = asyncio.create_task(bulk.run_import(runtime.engine, intake, import_id))

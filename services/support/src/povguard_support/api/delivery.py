@@ -3,7 +3,6 @@ or XLSX); the service compares them with the plans and lists 未录入 and 未�
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import RuleViolations, Violation
 from povguard_platform.problems import Forbidden, InvalidInput
 from povguard_platform.service import Runtime
+from povguard_platform.spreadsheet import FORMULA_REFUSED, Formula, read_sheet
 from povguard_support.api.deps import DepartmentClient, Reader, SupportDep, org_prefix
 from povguard_support.handlers import DeliveryRecord
 
@@ -96,15 +96,9 @@ async def receive_records(body: RecordsIn, runtime: Runtime, support: SupportDep
     return ReconcileResult(department=department.value, **result)
 
 
-def parse_xlsx(content: bytes) -> list[RecordIn]:
+def parse_xlsx(content: bytes, file_name: str) -> list[RecordIn]:
     """The first sheet: a header row naming 记录编号, 户ID, 措施类型, 发放日期, 金额 (any order), one record a row."""
-    from openpyxl import load_workbook
-
-    try:
-        sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-    except Exception as exc:
-        raise InvalidInput(f"无法读取 XLSX 文件：{exc}") from exc
-    rows = sheet.iter_rows(values_only=True)
+    rows = read_sheet(content, file_name)
     header = [str(c).strip() if c is not None else "" for c in next(rows, ())]
     missing = [h for h in XLSX_COLUMNS if h != "金额" and h not in header]
     if missing:
@@ -116,6 +110,10 @@ def parse_xlsx(content: bytes) -> list[RecordIn]:
         if not any(c not in (None, "") for c in row):
             continue
         values: dict[str, Any] = {k: row[i] if i < len(row) else None for k, i in index.items()}
+        formulas = [h for h, k in XLSX_COLUMNS.items() if isinstance(values.get(k), Formula)]
+        violations += [Violation(f"rows.{n}.{h}", f"第{n}行 {h}：{FORMULA_REFUSED}", "formula") for h in formulas]
+        if formulas:
+            continue
         if isinstance(values.get("delivered_on"), datetime):
             values["delivered_on"] = values["delivered_on"].date()
         for key in ("record_ref", "household_id"):
@@ -146,7 +144,7 @@ async def upload_records(runtime: Runtime, support: SupportDep, actor: Departmen
     content = await file.read()
     if len(content) > MAX_UPLOAD:
         raise InvalidInput("文件过大（上限 20 MB）")
-    records = parse_xlsx(content)
+    records = parse_xlsx(content, file.filename or "upload.xlsx")
     async with runtime.engine.begin() as conn:
         result = await support.receive_records(conn, dept, [_record(r) for r in records], actor)
     return ReconcileResult(department=dept.value, **result)
