@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role
+from povguard_platform.api import Int64
 from povguard_platform.auth import require_roles
 from povguard_platform.consumer import retry_dead_letter
 from povguard_platform.problems import Conflict, NotFound
@@ -46,7 +47,7 @@ def ops_router() -> APIRouter:
     async def list_dead_letters(
         runtime: Runtime, _: Reader,
         include_resolved: bool = False,
-        after: Annotated[int, Query(ge=0, description="cursor: the last id of the previous page")] = 0,
+        after: Annotated[Int64, Query(ge=0, description="cursor: the last id of the previous page")] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> DeadLetters:
         async with runtime.engine.connect() as conn:
@@ -64,7 +65,7 @@ def ops_router() -> APIRouter:
 
     @router.post("/dead-letters/{dead_letter_id}/retry", operation_id="retry_dead_letter",
                  summary="Apply a dead-lettered event again (after its cause is fixed)")
-    async def retry(runtime: Runtime, _: Admin, dead_letter_id: int) -> dict[str, Any]:
+    async def retry(runtime: Runtime, _: Admin, dead_letter_id: Int64) -> dict[str, Any]:
         async with runtime.engine.connect() as conn:
             row = await conn.execute(
                 text(f"SELECT consumer FROM {runtime.schema}.dead_letters WHERE id = :id"), {"id": dead_letter_id})

@@ -3,17 +3,22 @@ field (pydantic's full error list, not the first one)."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://povguard.cn/problems/"
+
+log = logging.getLogger(__name__)
 
 
 class FieldError(BaseModel):
@@ -65,6 +70,15 @@ class Conflict(ProblemError):
 
 class InvalidInput(ProblemError):
     status, kind, title = 422, "invalid-input", "Invalid input"
+
+
+class ContentTooLarge(StarletteHTTPException):
+    """A request body beyond its limit. An HTTPException rather than a ProblemError because it is raised from inside
+    `receive`, where FastAPI turns any other exception into a 400 "error parsing the body"."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"请求体超过上限 {limit} 字节（the request body is larger than {limit} bytes）")
+        self.limit = limit
 
 
 def problem_response(status: int, title: str, kind: str | None, detail: str | None, request: Request,
@@ -140,4 +154,22 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, ContentTooLarge):
+            return content_too_large(request, exc)
         return problem_response(exc.status_code, str(exc.detail), None, None, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug or an outage: the exception's text may hold data or internals, so the caller gets only a trace id
+        # to quote, and the log (with the same id) gets the traceback.
+        span = trace.get_current_span().get_span_context()
+        trace_id = format(span.trace_id, "032x") if span.is_valid else secrets.token_hex(16)
+        log.error("unexpected error in %s %s (trace id %s)", request.method, request.url.path, trace_id,
+                  exc_info=exc)
+        detail = f"内部错误，请联系运维并提供追踪号 {trace_id}（internal error; quote trace id {trace_id}）"
+        return problem_response(500, "Internal server error", "internal-error", detail, request, trace_id=trace_id)
+
+
+def content_too_large(request: Request, exc: ContentTooLarge) -> JSONResponse:
+    return problem_response(413, "Content too large", "content-too-large", str(exc.detail), request,
+                            max_bytes=exc.limit)

@@ -7,6 +7,7 @@ from importlib.metadata import entry_points
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from povguard_platform.service import ServiceDef
 from povguard_platform.settings import get_settings
@@ -34,7 +35,10 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
     definition = service_definitions()[args.service]
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # e.g. a weak JWT_SECRET in production: refuse to start, saying why
+        raise SystemExit(f"povguard {args.service}: invalid settings: {exc}") from None
     setup_logging(settings.log_level)
     uvicorn.run(app_for(args.service), host=args.host, port=args.port or definition.default_port,
                 log_config=None, access_log=False, timeout_graceful_shutdown=10)

@@ -1,5 +1,6 @@
 """The FastAPI app factory every service uses: lifespan (migrations, bus, relay, consumers), health, readiness,
-Prometheus metrics, problem details, tracing, and the operator API for dead letters."""
+Prometheus metrics, problem details, the edge checks (body limits, token before body, storable input), tracing,
+and the operator API for dead letters."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
@@ -20,6 +21,7 @@ from sqlalchemy import text
 
 from povguard_platform.bus import connect, ensure_stream
 from povguard_platform.consumer import Consumer
+from povguard_platform.edge import BodyGuard, storable_input
 from povguard_platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from povguard_platform.migrations import is_at_head, upgrade
 from povguard_platform.ops import ops_router
@@ -92,6 +94,7 @@ def create_app(
         docs_url="/docs",
         responses={401: {"description": "Missing or invalid bearer token (problem details)"},
                    403: {"description": "Role or org unit may not act (problem details)"}},
+        dependencies=[Depends(storable_input)],
     )
     app.state.runtime = runtime
     app.state.settings = settings
@@ -100,6 +103,7 @@ def create_app(
     app.include_router(ops_router())
     for router in definition.routers():
         app.include_router(router)
+    app.add_middleware(BodyGuard, settings=settings)
 
     @app.middleware("http")
     async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

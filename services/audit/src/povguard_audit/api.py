@@ -16,6 +16,7 @@ from sqlalchemy import text
 from povguard_audit import bundle, checkpoints, dispute, ledger, note, recheck
 from povguard_audit.settings import audit_settings
 from povguard_platform.actor import Actor, Role
+from povguard_platform.api import Int64
 from povguard_platform.auth import CurrentActor, require_roles
 from povguard_platform.problems import Conflict, InvalidInput, NotFound
 from povguard_platform.service import Runtime
@@ -165,7 +166,7 @@ async def sign_checkpoint(runtime: Runtime, actor: Operator) -> CheckpointPublic
 
 @checkpoint_router.post("/{checkpoint_id}/cosignatures", operation_id="add_cosignature",
                         status_code=status.HTTP_201_CREATED)
-async def add_cosignature(checkpoint_id: int, body: Cosignature, runtime: Runtime, actor: CurrentActor
+async def add_cosignature(checkpoint_id: Int64, body: Cosignature, runtime: Runtime, actor: CurrentActor
                           ) -> CheckpointPublic:
     """Collect a witness's cosignature; it is checked against the registered witness keys."""
     try:
@@ -184,8 +185,8 @@ async def add_cosignature(checkpoint_id: int, body: Cosignature, runtime: Runtim
 
 
 @proof_router.get("/inclusion", operation_id="get_inclusion_proof")
-async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotated[int, Query(ge=0)],
-                          tree_size: Annotated[int | None, Query(ge=1)] = None) -> InclusionProof:
+async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotated[Int64, Query(ge=0)],
+                          tree_size: Annotated[Int64 | None, Query(ge=1)] = None) -> InclusionProof:
     async with runtime.engine.connect() as conn:
         size = tree_size or await _latest_size(conn)
         if index >= size or size > await ledger.size(conn):
@@ -198,8 +199,8 @@ async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotate
 
 
 @proof_router.get("/consistency", operation_id="get_consistency_proof")
-async def consistency_proof(runtime: Runtime, actor: CurrentActor, first: Annotated[int, Query(ge=1)],
-                            second: Annotated[int, Query(ge=1)]) -> ConsistencyProof:
+async def consistency_proof(runtime: Runtime, actor: CurrentActor, first: Annotated[Int64, Query(ge=1)],
+                            second: Annotated[Int64, Query(ge=1)]) -> ConsistencyProof:
     async with runtime.engine.connect() as conn:
         if first > second or second > await ledger.size(conn):
             raise InvalidInput(f"no consistency proof from {first} to {second}")
@@ -246,7 +247,7 @@ async def list_entries(
     household: str | None = None, actor_user: Annotated[str | None, Query(alias="actor")] = None,
     action: str | None = None, org: Annotated[str | None, Query(description="org unit prefix")] = None,
     since: datetime | None = None, until: datetime | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[Int64 | None, Query(ge=0)] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EntriesPublic:
     """Entries by household, actor, action type, org unit and recording time, oldest first, each with its
     inclusion proof against the latest checkpoint."""
@@ -260,7 +261,7 @@ async def list_entries(
                        AND (CAST(:since AS timestamptz) IS NULL OR recorded_at >= :since)
                        AND (CAST(:until AS timestamptz) IS NULL OR recorded_at < :until)
                      ORDER BY idx LIMIT :n"""),
-            {"after": int(cursor) if cursor else -1, "h": household, "u": actor_user, "a": action, "o": org,
+            {"after": -1 if cursor is None else cursor, "h": household, "u": actor_user, "a": action, "o": org,
              "since": since, "until": until, "n": limit + 1})
         stored = [ledger.entry_from_row(r) for r in rows]
         page, more = stored[:limit], len(stored) > limit
@@ -270,7 +271,7 @@ async def list_entries(
 
 
 @entries_router.post("/{index}/redaction", operation_id="redact_entry_payload", status_code=status.HTTP_200_OK)
-async def redact(index: int, runtime: Runtime, actor: Admin,
+async def redact(index: Int64, runtime: Runtime, actor: Admin,
                  reason: Annotated[str, Query(min_length=1, max_length=500)]) -> dict[str, Any]:
     """Remove an entry's stored event (personal data). The entry keeps the payload hash: every proof still holds."""
     async with runtime.engine.begin() as conn:
@@ -365,13 +366,13 @@ async def run_recheck(runtime: Runtime, actor: Operator) -> RecheckPublic:
 
 @ops_router.get("/findings", operation_id="list_findings")
 async def list_findings(runtime: Runtime, actor: Reader, kind: str | None = None,
-                        cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+                        cursor: Annotated[Int64 | None, Query(ge=0)] = None,
                         limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(text(
             "SELECT id, kind, household, actor_user, evidence, found_at FROM audit.findings "
             "WHERE id > :after AND (CAST(:k AS text) IS NULL OR kind = :k) ORDER BY id LIMIT :n"),
-            {"after": int(cursor) if cursor else 0, "k": kind, "n": limit + 1})).all()
+            {"after": 0 if cursor is None else cursor, "k": kind, "n": limit + 1})).all()
     page = rows[:limit]
     return {"data": [FindingPublic(id=r[0], kind=r[1], household=r[2], actor=r[3], evidence=r[4], found_at=r[5])
                      for r in page],

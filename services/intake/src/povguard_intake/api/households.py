@@ -45,7 +45,7 @@ from povguard_intake.domain.household import Household, Visit
 from povguard_intake.domain.idcard import id_number_problems, mask, normalise
 from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
-from povguard_platform.api import ExpectedVersion
+from povguard_platform.api import ExpectedVersion, Int64
 from povguard_platform.auth import require_org
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
 from povguard_platform.service import Runtime
@@ -135,7 +135,7 @@ async def get_household(
     include_personal: Annotated[bool, Query(description="show ID numbers, phones and health (audited)")] = False,
     purpose: Annotated[str, Query(max_length=100, description="why personal data is read (recorded)")] = "核查",
     as_of: Annotated[datetime | None, Query(description="the household as it stood at this time")] = None,
-    version: Annotated[int | None, Query(ge=1, description="the household as of this version")] = None,
+    version: Annotated[Int64 | None, Query(ge=1, description="the household as of this version")] = None,
 ) -> HouseholdPublic:
     result = await _read(runtime, intake, actor, household_id, include_personal, purpose, as_of, version)
     response.headers["ETag"] = f'"{result.version}"'
