@@ -3,6 +3,7 @@ field (pydantic's full error list, not the first one)."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 from typing import Any
@@ -130,6 +131,38 @@ def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None
     return None
 
 
+_NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
+                             errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOTCONN})
+RETRY_AFTER_SECONDS = 5  # what an outage answer asks a client to wait: a restart by the supervisor takes about that
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database or the bus is away (refused, shutting down, starting up, connection lost, pool exhausted): not a
+    fault of the request nor a bug, so the answer is 503 and the same request may simply be sent again later."""
+    import nats.errors
+    from sqlalchemy.exc import InterfaceError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (ConnectionError, TimeoutError, PoolTimeout, InterfaceError, nats.errors.ConnectionClosedError,
+                          nats.errors.NoServersError, nats.errors.StaleConnectionError)):
+            return True
+        if isinstance(e, OSError) and e.errno in _NETWORK_ERRNOS:
+            return True
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
+            return True
+        if str(getattr(e, "sqlstate", "") or "").startswith(("08", "57P")):  # connection exception, shutdown
+            return True
+        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+    return False
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     from povguard_platform.errors import DomainConflict, DomainForbidden, DomainNotFound, RuleViolations
     from povguard_platform.eventstore import ConcurrencyError
@@ -160,8 +193,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # A bug or an outage: the exception's text may hold data or internals, so the caller gets only a trace id
-        # to quote, and the log (with the same id) gets the traceback.
+        if is_outage(exc):
+            log.warning("outage in %s %s: %r", request.method, request.url.path, exc)
+            response = problem_response(
+                503, "Service unavailable", "unavailable",
+                "数据库或消息总线暂时不可用，请稍后重试（the database or the bus is briefly unavailable; retry)",
+                request, retry_after=RETRY_AFTER_SECONDS)
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        # A bug: the exception's text may hold data or internals, so the caller gets only a trace id to quote, and
+        # the log (with the same id) gets the traceback.
         span = trace.get_current_span().get_span_context()
         trace_id = format(span.trace_id, "032x") if span.is_valid else secrets.token_hex(16)
         log.error("unexpected error in %s %s (trace id %s)", request.method, request.url.path, trace_id,

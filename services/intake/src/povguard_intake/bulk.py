@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from povguard_contracts.numbers import STORED
@@ -41,6 +40,7 @@ from povguard_intake.importer import (
 )
 from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
+from povguard_platform.problems import is_outage
 from povguard_platform.spreadsheet import text_cells
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,6 @@ def _lock_key(import_id: str) -> int:
     return zlib.crc32(f"povguard.import.{import_id}".encode())
 
 
-def _outage(exc: BaseException) -> bool:
-    """The database went away (not a fault of the file or of the code): leave the job for a resume."""
-    return isinstance(exc, (OSError, InterfaceError)) or (
-        isinstance(exc, DBAPIError) and (exc.connection_invalidated
-                                         or str(getattr(exc.orig, "sqlstate", "")).startswith(("08", "57P"))))
-
-
 async def run_import(engine: AsyncEngine, intake: Intake, import_id: str,
                      on_progress: Callable[[ImportProgress], None] | None = None) -> ImportProgress | None:
     """Run (or resume) the import job `import_id` if nobody else is running it: under its advisory lock, from its
@@ -105,7 +98,7 @@ async def run_import(engine: AsyncEngine, intake: Intake, import_id: str,
                 await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(import_id)})
                 await lock_conn.commit()
     except Exception as exc:
-        if _outage(exc):
+        if is_outage(exc):
             log.warning("import %s interrupted by a database outage; it resumes when the database is back: %r",
                         import_id, exc)
             return None
@@ -145,7 +138,7 @@ async def _run_locked(engine: AsyncEngine, intake: Intake, import_id: str,
         message = None if households else "文件中没有农户数据（只有表头）"
         await _save_progress(engine, import_id, progress, "done", message)
     except Exception as exc:
-        if _outage(exc):
+        if is_outage(exc):
             raise
         log.exception("import %s failed", import_id)
         await _save_progress(engine, import_id, progress, "failed", f"{type(exc).__name__}: {exc}"[:500])
