@@ -18,12 +18,13 @@ from povguard_tools.demo.stages import STAGES
 from povguard_tools.demo.state import Campaign, progress_bar
 from povguard_tools.runtime.servers import free_port, port_open
 
-SERVICES = ["intake", "assessment", "review", "support", "audit"]
-DEFAULT_PORTS = {"intake": 8101, "assessment": 8102, "review": 8103, "support": 8104, "audit": 8105}
+SERVICES = ["intake", "assessment", "review", "support", "audit", "reporting"]
+DEFAULT_PORTS = {"intake": 8101, "assessment": 8102, "review": 8103, "support": 8104, "audit": 8105,
+                 "reporting": 8106}
 
 
 def _running_system() -> dict[str, str] | None:
-    """The five services on their default ports, if a `povguard up` is serving them."""
+    """The services on their default ports, if a `povguard up` is serving them."""
     urls = {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
     try:
         if all(httpx.get(f"{u}/readyz", timeout=2).status_code == 200 for u in urls.values()):
@@ -52,7 +53,7 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
     else:
         shutil.rmtree(data_dir, ignore_errors=True)
         ports = {name: (p if not port_open(p) else free_port()) for name, p in DEFAULT_PORTS.items()}
-        with console.status("starting NATS, PostgreSQL and the five services…"):
+        with console.status("starting NATS, PostgreSQL and the services…"):
             stack = up(data_dir / "system", ports, nats_port=free_port(), pg_port=free_port())
         urls = stack.urls
         console.print(f"system up in {time.monotonic() - started:.1f}s (data in {data_dir / 'system'})")
@@ -129,6 +130,21 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     console.print(table)
     _bands(f.get("bands", []), {h.place.township_code: h.place.township for h in c.county.households}, console)
     console.print(f"done in {seconds:.0f}s. API docs: " + "  ".join(f"{n} {u}/docs" for n, u in urls.items()))
+    if "reporting" in urls:
+        console.print(f"看板 (dashboard): {dashboard_url(urls['reporting'])}")
+
+
+def dashboard_url(base: str) -> str:
+    """The dashboard, signed in as the county bureau (a development token in the fragment: never sent to a server)."""
+    from datetime import timedelta
+
+    from povguard_platform.actor import Actor, Role
+    from povguard_platform.auth import issue_token
+
+    settings = get_settings()
+    token = issue_token(Actor(user="县乡村振兴局", role=Role.COUNTY_BUREAU, org=settings.campaign.split("-")[0]),
+                        settings, timedelta(hours=12))
+    return f"{base}/dashboard#token={token}"
 
 
 def _bands(bands: list[dict[str, object]], towns: dict[str, str], console: Console) -> None:
