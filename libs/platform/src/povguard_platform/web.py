@@ -127,8 +127,17 @@ DOCS_ASSETS = "/docs-assets"
 def install_offline_docs(app: FastAPI, title: str) -> None:
     """/docs (Swagger UI) and /redoc with their scripts, styles and icon served by the service itself (the packaged
     copies of fastapi-offline), never from a CDN, and no web fonts."""
-    app.mount(DOCS_ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
     icon = f"{DOCS_ASSETS}/favicon.png"
+    # ReDoc's "powered by" footer loads its logo from its CDN: the script is served with the local icon instead
+    redoc_js = (assets / "redoc.standalone.js").read_text(encoding="utf-8").replace(
+        "https://cdn.redoc.ly/redoc/logo-mini.svg", icon)
+
+    @app.get("/redoc.js", include_in_schema=False)
+    async def redoc_script() -> Response:
+        return Response(redoc_js, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "max-age=3600"})
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
@@ -144,7 +153,7 @@ def install_offline_docs(app: FastAPI, title: str) -> None:
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{title} — API",
-                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js", redoc_favicon_url=icon,
+                              redoc_js_url="/redoc.js", redoc_favicon_url=icon,
                               with_google_fonts=False)
 
 

@@ -43,7 +43,6 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
                  use_running: bool = True) -> tuple[int, Campaign | None]:
     """The whole demo; returns the exit code and the campaign (its figures, proposals and decisions)."""
     from povguard_tools.runtime.supervisor import Stack, up
-    from povguard_tools.synthetic import generate_to
 
     started = time.monotonic()
     stack: Stack | None = None
@@ -58,11 +57,7 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
         urls = stack.urls
         console.print(f"system up in {time.monotonic() - started:.1f}s (data in {data_dir / 'system'})")
     try:
-        with console.status(f"generating a county of {households:,} households (seed {seed})…"):
-            county = generate_to(data_dir / "county" / "registry.xlsx", households, seed)
-        console.print(f"county: {len(county.households):,} households, {county.members:,} people, "
-                      f"{len(county.warnings):,} department warnings → {data_dir / 'county'}")
-        campaign = asyncio.run(_drive(urls, county, data_dir / "county" / "registry.xlsx", console))
+        campaign = drive_campaign(urls, households, seed, data_dir, console)
     except DemoError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         return 1, None
@@ -72,6 +67,17 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
                 stack.stop()
     _report(campaign, urls, time.monotonic() - started, console)
     return (0 if campaign.figures.get("audit", {}).get("verified") else 1), campaign
+
+
+def drive_campaign(urls: dict[str, str], households: int, seed: int, data_dir: Path, console: Console) -> Campaign:
+    """Generate the county and drive every stage against a running system (its services' URLs)."""
+    from povguard_tools.synthetic import generate_to
+
+    with console.status(f"generating a county of {households:,} households (seed {seed})…"):
+        county = generate_to(data_dir / "county" / "registry.xlsx", households, seed)
+    console.print(f"county: {len(county.households):,} households, {county.members:,} people, "
+                  f"{len(county.warnings):,} department warnings → {data_dir / 'county'}")
+    return asyncio.run(_drive(urls, county, data_dir / "county" / "registry.xlsx", console))
 
 
 async def _drive(urls: dict[str, str], county: object, registry: Path, console: Console) -> Campaign:
