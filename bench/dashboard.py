@@ -70,7 +70,8 @@ def facts(n: int, seed: int) -> list[list[Entry]]:
         village = f"{town}{200 + (i // TOWNSHIPS) % VILLAGES_PER_TOWNSHIP:03d}"
         h = f"hh{i:06d}"
         add("HouseholdRegistered", {"h": h, "code": f"HH{i:07d}", "town": town, "village": village,
-                                    "group": village + "001", "town_name": f"乡镇{t}", "village_name": f"村{village[-3:]}",
+                                    "group": village + "001", "town_name": f"乡镇{t}",
+                                    "village_name": f"村{village[-3:]}",
                                     "group_name": "一组", "county": "533123", "county_name": "盈江县",
                                     "kind": rng.choice(["脱贫户", "一般农户", "监测对象"]), "category": None,
                                     "status": "未纳入监测", "persons": rng.randint(1, 6),

@@ -75,6 +75,10 @@ def get(urls: dict[str, str], service: str, path: str, **params: Any) -> Any:
     return r.json()
 
 
+def post(urls: dict[str, str], service: str, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(urls[service] + path, json=body, headers=headers, timeout=30)
+
+
 async def kpi(page: Page, key: str) -> int:
     return int((await page.locator(f'[data-kpi="{key}"] .n').inner_text()).replace(",", ""))
 
@@ -126,7 +130,7 @@ async def test_the_dashboard_shows_the_services_figures_drills_down_and_updates_
                                  "township": first["name"], "village_code": village["code"],
                                  "village": village["name"], "group_code": village["code"] + "001", "group": "一组"})
     clerk = {"Authorization": f"Bearer {token(Role.VILLAGE_CLERK, village['code'])}"}
-    r = httpx.post(f"{system['intake']}/v1/households", json=body, headers=clerk, timeout=30)
+    r = post(system, "intake", "/v1/households", body, clerk)
     assert r.status_code == 201, r.text
     waiting = r.json()
     await eventually(lambda: get(system, "reporting", "/v1/dashboard/summary", org=village["code"])["totals"][
@@ -144,10 +148,10 @@ async def test_the_dashboard_shows_the_services_figures_drills_down_and_updates_
 
     # live: a collector's tablet syncs the visit; the number changes without a reload
     before = await kpi(page, "visited")
-    r = httpx.post(f"{system['intake']}/v1/batches/visits", timeout=30,
-                   headers={"Authorization": f"Bearer {token(Role.COLLECTOR, village['code'])}"},
-                   json={"items": [{"household_id": waiting["household_id"],
-                                    "form": form(collector="浏览器测试").model_dump(mode="json")}]})
+    r = post(system, "intake", "/v1/batches/visits",
+             {"items": [{"household_id": waiting["household_id"],
+                         "form": form(collector="浏览器测试").model_dump(mode="json")}]},
+             {"Authorization": f"Bearer {token(Role.COLLECTOR, village['code'])}"})
     assert r.status_code == 200 and not r.json()["failed"], r.text
 
     async def updated() -> bool:
