@@ -169,7 +169,7 @@ def main() -> None:
         server = subprocess.Popen([sys.executable, "-m", "povguard_platform.serve", "reporting", "--port", str(port)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             try:
                 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
