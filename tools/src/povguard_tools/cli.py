@@ -22,6 +22,7 @@ def up(
     review_port: int = 8103,
     support_port: int = 8104,
     audit_port: int = 8105,
+    reporting_port: int = 8106,
     nats_port: Annotated[int, typer.Option(help="embedded NATS port (ignored when NATS_URL is set)")] = 4222,
     pg_port: Annotated[int, typer.Option(help="embedded PostgreSQL port (ignored when DATABASE_URL is set)")] = 55432,
 ) -> None:
@@ -31,7 +32,7 @@ def up(
     from povguard_tools.runtime.supervisor import wait_for_signal
 
     wanted = {"intake": intake_port, "assessment": assessment_port, "review": review_port,
-              "support": support_port, "audit": audit_port}
+              "support": support_port, "audit": audit_port, "reporting": reporting_port}
     ports = {name: wanted.get(name, d.default_port) for name, d in service_definitions().items()}
     with console.status("starting NATS, PostgreSQL and the services…"):
         try:
@@ -42,7 +43,8 @@ def up(
             raise typer.Exit(1) from exc
     urls = "  ".join(f"{name} {url}" for name, url in stack.urls.items())
     print(f"povguard is up: {urls}  (NATS {stack.nats_url}, PostgreSQL {stack.database_url}; "
-          f"API docs at <url>/docs; crashed processes restart by themselves, `povguard status` shows them; "
+          f"API docs at <url>/docs; the dashboard at {stack.urls.get('reporting', '')}/dashboard; "
+          f"crashed processes restart by themselves, `povguard status` shows them; "
           f"Ctrl-C stops)", flush=True)
     code = 1
     try:
@@ -166,6 +168,12 @@ def replay(service: Annotated[str, typer.Argument(help="intake, assessment, ..."
     console.print(f"{service}: rebuilt {count:,}")
 
 
+def _add_report_commands() -> None:
+    from povguard_tools.report import app as report_app
+
+    app.add_typer(report_app, name="report")
+
+
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON under var/bench/.")
 app.add_typer(bench_app, name="bench")
 
@@ -213,6 +221,7 @@ def _run_bench(name: str, args: list[str]) -> None:
 
 def main() -> None:
     _add_service_commands()
+    _add_report_commands()
     app()
 
 

@@ -17,7 +17,7 @@ from povguard_platform.telemetry import setup_logging
 def service_definitions() -> dict[str, ServiceDef]:
     """Every installed service, by name (entry point group `povguard.services`)."""
     found: dict[str, ServiceDef] = {ep.name: ep.load() for ep in entry_points(group="povguard.services")}
-    order = ["intake", "assessment", "review", "support", "audit"]
+    order = ["intake", "assessment", "review", "support", "audit", "reporting"]
     return dict(sorted(found.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 

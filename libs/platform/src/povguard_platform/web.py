@@ -10,10 +10,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -91,7 +95,8 @@ def create_app(
         version="1.0.0",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets: county networks are often offline
+        redoc_url=None,
         responses={401: {"description": "Missing or invalid bearer token (problem details)"},
                    403: {"description": "Role or org unit may not act (problem details)"}},
         dependencies=[Depends(storable_input)],
@@ -100,6 +105,7 @@ def create_app(
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(health_router(definition))
+    install_offline_docs(app, definition.title)
     app.include_router(ops_router())
     for router in definition.routers():
         app.include_router(router)
@@ -117,6 +123,42 @@ def create_app(
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def install_offline_docs(app: FastAPI, title: str) -> None:
+    """/docs (Swagger UI) and /redoc with their scripts, styles and icon served by the service itself (the packaged
+    copies of fastapi-offline), never from a CDN, and no web fonts."""
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    icon = f"{DOCS_ASSETS}/favicon.png"
+    # ReDoc's "powered by" footer loads its logo from its CDN: the script is served with the local icon instead
+    redoc_js = (assets / "redoc.standalone.js").read_text(encoding="utf-8").replace(
+        "https://cdn.redoc.ly/redoc/logo-mini.svg", icon)
+
+    @app.get("/redoc.js", include_in_schema=False)
+    async def redoc_script() -> Response:
+        return Response(redoc_js, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{title} — API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css", swagger_favicon_url=icon,
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{title} — API",
+                              redoc_js_url="/redoc.js", redoc_favicon_url=icon,
+                              with_google_fonts=False)
 
 
 def health_router(definition: ServiceDef) -> APIRouter:

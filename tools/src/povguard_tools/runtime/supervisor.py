@@ -83,7 +83,9 @@ class Stack:
         """Start (or start again) one service's process, its output appended to its log."""
         log = (self.data_dir / "logs" / f"{name}.log").open("ab")
         self.logs.append(log)
-        child_env = {**self.env, "NATS_URL": self.nats_url, "DATABASE_URL": self.database_url}
+        child_env = {**self.env, "NATS_URL": self.nats_url, "DATABASE_URL": self.database_url,
+                     # where the others answer (the reporting service's 运行 page reads them)
+                     **{f"{other.upper()}_URL": f"http://127.0.0.1:{port}" for other, port in self.ports.items()}}
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "povguard_platform.serve", name, "--port", str(self.ports[name])],
             env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
