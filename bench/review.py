@@ -43,6 +43,7 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.migrations import upgrade
+from povguard_platform.roles import provision
 from povguard_platform.settings import sqlalchemy_url
 from povguard_review.domain import case as domain
 from povguard_review.domain.case import Action
@@ -134,6 +135,7 @@ SYSTEM = Actor(user="povguard", role=Role.SYSTEM, org="system")
 
 async def benchmark(url: str, n: int, workers: int, console: Console) -> dict[str, Any]:
     engine = create_async_engine(sqlalchemy_url(url), pool_size=workers + 2, max_overflow=0)
+    await provision(url, [SERVICE.name])  # the bench runs as the superuser; the migrations grant to the roles
     async with engine.begin() as conn:
         await upgrade(conn, SERVICE.migrations_dir, SERVICE.name)
     policy, rules = load("533123-2022")

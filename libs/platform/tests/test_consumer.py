@@ -119,7 +119,7 @@ async def test_a_consumer_killed_between_commit_and_ack_applies_nothing_twice(se
         assert rt.js is not None
         await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
         env = {**os.environ, "PYTHONPATH": str(WORKER.parent), "POVGUARD_FAULT": "consumer.after_commit:1"}
-        args = [sys.executable, str(WORKER), "consumer", settings.database_url, settings.nats_url, "30"]
+        args = [sys.executable, str(WORKER), "consumer", settings.database_url_for("sample"), settings.nats_url, "30"]
         assert (await asyncio.to_thread(subprocess.run, args, env=env, timeout=60)).returncode == 137
         committed = await scalar(rt, "SELECT count(*) FROM sample.inbox")
         assert committed > 0  # the batch was committed, but never acknowledged

@@ -87,6 +87,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
 
 from povguard_platform.actor import Actor, Role  # noqa: E402
@@ -104,12 +105,13 @@ class Stack:
     intake: httpx.AsyncClient
     assess: httpx.AsyncClient
     runtime: ServiceRuntime
+    admin: AsyncEngine  # the database's superuser: the tests look into both services' schemas
 
     def auth(self, role: Role = Role.VILLAGE_CLERK, org: str = VILLAGE, user: str = "王文书") -> dict[str, str]:
         return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), self.settings)}
 
     async def rows(self, sql: str, **params: Any) -> list[Any]:
-        async with self.runtime.engine.connect() as conn:
+        async with self.admin.connect() as conn:
             return list(await conn.execute(text(sql), params))
 
     async def register(self, kind: str = "脱贫户", **over: Any) -> str:

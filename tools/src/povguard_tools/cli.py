@@ -42,7 +42,7 @@ def up(
             console.print(f"[red]povguard up failed:[/red] {exc}")
             raise typer.Exit(1) from exc
     urls = "  ".join(f"{name} {url}" for name, url in stack.urls.items())
-    print(f"povguard is up: {urls}  (NATS {stack.nats_url}, PostgreSQL {stack.database_url}; "
+    print(f"povguard is up: {urls}  (NATS {stack.nats_url}, PostgreSQL {stack.database_url or 'per-service URLs'}; "
           f"API docs at <url>/docs; the dashboard at {stack.urls.get('reporting', '')}/dashboard; "
           f"crashed processes restart by themselves, `povguard status` shows them; "
           f"Ctrl-C stops)", flush=True)
@@ -172,6 +172,43 @@ def _add_report_commands() -> None:
     from povguard_tools.report import app as report_app
 
     app.add_typer(report_app, name="report")
+
+
+db_app = typer.Typer(help="The database: each service's roles and schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("provision")
+def db_provision(
+    admin_url: Annotated[str, typer.Argument(help="a superuser's URL of the database to prepare, e.g. "
+                                                  "postgresql://postgres@db.example:5432/povguard")],
+    service: Annotated[list[str] | None, typer.Option(help="only this service (repeatable); default: all")] = None,
+    passwords: Annotated[bool, typer.Option(help="give every role a new random password (in the printed URLs)")]
+    = False,
+) -> None:
+    """Create each service's owner and runtime roles and its schema in ADMIN_URL's database, then print the URLs
+    each service runs and migrates with (an env file: <SVC>_DATABASE_URL, <SVC>_MIGRATION_DATABASE_URL). Run it
+    once per database; running it again is harmless, and hands a database migrated before the roles to them."""
+    import asyncio
+    import secrets
+
+    from povguard_platform.roles import login_urls, owner_role, provision, runtime_role
+    from povguard_platform.serve import service_definitions
+
+    known = list(service_definitions())
+    names = service or known
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        console.print(f"[red]no such service: {', '.join(unknown)}[/red] (installed: {', '.join(known)})")
+        raise typer.Exit(2)
+    roles = [r for name in names for r in (owner_role(name), runtime_role(name))]
+    secret = {r: secrets.token_urlsafe(24) for r in roles} if passwords else None
+    asyncio.run(provision(admin_url, names, secret))
+    runtime_urls, owner_urls = login_urls(admin_url, names, secret)
+    for name in names:
+        print(f"{name.upper()}_DATABASE_URL={runtime_urls[name]}")
+        print(f"{name.upper()}_MIGRATION_DATABASE_URL={owner_urls[name]}")
+    console.print(f"provisioned {', '.join(names)}" + ("; the passwords are in the URLs above" if passwords else ""))
 
 
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON under var/bench/.")

@@ -20,7 +20,13 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     nats_url: str = "nats://127.0.0.1:4222"
+    # What the service runs with: its runtime role (roles.py). MIGRATION_DATABASE_URL: its owner, which runs the
+    # migrations; unset, the migrations run with DATABASE_URL. <SVC>_DATABASE_URL / <SVC>_MIGRATION_DATABASE_URL in
+    # the environment, and the two maps here (for a process that runs several services, as the tests do), win.
     database_url: str = "postgresql://postgres@127.0.0.1:5432/povguard"
+    migration_database_url: str | None = None
+    database_urls: dict[str, str] = Field(default_factory=dict)
+    migration_database_urls: dict[str, str] = Field(default_factory=dict)
     stream_name: str = "POVGUARD_EVENTS"
     # JetStream drops a republished Nats-Msg-Id within this window; it must outlast the relay's worst retry horizon
     # (an outage of NATS or a stopped relay). Inboxes catch anything later.
@@ -51,8 +57,17 @@ class Settings(BaseSettings):
         return self
 
     def database_url_for(self, service: str) -> str:
-        """A per-service URL (e.g. INTAKE_DATABASE_URL) wins over DATABASE_URL."""
-        return os.environ.get(f"{service.upper()}_DATABASE_URL", self.database_url)
+        """The URL `service` runs with: its entry in `database_urls`, else INTAKE_DATABASE_URL etc., else
+        DATABASE_URL."""
+        return (self.database_urls.get(service) or os.environ.get(f"{service.upper()}_DATABASE_URL")
+                or self.database_url)
+
+    def migration_url_for(self, service: str) -> str:
+        """The URL `service`'s migrations run with (its owner): its entry in `migration_database_urls`, else
+        INTAKE_MIGRATION_DATABASE_URL etc., else MIGRATION_DATABASE_URL, else the URL it runs with."""
+        return (self.migration_database_urls.get(service)
+                or os.environ.get(f"{service.upper()}_MIGRATION_DATABASE_URL")
+                or self.migration_database_url or self.database_url_for(service))
 
 
 @lru_cache

@@ -27,7 +27,7 @@ from povguard_platform.bus import connect, ensure_stream
 from povguard_platform.consumer import Consumer
 from povguard_platform.edge import BodyGuard, storable_input
 from povguard_platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from povguard_platform.migrations import is_at_head, upgrade
+from povguard_platform.migrations import is_at_head, migrate
 from povguard_platform.ops import ops_router
 from povguard_platform.problems import install_problem_handlers
 from povguard_platform.relay import Relay
@@ -39,10 +39,10 @@ log = logging.getLogger(__name__)
 
 
 async def start_runtime(runtime: ServiceRuntime) -> None:
-    """Migrate, connect to NATS, declare the stream, start the relay and the consumers."""
+    """Migrate (as the schema's owner), connect to NATS, declare the stream, start the relay and the consumers (as
+    the service's own role: runtime.engine)."""
     d, settings = runtime.definition, runtime.settings
-    async with runtime.engine.begin() as conn:
-        await upgrade(conn, d.migrations_dir, d.name)
+    await migrate(settings.migration_url_for(d.name), d.migrations_dir, d.name)
     runtime.nc = await connect(settings.nats_url, name=f"povguard-{d.name}")
     runtime.js = runtime.nc.jetstream()
     await ensure_stream(runtime.js, settings.stream_name, settings.duplicate_window_seconds)

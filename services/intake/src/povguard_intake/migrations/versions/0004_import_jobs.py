@@ -1,14 +1,14 @@
 """Imports are durable jobs: the next chunk to import and the attempts so far, so that an import resumes where it
 stopped after its process died or the database went away.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
