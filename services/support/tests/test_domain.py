@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from povguard_contracts.vocab import Department, MeasureKind, RiskType
+from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
 from povguard_platform.policy import policy_section
 from povguard_support.domain import delivery
@@ -16,6 +17,7 @@ from povguard_support.domain.plan import HouseholdFacts, MeasureStatus, Plan
 
 POLICY = policy_section("533123-2022", "support", SupportPolicy)
 TODAY = date(2022, 12, 31)
+CADRE = Actor(user="李队员", role=Role.WORK_TEAM, org="533123101201")
 
 
 def new_plan(measures: tuple[MeasureKind, ...] = (), risks: tuple[RiskType, ...] = (),
@@ -68,7 +70,7 @@ def test_a_household_that_can_work_needs_a_developmental_measure() -> None:
 def test_a_measure_moves_planned_implemented_verified_and_never_out_of_order() -> None:
     plan = new_plan(measures=(MeasureKind.INDUSTRY,))
     with pytest.raises(DomainConflict):
-        domain.verify(plan, "m0", date(2022, 7, 1), "", TODAY)
+        domain.verify(plan, "m0", date(2022, 7, 1), "", TODAY, CADRE)
     with pytest.raises(RuleViolations) as refused:
         domain.implement(plan, "m0", date(2022, 6, 1), 3000, " ", TODAY)
     assert refused.value.violations[0].field == "evidence_ref"
@@ -78,8 +80,8 @@ def test_a_measure_moves_planned_implemented_verified_and_never_out_of_order() -
     with pytest.raises(DomainConflict):
         domain.implement(plan, "m0", date(2022, 6, 2), 3000, "凭证-002", TODAY)
     with pytest.raises(RuleViolations):
-        domain.verify(plan, "m0", date(2022, 5, 31), "", TODAY)  # before it was implemented
-    plan = domain.fold([domain.verify(plan, "m0", date(2022, 7, 1), "到户核实", TODAY)], plan)
+        domain.verify(plan, "m0", date(2022, 5, 31), "", TODAY, CADRE)  # before it was implemented
+    plan = domain.fold([domain.verify(plan, "m0", date(2022, 7, 1), "到户核实", TODAY, CADRE)], plan)
     assert plan.measures["m0"].status == MeasureStatus.VERIFIED
 
 

@@ -59,6 +59,11 @@ class Support:
     catalogue: SupportPolicy
     today: Callable[[], date] = field(default=date.today)
 
+    @property
+    def county(self) -> str:
+        """The campaign's county: where a plan not yet placed in a village belongs."""
+        return self.policy.policy.county_code
+
     def metadata(self, actor: Actor, cause: RecordedEvent | None = None) -> Metadata:
         if cause is None:
             return Metadata(actor=actor, policy=self.policy.ref)
@@ -71,6 +76,8 @@ class Support:
         events = await self.store.load(conn, plan_stream(household_id))
         state = domain.fold(self.store.decode_all(events))
         state.household_id = household_id
+        domain.note_implementers(state, [(e.data["measure_id"], e.actor) for e in events
+                                         if e.type == "MeasureImplemented"])
         return state
 
     async def commit(self, conn: AsyncConnection, plan: Plan, events: Sequence[EventPayload], metadata: Metadata,
