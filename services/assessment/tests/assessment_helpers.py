@@ -107,8 +107,10 @@ class Stack:
     runtime: ServiceRuntime
     admin: AsyncEngine  # the database's superuser: the tests look into both services' schemas
 
-    def auth(self, role: Role = Role.VILLAGE_CLERK, org: str = VILLAGE, user: str = "王文书") -> dict[str, str]:
-        return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), self.settings)}
+    def auth(self, role: Role = Role.VILLAGE_CLERK, org: str = VILLAGE, user: str = "王文书",
+             dept: str | None = None) -> dict[str, str]:
+        return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org, dept=dept),
+                                                         self.settings)}
 
     async def rows(self, sql: str, **params: Any) -> list[Any]:
         async with self.admin.connect() as conn:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from povguard_contracts.vocab import Department, MeasureKind, RiskType
+from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
 from povguard_platform.policy import policy_section
 from povguard_support.domain import delivery
@@ -18,6 +19,7 @@ from povguard_support.domain.plan import HouseholdFacts, MeasureStatus, Plan
 POLICY = policy_section("533123-2022", "support", SupportPolicy)
 TODAY = date(2022, 12, 31)
 MAX = Decimal(2_000_000)  # [bounds] max_line_amount
+CADRE = Actor(user="李队员", role=Role.WORK_TEAM, org="533123101201")
 
 
 def new_plan(measures: tuple[MeasureKind, ...] = (), risks: tuple[RiskType, ...] = (),
@@ -71,7 +73,7 @@ def test_a_household_that_can_work_needs_a_developmental_measure() -> None:
 def test_a_measure_moves_planned_implemented_verified_and_never_out_of_order() -> None:
     plan = new_plan(measures=(MeasureKind.INDUSTRY,))
     with pytest.raises(DomainConflict):
-        domain.verify(plan, "m0", date(2022, 7, 1), "", TODAY)
+        domain.verify(plan, "m0", date(2022, 7, 1), "", TODAY, CADRE)
     with pytest.raises(RuleViolations) as refused:
         domain.implement(plan, "m0", date(2022, 6, 1), Decimal(3000), " ", TODAY, MAX)
     assert refused.value.violations[0].field == "evidence_ref"
@@ -85,8 +87,8 @@ def test_a_measure_moves_planned_implemented_verified_and_never_out_of_order() -
     with pytest.raises(DomainConflict):
         domain.implement(plan, "m0", date(2022, 6, 2), Decimal(3000), "凭证-002", TODAY, MAX)
     with pytest.raises(RuleViolations):
-        domain.verify(plan, "m0", date(2022, 5, 31), "", TODAY)  # before it was implemented
-    plan = domain.fold([domain.verify(plan, "m0", date(2022, 7, 1), "到户核实", TODAY)], plan)
+        domain.verify(plan, "m0", date(2022, 5, 31), "", TODAY, CADRE)  # before it was implemented
+    plan = domain.fold([domain.verify(plan, "m0", date(2022, 7, 1), "到户核实", TODAY, CADRE)], plan)
     assert plan.measures["m0"].status == MeasureStatus.VERIFIED
 
 

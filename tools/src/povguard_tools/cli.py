@@ -126,17 +126,23 @@ def generate(
 @app.command()
 def token(
     role: Annotated[Role, typer.Option(help="the actor's role")],
-    org: Annotated[str, typer.Option(help="org unit: an administrative division code, e.g. 533123 (county)")],
+    org: Annotated[str, typer.Option(help="org unit: an administrative division code, e.g. 533123 (county); "
+                                          "a department's is the county it serves")],
     user: Annotated[str, typer.Option(help="user name")] = "dev",
+    dept: Annotated[str | None, typer.Option(help="a department token's department, e.g. 公安")] = None,
     hours: int = 12,
 ) -> None:
     """Print a development bearer token (signed with JWT_SECRET) for local use."""
     from datetime import timedelta
 
-    from povguard_platform.auth import issue_token
+    from povguard_platform.auth import issue_token, token_problem
     from povguard_platform.settings import get_settings
 
-    print(issue_token(Actor(user=user, role=role, org=org), get_settings(), timedelta(hours=hours)))
+    actor = Actor(user=user, role=role, org=org, dept=dept)
+    problem = token_problem(actor)
+    if problem:
+        raise typer.BadParameter(problem)
+    print(issue_token(actor, get_settings(), timedelta(hours=hours)))
 
 
 @app.command()

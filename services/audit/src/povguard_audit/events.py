@@ -39,3 +39,17 @@ class AnomalyFound(EventPayload):
     household_id: str | None = None
     actor: str | None = None
     evidence: dict[str, Any]
+
+
+@CATALOGUE.register
+class LedgerPayloadsRead(EventPayload):
+    """An unmasked read of stored events from the ledger (they hold ID numbers, phones, health): a household's
+    timeline or dispute replay, or a bundle with its payloads. Entered in the ledger like intake's
+    PersonalDataRead, so that every read of personal data is on the record."""
+
+    event_type = "LedgerPayloadsRead"
+    service = "audit"
+    household_id: str | None  # None: a bundle of a time range or of the whole ledger
+    view: str  # timeline | dispute | bundle
+    entries: int
+    purpose: str

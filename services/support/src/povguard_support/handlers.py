@@ -65,6 +65,11 @@ class Support:
         """The policy's bound for one amount ([bounds] max_line_amount): measures' amounts, measured incomes."""
         return self.policy.bounds.max_line_amount
 
+    @property
+    def county(self) -> str:
+        """The campaign's county: where a plan not yet placed in a village belongs."""
+        return self.policy.policy.county_code
+
     def metadata(self, actor: Actor, cause: RecordedEvent | None = None) -> Metadata:
         if cause is None:
             return Metadata(actor=actor, policy=self.policy.ref)
@@ -77,6 +82,8 @@ class Support:
         events = await self.store.load(conn, plan_stream(household_id))
         state = domain.fold(self.store.decode_all(events))
         state.household_id = household_id
+        domain.note_implementers(state, [(e.data["measure_id"], e.actor) for e in events
+                                         if e.type == "MeasureImplemented"])
         return state
 
     async def commit(self, conn: AsyncConnection, plan: Plan, events: Sequence[EventPayload], metadata: Metadata,

@@ -19,7 +19,6 @@ from povguard_intake.api.deps import (
     Reader,
     Registrar,
     VillageWorker,
-    mask_personal,
     masked_facts,
     scope,
 )
@@ -47,6 +46,7 @@ from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion, Int64
 from povguard_platform.auth import require_org
+from povguard_platform.personal import mask_personal
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
 from povguard_platform.service import Runtime
 

@@ -36,8 +36,10 @@ class StageAction(_Body):
 class CaseCreate(_Body):
     """By hand, from the village analysis meeting's 重点排查名单."""
 
-    household_id: str = Field(min_length=1, max_length=64)
-    village_code: str = Field(pattern=r"^\d{12}$")
+    household_id: str = Field(min_length=1, max_length=64, description="a registered household (户籍登记)")
+    village_code: str | None = Field(default=None, pattern=r"^\d{12}$",
+                                     description="optional: the case's village is the registry's; if given, it must "
+                                                 "be the same")
     outcome: Outcome
     category: MonitoringCategory | None = None
     risks: list[RiskType] = Field(default_factory=list, max_length=5)

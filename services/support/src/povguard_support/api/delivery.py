@@ -13,11 +13,12 @@ from sqlalchemy import text
 from povguard_contracts.numbers import Yuan
 from povguard_contracts.vocab import Department, MeasureKind
 from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import department_of, org_prefix, require_org
 from povguard_platform.errors import RuleViolations, Violation
 from povguard_platform.problems import Forbidden, InvalidInput
 from povguard_platform.service import Runtime
 from povguard_platform.spreadsheet import FORMULA_REFUSED, Formula, read_sheet
-from povguard_support.api.deps import DepartmentClient, Reader, SupportDep, org_prefix
+from povguard_support.api.deps import DepartmentClient, Reader, SupportDep
 from povguard_support.handlers import DeliveryRecord
 
 router = APIRouter(prefix="/v1", tags=["delivery checks"])
@@ -68,13 +69,15 @@ class MismatchesPublic(BaseModel):
     next_cursor: str | None
 
 
-def _department(actor: Actor, named: Department | None) -> Department:
-    if actor.role == Role.DEPARTMENT:
-        if actor.org not in {d.value for d in Department}:
-            raise Forbidden(f"部门账号 {actor.org} 不是已知的行业部门")
-        own = Department(actor.org)
+def _department(actor: Actor, named: Department | None, county: str) -> Department:
+    """The department whose records these are; the records are about the county's households, so the sender must
+    serve that county."""
+    require_org(actor, county)
+    own = department_of(actor)
+    if own is not None:
         if named is not None and named != own:
-            raise Forbidden(f"部门账号 {actor.org} 只能报送本部门的记录（不能代 {named.value} 报送）")
+            raise Forbidden(f"部门账号 {own.value} 只能报送本部门的记录（不能代 {named.value} 报送）",
+                            code="department")
         return own
     if named is None:
         raise RuleViolations([Violation("department", "须指明报送部门", "required")])
@@ -90,7 +93,7 @@ def _record(r: RecordIn) -> DeliveryRecord:
              summary="行业部门报送帮扶措施发放/实施记录（JSON 批量），与帮扶计划比对")
 async def receive_records(body: RecordsIn, runtime: Runtime, support: SupportDep,
                           actor: DepartmentClient) -> ReconcileResult:
-    department = _department(actor, body.department)
+    department = _department(actor, body.department, support.county)
     async with runtime.engine.begin() as conn:
         result = await support.receive_records(conn, department, [_record(r) for r in body.records], actor)
     return ReconcileResult(department=department.value, **result)
@@ -140,7 +143,7 @@ def parse_xlsx(content: bytes, file_name: str) -> list[RecordIn]:
 async def upload_records(runtime: Runtime, support: SupportDep, actor: DepartmentClient,
                          file: Annotated[UploadFile, File(description="XLSX")],
                          department: Annotated[Department | None, Form()] = None) -> ReconcileResult:
-    dept = _department(actor, department)
+    dept = _department(actor, department, support.county)
     content = await file.read()
     if len(content) > MAX_UPLOAD:
         raise InvalidInput("文件过大（上限 20 MB）")
@@ -153,7 +156,7 @@ async def upload_records(runtime: Runtime, support: SupportDep, actor: Departmen
 @router.get("/mismatches", operation_id="list_mismatches",
             summary="未录入（有发放记录未登记实施）与未享受录入（登记实施而部门无记录），按户、按部门")
 async def list_mismatches(
-    runtime: Runtime, actor: Reader,
+    runtime: Runtime, support: SupportDep, actor: Reader,
     department: Department | None = None,
     household_id: str | None = None,
     mismatch: Annotated[str | None, Query(description="未录入 | 未享受录入")] = None,
@@ -162,19 +165,19 @@ async def list_mismatches(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MismatchesPublic:
     if actor.role == Role.DEPARTMENT:
-        department = _department(actor, department)
+        department = _department(actor, department, support.county)
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(text("""
             SELECT mismatch_id, household_id, village_code, department, kind, mismatch, open, detail, resolution,
                    updated_at
             FROM support.mismatches
-            WHERE (village_code LIKE :prefix OR :county) AND mismatch_id > :cursor
+            WHERE coalesce(nullif(village_code, ''), :county) LIKE :prefix AND mismatch_id > :cursor
               AND (CAST(:dept AS text) IS NULL OR department = :dept)
               AND (CAST(:hh AS text) IS NULL OR household_id = :hh)
               AND (CAST(:mm AS text) IS NULL OR mismatch = :mm)
               AND (CAST(:open AS boolean) IS NULL OR open = :open)
             ORDER BY mismatch_id LIMIT :n"""),
-            {"prefix": org_prefix(actor) + "%", "county": org_prefix(actor) == "", "cursor": cursor or "",
+            {"prefix": org_prefix(actor) + "%", "county": support.county, "cursor": cursor or "",
              "dept": department.value if department else None, "hh": household_id, "mm": mismatch, "open": open,
              "n": limit + 1})
         items = [MismatchPublic(**r._mapping) for r in rows]

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from sqlalchemy import text
 
 from povguard_contracts.vocab import Department, MeasureKind
-from povguard_platform.actor import Role
+from povguard_platform.auth import department_of, org_prefix
 from povguard_platform.problems import Forbidden
 from povguard_platform.service import Runtime
-from povguard_support.api.deps import Reader, org_prefix
+from povguard_support.api.deps import Reader
 from povguard_support.api.schemas import MeasurePublic, MeasuresPublic
 from povguard_support.domain.plan import MeasureStatus
 
@@ -33,12 +33,11 @@ async def list_measures(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MeasuresPublic:
-    if actor.role == Role.DEPARTMENT:
-        if department is not None and department.value != actor.org:
-            raise Forbidden(f"部门账号 {actor.org} 只能查看本部门的措施")
-        department = Department(actor.org) if actor.org in {d.value for d in Department} else None
-        if department is None:
-            raise Forbidden(f"部门账号 {actor.org} 不是已知的行业部门")
+    own = department_of(actor)
+    if own is not None:
+        if department is not None and department != own:
+            raise Forbidden(f"部门账号 {own.value} 只能查看本部门的措施", code="department")
+        department = own
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(text("""
             SELECT measure_id, household_id, village_code, kind, developmental, department, status, description,

@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from povguard_contracts.numbers import SignedYuan, fen
+from povguard_platform.auth import org_prefix
 from povguard_platform.service import Runtime
-from povguard_support.api.deps import Reader, org_prefix
+from povguard_support.api.deps import Reader
 
 router = APIRouter(prefix="/v1/progress", tags=["progress"])
 

@@ -27,7 +27,8 @@ from povguard_contracts.support import (
     PlanReopened,
 )
 from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus, RiskType
-from povguard_platform.errors import DomainConflict, RuleViolations, Violation
+from povguard_platform.actor import Actor, Role
+from povguard_platform.errors import DomainConflict, DomainForbidden, RuleViolations, Violation
 from povguard_platform.policy import amount_violations
 from povguard_support.domain.catalogue import SupportPolicy
 
@@ -60,6 +61,7 @@ class Measure:
     evidence_ref: str = ""
     verified_on: date | None = None
     verify_note: str = ""
+    implemented_by: Actor | None = None  # who recorded the implementation (the event's actor)
 
 
 @dataclass
@@ -299,12 +301,29 @@ def implement(plan: Plan, measure_id: str, on: date, amount: Decimal | None, evi
                               amount=amount, evidence_ref=evidence_ref.strip())
 
 
-def verify(plan: Plan, measure_id: str, on: date, note: str, today: date) -> MeasureVerified:
-    """implemented → verified."""
+def note_implementers(plan: Plan, implemented: Iterable[tuple[str, Actor]]) -> None:
+    """Who recorded each implementation (measure id, the event's actor), for the verification's separation."""
+    for measure_id, actor in implemented:
+        if measure_id in plan.measures:
+            plan.measures[measure_id].implemented_by = actor
+
+
+def verify(plan: Plan, measure_id: str, on: date, note: str, today: date, verifier: Actor) -> MeasureVerified:
+    """implemented → verified, by someone other than who recorded the implementation. Verifying is the check that
+    the household really received the measure (未享受录入 is its failure): the person who recorded it cannot
+    confirm it, and a department that recorded its own delivery is checked from the village side (the cadres who
+    visit the household), not by itself again through another of its accounts."""
     m = measure(plan, measure_id)
     if m.status != MeasureStatus.IMPLEMENTED:
         raise DomainConflict(f"措施 {measure_id} 当前为 {m.status.value}，只有 implemented 的措施可以核验",
                              current_status=m.status.value)
+    by = m.implemented_by
+    if by is not None and by.user == verifier.user:
+        raise DomainForbidden(f"{verifier.user} 登记了该措施的实施，不能再核验（实施与核验须由不同的人）",
+                              code="segregation")
+    if by is not None and by.role == Role.DEPARTMENT and verifier.role == Role.DEPARTMENT:
+        raise DomainForbidden(f"责任部门（{m.department.value}）登记的实施由村级干部到户核验，不能由部门自己核验",
+                              code="segregation")
     assert m.implemented_on is not None
     violations = []
     if on < m.implemented_on:
