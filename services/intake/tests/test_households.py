@@ -76,7 +76,8 @@ async def test_the_same_id_number_cannot_be_active_in_two_households(client: htt
     # once the person has left the first household (婚出), the second may register them
     hid = r1.json()["household_id"]
     wife = next(m for m in r1.json()["members"] if m["facts"]["relation"] == "配偶")
-    out = await client.post(f"/v1/households/{hid}/members/{wife['member_id']}/removal", headers=auth(settings),
+    out = await client.post(f"/v1/households/{hid}/members/{wife['member_id']}/removal",
+                            headers={**auth(settings), "If-Match": "*"},
                             json={"reason": "婚出", "effective": "2022-03-01"})
     assert out.status_code == 200, out.text
     assert (await register(client, settings, second)).status_code == 201
@@ -104,9 +105,14 @@ async def test_natural_changes_are_events_with_reasons_not_overwrites(client: ht
                               json={"facts": member("之孙女", birth=date(2022, 2, 2), male=False, education=None,
                                                     school_status="学龄前儿童", labour_skill="无劳动力"),
                                     "reason": "新生儿", "effective": "2022-02-02"})
-    assert stale.status_code == 409
+    assert stale.status_code == 412  # the If-Match precondition failed (RFC 9110 §13.1.1)
+    assert stale.json()["type"].endswith("/precondition-failed") and stale.json()["actual_version"] == 2
     head = h["members"][0]["member_id"]
-    refused = await client.post(f"/v1/households/{hid}/members/{head}/removal", headers=auth(settings),
+    blind = await client.post(f"/v1/households/{hid}/members/{head}/removal", headers=auth(settings),
+                              json={"reason": "死亡", "effective": "2022-03-01"})
+    assert blind.status_code == 428 and blind.json()["errors"][0]["field"] == "header.if-match"
+    refused = await client.post(f"/v1/households/{hid}/members/{head}/removal",
+                                headers={**auth(settings), "If-Match": '"2"'},
                                 json={"reason": "死亡", "effective": "2022-03-01"})
     assert refused.status_code == 422 and "户主" in refused.json()["detail"]
     wrong_reason = await client.post(f"/v1/households/{hid}/members", headers=auth(settings),
