@@ -4,6 +4,7 @@ cached function."""
 from __future__ import annotations
 
 import os
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "povguard"
     log_level: str = "INFO"
     campaign: str = "533123-2022"  # the policy file in force: policies/<campaign>.toml
+    # the campaign's "today" for a replayed or past campaign (inside its window); unset: the real date (clock.py)
+    campaign_today: date | None = None
     run_background: bool = True  # relay and consumers inside the API process
 
     @model_validator(mode="after")

@@ -25,7 +25,7 @@ def get_review(request: Request) -> Review:
     review: Review | None = getattr(request.app.state, "review", None)
     if review is None:
         runtime = request.app.state.runtime
-        review = Review(runtime.store, *load(request.app.state.settings.campaign))
+        review = Review(runtime.store, *load(request.app.state.settings.campaign), runtime.clock)
         request.app.state.review = review
     return review
 
