@@ -8,7 +8,18 @@ from datetime import date
 
 import httpx
 import pytest
-from review_helpers import cases_of, county, household_id, new_case, open_case, proposal, propose
+from review_helpers import (
+    cases_of,
+    committee,
+    county,
+    household_id,
+    new_case,
+    open_case,
+    proposal,
+    propose,
+    step,
+    walk,
+)
 
 from povguard_assessment.service import SERVICE as ASSESSMENT
 from povguard_platform.settings import Settings, get_settings
@@ -74,3 +85,26 @@ def test_a_campaign_day_outside_the_campaign_is_refused(settings: Settings) -> N
     with pytest.raises(ValueError, match="outside campaign 533123-2022"):
         campaign_clock(settings.model_copy(update={"campaign_today": date(2026, 12, 1)}))
     assert campaign_clock(settings.model_copy(update={"campaign_today": TODAY})).today() == TODAY
+
+
+async def test_a_notice_is_held_to_its_own_end_and_flagged_when_it_cannot_meet_the_plan(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """Started 2022-05-17 (Tue), five working days end 05-23 (Mon); the plan's notice_end is 05-21."""
+    case_id = await new_case(client, settings, lead_date="2022-05-10", acted_on="2022-05-11")
+    case = await walk(client, settings, case_id, until="待公示")
+    started = await step(client, f"/v1/cases/{case_id}/notice", {"acted_on": "2022-05-17"},
+                         committee(settings))
+    case = started["case"]
+    assert case["notice"]["ends_on"] == "2022-05-23"
+    assert case["notice_misses_plan"] is True and case["planned_notice_end"] == "2022-05-21"
+    assert case["stage_deadline"] == "2022-05-23"  # the deadline it is held to is its own notice's
+    for day in ("2022-05-22", "2022-05-23"):  # still running: not overdue
+        overdue = (await client.get("/v1/lists/overdue", params={"as_of": day}, headers=county(settings))).json()
+        assert case_id not in [c["case_id"] for c in overdue["data"]], day
+    refused = await client.post(f"/v1/cases/{case_id}/notice/closure", json={"acted_on": "2022-05-23"},
+                                headers=committee(settings))
+    assert refused.status_code == 409
+    overdue = (await client.get("/v1/lists/overdue", params={"as_of": "2022-05-24"}, headers=county(settings))).json()
+    [item] = [c for c in overdue["data"] if c["case_id"] == case_id]
+    assert (item["deadline"], item["days_overdue"]) == ("2022-05-23", 1)
+    await step(client, f"/v1/cases/{case_id}/notice/closure", {"acted_on": "2022-05-24"}, committee(settings))
