@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from povguard_contracts.assessment import DataProblemCleared, DataProblemFound, 
 from povguard_contracts.catalogue import CATALOGUE
 from povguard_contracts.vocab import MonitoringStatus, Outcome, WarningKind
 from povguard_platform.actor import SYSTEM_ACTOR
+from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.eventstore import EventStore
 from povguard_rules.assess import Assessment, Previous, assess, changes
@@ -75,6 +76,7 @@ def decode_fact(type_: str, type_version: int, data: dict[str, Any]) -> Fact:
 class Assessor:
     store: EventStore
     rules: Rules
+    clock: Clock = field(default_factory=Clock)  # the campaign's clock: alerts are dated on the campaign's day
 
     # --- facts ---------------------------------------------------------------------------------------------------
 
@@ -309,7 +311,7 @@ class Assessor:
         raised_at = None
         if should_raise(before, now):
             stream = township_stream(township)
-            day = (cause.time if cause else datetime.now().astimezone()).date()
+            day = self.clock.today()
             alert = ScaleRiskRaised(township_code=township, indicators=values, thresholds=thresholds.thresholds(),
                                     crossed=now, as_of=day)
             [recorded] = await self.store.append(conn, [NewEvent(stream, township, alert)],
@@ -344,7 +346,8 @@ class Assessor:
             fact = VisitsDeadlinePassed(household_id=household_id, deadline=deadline)
             event_id = uuid.uuid5(DEADLINE_NAMESPACE, f"{household_id}:{deadline.isoformat()}")
             if await self.record_fact(conn, event_id, household_id, township, "assessment", fact.event_type, 1,
-                                      datetime.now().astimezone(), fact.model_dump(mode="json")):
+                                      datetime.now().astimezone(),  # when recorded (as_of reads it): real time
+                                      fact.model_dump(mode="json")):
                 due[household_id] = None
         await self.reassess_now(conn, due)
         return len(due)

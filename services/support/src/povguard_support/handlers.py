@@ -18,6 +18,7 @@ from povguard_contracts.review import CaseOpened, CountyDecided
 from povguard_contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved, MeasureImplemented
 from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus
 from povguard_platform.actor import SYSTEM_ACTOR, Actor
+from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.eventstore import ConcurrencyError, EventStore
 from povguard_platform.ids import uuid7
@@ -58,7 +59,10 @@ class Support:
     store: EventStore
     policy: Policy
     catalogue: SupportPolicy
-    today: Callable[[], date] = field(default=date.today)
+    clock: Clock = field(default_factory=Clock)  # the campaign's clock: today never comes from the machine
+
+    def today(self) -> date:
+        return self.clock.today()
 
     @property
     def max_amount(self) -> Decimal:

@@ -605,3 +605,16 @@ def identification_limit(case: Case, max_days: int) -> date | None:
     from datetime import timedelta
 
     return case.lead_date + timedelta(days=max_days) if case.lead_date else None
+
+
+def held_to(case: Case, planned: date | None) -> date | None:
+    """The deadline a case is held to in its stage: during 公示 the last day its own notice computes (five working
+    days by the holiday calendar), since closing is refused before it; otherwise the plan's date for the stage."""
+    if case.stage == CaseStage.NOTICE and case.notice is not None:
+        return case.notice.ends_on
+    return planned
+
+
+def notice_misses_plan(case: Case, planned_end: date) -> bool:
+    """A notice whose own end falls after the plan's `notice_end`: flagged from the day it starts."""
+    return case.notice is not None and case.notice.ends_on > planned_end
