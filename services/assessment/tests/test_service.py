@@ -170,3 +170,40 @@ async def test_proposals_bands_scale_and_rebuild(stack: Stack) -> None:
         assert await assessor.rebuild(conn) == 3
     assert await snapshot() == before
     assert await stack.rows("SELECT count(*) FROM assessment.events") == events_before
+
+
+async def test_member_level_problems_cleared_by_member_corrections(stack: Stack) -> None:
+    """DQ-A-MEDICAL and DQ-A-SCHOOL name a member: a correction of that member's record (信息更正) clears them
+    (问题清零) without a new visit."""
+    from assessment_helpers import member_body
+
+    members = [member_body(medical_insurance="未参加"),
+               member_body("之子", birth=date(2012, 9, 1), education="小学", labour_skill="无劳动力", name="岳小明")]
+    hid = await stack.register(members=members)
+    await stack.visit(hid)
+
+    async def open_rules() -> set[str]:
+        items = (await stack.assess.get("/v1/data-problems", params={"org": VILLAGE, "open": "true"},
+                                        headers=stack.auth())).json()
+        return {i["rule_id"] for i in items["data"] if i["household_id"] == hid}
+
+    async def found() -> bool:
+        return {"DQ-A-MEDICAL", "DQ-A-SCHOOL"} <= await open_rules()
+
+    await eventually(found)
+    household = (await stack.intake.get(f"/v1/households/{hid}", headers=stack.auth())).json()
+    ids = {m["facts"]["relation"]: m["member_id"] for m in household["members"]}
+    fixes = {"户主": {**members[0], "medical_insurance": "城乡居民基本医疗保险"},
+             "之子": {**members[1], "education": None, "school_status": "七至九年级"}}
+    for relation, facts in fixes.items():
+        r = await stack.intake.put(f"/v1/households/{hid}/members/{ids[relation]}", headers=stack.auth(
+            Role.COLLECTOR, user="张采集"), json={"facts": facts, "reason": "信息更正", "effective": "2022-06-01",
+                                                "note": "问题清零：成员信息更正"})
+        assert r.status_code == 200, r.text
+
+    async def cleared() -> bool:
+        return not {"DQ-A-MEDICAL", "DQ-A-SCHOOL"} & await open_rules()
+
+    await eventually(cleared)
+    types = [e.type for e in await stack.assessed_events(hid)]
+    assert types.count("DataProblemCleared") >= 2
