@@ -279,3 +279,24 @@ async def test_povguard_replay_rebuilds_the_registry_from_events(client: httpx.A
     assert "rebuilt 1" in done.stderr
     listed = (await client.get(f"/v1/households?org={VILLAGE}", headers=auth(settings))).json()["data"]
     assert [h["household_id"] for h in listed] == [hid]
+
+
+async def test_full_width_id_numbers_are_the_same_number(client: httpx.AsyncClient, settings: Settings) -> None:
+    """An ID number typed in full-width mode (全角：５３３１…Ｘ) is the same number to the national system: accepted
+    and stored half-width, so it matches the same person typed half-width; digits of other scripts are refused as
+    not digits, never as a wrong check character."""
+    first = household_body()
+    half = first["members"][0]["id_number"]
+    first["members"][0]["id_number"] = half.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    r1 = await register(client, settings, first)
+    assert r1.status_code == 201, r1.text
+    assert r1.json()["members"][0]["facts"]["id_number"] == half[:6] + "********" + half[-4:]
+    again = household_body(members=[member(id_number=half)])
+    r2 = await register(client, settings, again)
+    assert r2.status_code == 409 and r2.json()["duplicates"][0]["household_id"] == r1.json()["household_id"]
+    arabic = household_body(members=[member(id_number=half[:17].translate(
+        str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")) + half[-1])])
+    r3 = await register(client, settings, arabic)
+    assert r3.status_code == 422
+    assert [(e["field"], e["message"]) for e in r3.json()["errors"]] == [
+        ("body.members.0.id_number", "身份证号码前17位应为数字")]
