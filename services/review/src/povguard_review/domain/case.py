@@ -78,6 +78,9 @@ MONITORED_OUTCOMES = frozenset({Outcome.NEWLY_IDENTIFIED, Outcome.RE_MARKED, Out
                                 Outcome.FURTHER_SUPPORT})
 
 
+# outcomes that identify a monitoring object (anew or again): the national form needs its 主要风险类型 (one kept
+# under support or rolled back keeps the risk types it was identified with)
+IDENTIFYING_OUTCOMES = frozenset({Outcome.NEWLY_IDENTIFIED, Outcome.RE_MARKED})
 NO_RISK_TYPE = "监测对象须确定主要风险类型（全国防返贫监测信息系统必填，须入户核实后标注）"
 
 
@@ -458,7 +461,7 @@ def village_decide(case: Case, acted_on: date, measures: list[MeasureKind], cate
     if case.outcome in MONITORED_OUTCOMES and not measures:
         violations.append(Violation("proposed_measures", "风险未消除的户须逐户提出帮扶措施（缺什么补什么）",
                                     "required"))
-    if case.outcome in MONITORED_OUTCOMES and not (risks or case.risks):
+    if case.outcome in IDENTIFYING_OUTCOMES and not (risks or case.risks):
         violations.append(Violation("risks", NO_RISK_TYPE, "required"))
     if violations:
         raise RuleViolations(violations)
@@ -563,7 +566,7 @@ def county_decide(case: Case, acted_on: date, required: Sequence[Department], *,
             violations.append(Violation("lead_department", "须确定牵头帮扶部门", "required"))
         if case.category is None:
             violations.append(Violation("category", "须确定监测对象类别", "required"))
-        if not case.risks:  # a case returned or updated since the village decision may have lost it
+        if case.outcome in IDENTIFYING_OUTCOMES and not case.risks:  # e.g. lost by a later proposal update
             violations.append(Violation("risks", NO_RISK_TYPE, "required"))
         if violations:
             raise RuleViolations(violations)
