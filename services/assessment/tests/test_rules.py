@@ -166,7 +166,7 @@ def test_sharp_fall_alone_is_not_hardship_when_enough_is_left() -> None:
 
 
 def test_no_signed_authorisation_holds_the_identification() -> None:
-    p = run(registered(), visit(income={"wages": 15000}, authorisation_signed=False))
+    p = run(registered(), visit(income={"wages": 15000}, authorisation_signed=False, risks_noted=["缺劳动力"]))
     assert p.outcome is Outcome.NEWLY_IDENTIFIED and p.held and p.hold_reason == "未签署授权承诺书"
     assert "HOLD-AUTH" in p.rule_ids
 
@@ -321,8 +321,12 @@ def test_gaps_rigid_spending_warnings_and_income_drop_are_evidence() -> None:
                                  previous_year_per_capita=16000)]), rules())
     assert a is not None and a.risk is not None and a.income is not None
     assert a.risk.gaps == ["饮水安全", "基本医疗"]
-    assert [r.type for r in a.risk.risks] == [RiskType.NATURAL_DISASTER, RiskType.ACCIDENT]
-    assert a.risk.risks[0].evidence[0].facts["warning_id"] == "w1"
+    # the uninsured member is 因病 (RISK-GAP-MEDICAL), unsafe water 其他 (RISK-GAP-WATER)
+    assert [r.type for r in a.risk.risks] == [RiskType.ILLNESS, RiskType.NATURAL_DISASTER, RiskType.ACCIDENT,
+                                              RiskType.OTHER]
+    assert a.risk.risks[0].evidence[0].rule_id == "RISK-GAP-MEDICAL"
+    assert [e.rule_id for e in a.risk.risks[-1].evidence] == ["RISK-GAP-WATER"]
+    assert a.risk.risks[1].evidence[0].facts["warning_id"] == "w1"
     assert a.risk.rigid_spending == 16000
     assert {e.rule_id for e in a.risk.consistency} == {"RISK-RIGID", "RISK-DROP"}  # 16000 ≥ 15000; 10000 vs 16000
     assert a.income.change_ratio == -0.375

@@ -18,7 +18,7 @@ from povguard_tools.testing import eventually
 
 async def test_visit_to_held_proposal_then_correction_and_as_of(stack: Stack) -> None:
     hid = await stack.register()
-    v1 = await stack.visit(hid, income={"wages": 15000}, authorisation_signed=False)
+    v1 = await stack.visit(hid, income={"wages": 15000}, authorisation_signed=False, risks_noted=["缺劳动力"])
     p = await stack.proposal(hid)
     assert (p["outcome"], p["category"], p["per_capita"], p["band"]) == ("新识别监测对象", "脱贫不稳定户", 5000,
                                                                         "监测范围以下")
