@@ -111,7 +111,7 @@ async def test_integers_beyond_64_bits_are_422_naming_the_field(settings: Settin
         assert fields(r) == ["header.if-match"]
         r = await intake.post(f"/v1/households/{hid}/members", json=baby,
                               headers={**auth(settings), "If-Match": f'"{2**40}"'})
-        assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
+        assert r.status_code == 412 and r.headers["content-type"] == PROBLEM  # a stale precondition, not a 500
         items = [{"household_id": hid, "expected_version": 2**64, "form": visit_form()}]
         r = await intake.post("/v1/batches/visits", json={"items": items}, headers=auth(settings, Role.COLLECTOR))
         assert fields(r) == ["body.items.0.expected_version"]

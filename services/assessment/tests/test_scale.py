@@ -28,7 +28,7 @@ async def _register(stack: Stack, town: str, village: str) -> str:
 
 async def _warn(stack: Stack, kind: str, household_id: str, ref: str) -> None:
     dept = {"受灾": "应急", "失业": "人社"}[kind]
-    r = await stack.intake.post("/v1/warnings", headers=stack.auth(Role.DEPARTMENT, org=dept), json={
+    r = await stack.intake.post("/v1/warnings", headers=stack.auth(Role.DEPARTMENT, org="533123", dept=dept), json={
         "department": dept, "kind": kind, "household_id": household_id, "occurred_on": "2021-07-12",
         "reported_on": "2022-05-01", "source_ref": ref})
     assert r.status_code == 201, r.text

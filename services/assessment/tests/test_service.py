@@ -202,9 +202,9 @@ async def test_member_level_problems_cleared_by_member_corrections(stack: Stack)
     fixes = {"户主": {**members[0], "medical_insurance": "城乡居民基本医疗保险"},
              "之子": {**members[1], "education": None, "school_status": "七至九年级"}}
     for relation, facts in fixes.items():
-        r = await stack.intake.put(f"/v1/households/{hid}/members/{ids[relation]}", headers=stack.auth(
-            Role.COLLECTOR, user="张采集"), json={"facts": facts, "reason": "信息更正", "effective": "2022-06-01",
-                                                "note": "问题清零：成员信息更正"})
+        collector = {**stack.auth(Role.COLLECTOR, user="张采集"), "If-Match": "*"}
+        r = await stack.intake.put(f"/v1/households/{hid}/members/{ids[relation]}", headers=collector, json={
+            "facts": facts, "reason": "信息更正", "effective": "2022-06-01", "note": "问题清零：成员信息更正"})
         assert r.status_code == 200, r.text
 
     async def cleared() -> bool:

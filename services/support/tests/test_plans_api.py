@@ -100,7 +100,7 @@ async def test_measure_steps_are_ordered_and_taken_by_the_department_or_the_cadr
     assert r.status_code == 409  # already implemented
     r = await client.post(f"{base}/verify", json={"verified_on": "2022-06-20", "note": "到户核实"},
                           headers={**auth(settings, Role.VILLAGE_COMMITTEE, VILLAGE), "If-Match": '"2"'})
-    assert r.status_code == 409  # stale version
+    assert r.status_code == 412  # stale If-Match: the precondition failed (RFC 9110 §13.1.1)
     r = await client.post(f"{base}/verify", json={"verified_on": "2022-06-20", "note": "到户核实"},
                           headers=auth(settings, Role.VILLAGE_COMMITTEE, VILLAGE))
     assert r.status_code == 200 and r.json()["measures"][0]["status"] == "verified"

@@ -26,6 +26,7 @@ class Scope:
 
     org: str
     at: datetime | None = None
+    today: date | None = None  # the campaign's day (its clock) when `at` is None
 
     @property
     def level(self) -> str:
@@ -34,7 +35,10 @@ class Scope:
     @property
     def day(self) -> date:
         """The calendar day the figures are for (deadlines count against it)."""
-        return self.at.astimezone(CHINA).date() if self.at else datetime.now(CHINA).date()
+        if self.at is not None:
+            return self.at.astimezone(CHINA).date()
+        assert self.today is not None, "a scope of now needs the campaign's day"
+        return self.today
 
     def valid(self, alias: str = "") -> str:
         a = f"{alias}." if alias else ""

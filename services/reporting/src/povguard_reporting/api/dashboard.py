@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
             responses={304: {"description": "unchanged since the ETag given in If-None-Match"}})
 async def summary(request: Request, response: Response, runtime: Runtime, actor: Reader, policy: PolicyDep,
                   org: OrgQuery = None, as_of: AsOfQuery = None) -> Any:
-    scope = scope_of(actor, policy, org, as_of)
+    scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
     async with runtime.engine.connect() as conn:
         version = await queries.version(conn)
         etag = f'"{version}-{scope.org}-{scope.day.isoformat()}-{as_of or ""}"'
@@ -39,7 +39,7 @@ async def households(runtime: Runtime, actor: Reader, policy: PolicyDep, org: Or
                      as_of: AsOfQuery = None,
                      cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
-    scope = scope_of(actor, policy, org, as_of)
+    scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
     async with runtime.engine.connect() as conn:
         rows = await queries.households(conn, scope, cursor or "", limit + 1)
     more = len(rows) > limit
@@ -57,7 +57,7 @@ async def history(household_id: str, runtime: Runtime, actor: Reader, policy: Po
                                   {"h": household_id})).first()
         if row is None:
             raise NotFound(f"没有农户 {household_id}")
-        scope_of(actor, policy, row.village_code, None)
+        scope_of(actor, policy, row.village_code, None, runtime.clock.today())
         events = await conn.execute(text("""
             SELECT time, source, type, actor->>'user' AS user, actor->>'role' AS role, fact - 'head_id' AS fact
             FROM reporting.log WHERE household_id = :h ORDER BY seq"""), {"h": household_id})

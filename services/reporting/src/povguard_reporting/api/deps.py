@@ -31,10 +31,10 @@ OrgQuery = Annotated[str | None, Query(pattern=r"^\d{6}(\d{3}){0,2}$",
 AsOfQuery = Annotated[date | None, Query(description="截至该日（含当日）；默认：现在")]
 
 
-def scope_of(actor: Actor, policy: ReportingPolicy, org: str | None, as_of: date | None) -> Scope:
+def scope_of(actor: Actor, policy: ReportingPolicy, org: str | None, as_of: date | None, today: date) -> Scope:
     """The org unit asked for (default: the actor's own, or the county for county-wide roles), within the actor's."""
     if org is None:
         org = actor.org if actor.org.isdigit() and len(actor.org) in (6, 9, 12) else policy.county_code
     require_org(actor, org)
-    return Scope(org, end_of(as_of) if as_of else None)
+    return Scope(org, end_of(as_of) if as_of else None, today)
 

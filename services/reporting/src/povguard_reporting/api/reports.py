@@ -65,7 +65,7 @@ async def _audited(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolic
             summary="附件3 防止返贫监测帮扶集中排查情况统计表（XLSX：按村分列、乡镇小计、合计）")
 async def statistics_xlsx(runtime: Runtime, actor: Reader, policy: PolicyDep, org: OrgQuery = None,
                           as_of: AsOfQuery = None) -> Response:
-    scope = scope_of(actor, policy, org, as_of)
+    scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
     async with runtime.engine.connect() as conn:
         rows = await statistics.statistics_rows(conn, scope)
     data = await asyncio.to_thread(statistics.statistics_xlsx, rows, await _unit(runtime, scope), scope.day)
@@ -77,7 +77,7 @@ async def statistics_xlsx(runtime: Runtime, actor: Reader, policy: PolicyDep, or
 async def ledger_xlsx(runtime: Runtime, actor: Reader, policy: PolicyDep, org: OrgQuery = None,
                       as_of: AsOfQuery = None, include_personal: Personal = False,
                       purpose: Purpose = "统计上报") -> Response:
-    scope = scope_of(actor, policy, org, as_of)
+    scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
     rows = await _ledger(runtime, actor, policy, scope, include_personal)
     data = await asyncio.to_thread(statistics.ledger_xlsx, rows, await _unit(runtime, scope), scope.day)
     if include_personal:
@@ -153,7 +153,7 @@ async def _table(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolicy,
 async def export_csv(table: Table, runtime: Runtime, actor: Reader, policy: PolicyDep, org: OrgQuery = None,
                      as_of: AsOfQuery = None, include_personal: Personal = False,
                      purpose: Purpose = "数据交换") -> Response:
-    scope = scope_of(actor, policy, org, as_of)
+    scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
     header, rows, ledger = await _table(runtime, actor, policy, table, scope, include_personal)
     data = _csv(header, rows)
     if ledger is not None and include_personal:
