@@ -21,7 +21,7 @@ from povguard_tools.demo.state import COUNTY_BUREAU, COUNTY_CODE, Campaign, sett
 # when each step is taken in the 2022 campaign (seed §三)
 APPRAISAL, VILLAGE, NOTICE, OBJECTION, CLOSE = (date(2022, 5, d) for d in (15, 17, 17, 19, 24))
 TOWNSHIP, CHECKS, COUNTY, AFTER_LOCK = date(2022, 5, 25), date(2022, 5, 26), date(2022, 5, 27), date(2022, 6, 9)
-# the plan's own calendar runs past 15 days for a lead from the first visits: such a step says why (识别时间不能超过15天)
+# the plan's calendar runs past 15 days for the first visits' leads: such a step says why (识别时间不能超过15天)
 LATE_REASON = "按全县集中排查工作安排统一办理，超过识别时限"
 
 
