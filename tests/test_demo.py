@@ -50,6 +50,8 @@ def test_the_demo_campaign_matches_the_generated_county(tmp_path: Path) -> None:
 
     # decisions became plans, gaps were closed, and the ledger verifies offline
     assert f["review"]["decided"] > 0 and f["support"]["plans"] > 0
+    # the plan's calendar runs past 15 days for the first visits' leads: those steps gave reasons and are listed
+    assert f["review"]["identification_limit_listed"] > 0
     assert f["support"]["gaps_left"] == 0 and f["support"]["safety_net_only"] == 0
     assert f["audit"]["verified"] and f["audit"]["tree_size"] > 0
 

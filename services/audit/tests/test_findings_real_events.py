@@ -1,7 +1,8 @@
 """Anomaly findings on the real contract events of intake, assessment, review and support, appended to those
 services' own stores and carried to the ledger over the bus: changes after the data lock (an administrator's
-override included), 数字式增收, elimination within two months of identification, and one person at two review
-levels of one case (written straight into the review store, as a tampering DBA would: the review service refuses it).
+override included), 数字式增收, elimination within two months of identification, one person at two review levels of
+one case (written straight into the review store, as a tampering DBA would: the review service refuses it), and
+actions past the 15-day identification limit (with the reason given, or without one).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from audit_helpers import (
 from sqlalchemy import text
 
 from povguard_contracts.intake import PriorityFlagsSet
+from povguard_contracts.review import CaseOpened, ObjectionRaised, ProposalUpdated
 from povguard_contracts.support import MeasureImplemented
 from povguard_platform.actor import Actor, Role
 from povguard_platform.envelope import StreamRef
@@ -157,3 +159,38 @@ async def test_one_person_at_two_review_levels_written_past_the_review_service(f
     assert f["evidence"]["case"] == "c-dba" and f["evidence"]["levels"] == ["township", "village"]
     acts = [e["entry"]["index"] for e in await entries(full.client, household="hh-dba")]
     assert f["evidence"]["entries"] == acts
+
+
+async def test_actions_past_the_identification_limit_are_found_with_their_reasons(full: Stack) -> None:
+    hid, case_id = "hh-limit", "c-limit"
+    stream = StreamRef("case", case_id)
+    await emit(full.review, stream, [CaseOpened(
+        case_id=case_id, household_id=hid, village_code="533123101201", township_code="533123101",
+        outcome="新识别监测对象", category="边缘易致贫户", risks=["因病"], lead_date=date(2022, 5, 4),
+        source="研判建议")])
+    await settled(full.client, 1, household=hid)
+    # a later proposal moves the lead date to 05-08: the limit is 05-23 (15 days), the last day still within it
+    await emit(full.review, stream, [
+        ProposalUpdated(case_id=case_id, household_id=hid, outcome="新识别监测对象", category="边缘易致贫户",
+                        risks=["因病"], lead_date=date(2022, 5, 8)),
+        appraisal(hid, case_id, date(2022, 5, 14)),
+        village_decided(hid, case_id, date(2022, 5, 23)),
+        ObjectionRaised(case_id=case_id, household_id=hid, acted_on=date(2022, 5, 25), objection_id="o1",
+                        reason="该户有货车"),  # the public's objection is not held to the limit
+        township_reviewed(hid, case_id, date(2022, 5, 26)),  # late, and no reason: written around the service
+        decided(hid, case_id, "新识别监测对象", "风险未消除", date(2022, 6, 1), category="边缘易致贫户",
+                override_reason="部门比对反馈滞后，经局长同意延期", past_identification_limit=date(2022, 5, 23)),
+    ])
+    await settled(full.client, 7, household=hid)
+
+    found = {f["evidence"]["event_type"]: f for f in await findings(full.client, "identification_limit")
+             if f["household"] == hid}
+    assert set(found) == {"TownshipReviewed", "CountyDecided"}
+    township = found["TownshipReviewed"]["evidence"]
+    assert (township["lead_date"], township["limit"], township["date"], township["days_past"]) == (
+        "2022-05-08", "2022-05-23", "2022-05-26", 3)
+    assert township["basis"] == "acted_on" and township["reason_given"] is False
+    county = found["CountyDecided"]["evidence"]
+    assert county["basis"] == "decided_on" and county["days_past"] == 9 and county["max_days"] == 15
+    assert county["override_reason"] == "部门比对反馈滞后，经局长同意延期" and county["reason_given"] is True
+    assert found["CountyDecided"]["actor"] == "周审定" and county["case"] == case_id

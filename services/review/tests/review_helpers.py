@@ -87,8 +87,9 @@ async def open_case(client: httpx.AsyncClient, settings: Settings, *, village: s
                     headers: dict[str, str] | None = None, registered: bool = True, **over: Any) -> httpx.Response:
     """Open a case by hand for a household registered in `village` (unless `registered` is false)."""
     body: dict[str, Any] = {"household_id": household_id(), "outcome": "新识别监测对象",
-                            "category": "边缘易致贫户", "risks": ["因病"], "lead_date": "2022-05-08",
-                            "acted_on": "2022-05-09", "collector": "张采集"}
+                            "category": "边缘易致贫户", "risks": ["因病"], "lead_date": "2022-05-12",
+                            "acted_on": "2022-05-12", "collector": "张采集"}  # the plan's last visit day: its
+    # calendar (county review by 05-27) then stays within the 15-day identification limit
     body.update(over)
     if registered:
         await known(client, body["household_id"], village, body["outcome"], body["category"])
@@ -108,6 +109,9 @@ APPRAISAL = {"acted_on": "2022-05-14", "meeting_date": "2022-05-14", "party_memb
 DECISION = {"acted_on": "2022-05-16", "proposed_measures": ["就业帮扶", "健康帮扶"], "opinion": "同意"}
 
 
+LATE = "识别超期：按全县排查工作安排统一办理"
+
+
 async def step(client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str],
                expect: int = 200) -> dict[str, Any]:
     r = await client.post(path, json=body, headers=headers)
@@ -119,7 +123,8 @@ async def step(client: httpx.AsyncClient, path: str, body: dict[str, Any], heade
 async def walk(client: httpx.AsyncClient, settings: Settings, case_id: str, until: str = "已审定",
                village: str = VILLAGE, hit: dict[str, Any] | None = None) -> dict[str, Any]:
     """Take a case through the stages with a different person at each level, stopping when it reaches `until`.
-    Each step is dated on the campaign calendar, or on the case's last date when that is later."""
+    Each step is dated on the campaign calendar, or on the case's last date when that is later; a step past the
+    case's identification limit gives its reason (LATE), as the limit requires."""
     base = f"/v1/cases/{case_id}"
     case = (await client.get(base, headers=county(settings))).json()
 
@@ -127,24 +132,29 @@ async def walk(client: httpx.AsyncClient, settings: Settings, case_id: str, unti
         last = case["last_acted_on"]
         return max(default, last) if last else default
 
+    async def act(path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        limit = case["identification_limit"]
+        late = limit is not None and body["acted_on"] > limit
+        return await step(client, path, body | ({"override_reason": LATE} if late else {}), headers)
+
     while case["stage"] != until:
         stage = case["stage"]
         if stage == "村民评议":
             day = on("2022-05-14")
-            case = (await step(client, f"{base}/appraisal", APPRAISAL | {"acted_on": day, "meeting_date": day},
+            case = (await act(f"{base}/appraisal", APPRAISAL | {"acted_on": day, "meeting_date": day},
                                committee(settings, village)))["case"]
         elif stage == "村两委决定":
-            case = (await step(client, f"{base}/village-decision", DECISION | {"acted_on": on("2022-05-16")},
+            case = (await act(f"{base}/village-decision", DECISION | {"acted_on": on("2022-05-16")},
                                committee(settings, village)))["case"]
         elif stage == "待公示":
-            case = (await step(client, f"{base}/notice", {"acted_on": on("2022-05-16")},
+            case = (await act(f"{base}/notice", {"acted_on": on("2022-05-16")},
                                committee(settings, village)))["case"]
         elif stage == "公示中":
             after = (date.fromisoformat(case["notice"]["ends_on"]) + timedelta(days=1)).isoformat()
-            case = (await step(client, f"{base}/notice/closure", {"acted_on": after},
+            case = (await act(f"{base}/notice/closure", {"acted_on": after},
                                committee(settings, village)))["case"]
         elif stage == "乡镇审核":
-            case = (await step(client, f"{base}/township-review",
+            case = (await act(f"{base}/township-review",
                                {"acted_on": on("2022-05-23"), "spot_checked": True, "opinion": "抽查属实"},
                                township(settings, village[:9])))["case"]
         elif stage == "县级审定":
@@ -152,10 +162,10 @@ async def walk(client: httpx.AsyncClient, settings: Settings, case_id: str, unti
                 if name in case["checks"]:
                     continue
                 findings = (hit or {}).get(name, [])
-                case = (await step(client, f"{base}/department-checks",
+                case = (await act(f"{base}/department-checks",
                                    {"acted_on": on("2022-05-24"), "findings": findings},
                                    department(settings, name)))["case"]
-            result = await step(client, f"{base}/decision",
+            result = await act(f"{base}/decision",
                                 {"acted_on": on("2022-05-25"), "lead_department": "人社",
                                  "elimination_method": "帮扶消除"}, county(settings))
             case = result["case"]

@@ -20,10 +20,11 @@ from povguard_contracts.vocab import (
 from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
 from povguard_platform.errors import DomainForbidden as Forbidden
+from povguard_platform.policy import load_policy
 from povguard_review.domain import case as d
 from povguard_review.domain.calendar import last_notice_day
 
-TODAY, LOCK = date(2025, 1, 1), date(2022, 6, 8)
+TODAY, CALENDAR = date(2025, 1, 1), load_policy("533123-2022").calendar
 VILLAGE = "533123101201"
 ALL = [Department.PUBLIC_SECURITY, Department.HOUSING]
 
@@ -56,7 +57,7 @@ def test_wrong_stage_is_a_conflict_naming_the_current_stage() -> None:
     case = opened()
     with pytest.raises(DomainConflict) as err:
         d.authorise(case, actor(Role.TOWNSHIP_REVIEWER, org=VILLAGE[:9]), d.Action.TOWNSHIP_REVIEW, date(2022, 5, 14),
-                    today=TODAY, data_lock=LOCK)
+                    today=TODAY, calendar=CALENDAR)
     assert err.value.extra["current_stage"] == "村民评议"
 
 
@@ -69,31 +70,31 @@ def test_one_person_one_level_and_the_collector_never_approves() -> None:
     case.stage = d.S.TOWNSHIP_REVIEW  # skip the notice for this unit test
     with pytest.raises(Forbidden) as err:  # 甲 acted at village level; now as a township reviewer
         d.authorise(case, actor(Role.TOWNSHIP_REVIEWER, "甲", VILLAGE[:9]), d.Action.TOWNSHIP_REVIEW,
-                    date(2022, 5, 23), today=TODAY, data_lock=LOCK)
+                    date(2022, 5, 23), today=TODAY, calendar=CALENDAR)
     assert err.value.extra["code"] == "segregation"
     with pytest.raises(Forbidden):
         d.authorise(case, actor(Role.TOWNSHIP_REVIEWER, "张采集", VILLAGE[:9]), d.Action.TOWNSHIP_REVIEW,
-                    date(2022, 5, 23), today=TODAY, data_lock=LOCK)
+                    date(2022, 5, 23), today=TODAY, calendar=CALENDAR)
     d.authorise(case, actor(Role.TOWNSHIP_REVIEWER, "丙", VILLAGE[:9]), d.Action.TOWNSHIP_REVIEW,
-                date(2022, 5, 23), today=TODAY, data_lock=LOCK)
+                date(2022, 5, 23), today=TODAY, calendar=CALENDAR)
 
 
 def test_dates_never_in_the_future_nor_before_the_last_step_and_the_data_lock() -> None:
     case = opened()
     committee = actor(Role.VILLAGE_COMMITTEE)
     with pytest.raises(RuleViolations):
-        d.authorise(case, committee, d.Action.APPRAISE, date(2026, 1, 1), today=TODAY, data_lock=LOCK)
+        d.authorise(case, committee, d.Action.APPRAISE, date(2026, 1, 1), today=TODAY, calendar=CALENDAR)
     with pytest.raises(DomainConflict) as err:
-        d.authorise(case, committee, d.Action.APPRAISE, date(2022, 6, 9), today=TODAY, data_lock=LOCK)
+        d.authorise(case, committee, d.Action.APPRAISE, date(2022, 6, 9), today=TODAY, calendar=CALENDAR)
     assert err.value.extra["code"] == "data_locked"
     admin = actor(Role.ADMIN, "管理员", "533123")
     with pytest.raises(RuleViolations):
-        d.authorise(case, admin, d.Action.APPRAISE, date(2022, 6, 9), today=TODAY, data_lock=LOCK)
-    d.authorise(case, admin, d.Action.APPRAISE, date(2022, 6, 9), today=TODAY, data_lock=LOCK,
+        d.authorise(case, admin, d.Action.APPRAISE, date(2022, 6, 9), today=TODAY, calendar=CALENDAR)
+    d.authorise(case, admin, d.Action.APPRAISE, date(2022, 6, 9), today=TODAY, calendar=CALENDAR,
                 override_reason="问题清零：补录评议记录")
     case.last_acted_on = date(2022, 5, 16)
     with pytest.raises(RuleViolations):
-        d.authorise(case, committee, d.Action.APPRAISE, date(2022, 5, 15), today=TODAY, data_lock=LOCK)
+        d.authorise(case, committee, d.Action.APPRAISE, date(2022, 5, 15), today=TODAY, calendar=CALENDAR)
 
 
 def test_a_changed_proposal_updates_the_case_only_before_the_appraisal() -> None:

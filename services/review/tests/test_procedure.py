@@ -262,8 +262,14 @@ async def test_overdue_and_fifteen_day_lists_per_township_and_village(
     assert [(c["case_id"], c["past"], c["days_left"]) for c in limit["data"]] == [(waiting, True, -1)]
     limit = (await client.get("/v1/lists/identification-limit", params={"as_of": "2022-05-23"},
                               headers=county(settings))).json()
-    near = [c["case_id"] for c in limit["data"] if not c["past"]]
-    assert near == [other] and limit["count"] == 2  # limit 05-25: two days left
+    near = [c["case_id"] for c in limit["data"] if not c["past"] and c["open"]]
+    assert near == [other] and limit["count"] == 3  # limit 05-25: two days left
+    # by 05-23 the decided one had acted past its limit (notice closed 05-21, township review 05-23): listed, with
+    # the reasons the walk gave
+    [decided] = [c for c in limit["data"] if c["case_id"] == done]
+    assert decided["acted_past_limit"] and not decided["open"] and decided["days_left"] is None
+    assert [(a["event_type"], a["acted_on"]) for a in decided["late_actions"]] == [
+        ("NoticeClosed", "2022-05-21"), ("TownshipReviewed", "2022-05-23")]
     counts = (await client.get("/v1/stats/stages", headers=county(settings))).json()
     assert counts["townships"] == [{"township_code": TOWN, "stages": {"村民评议": 2, "已审定": 1}, "total": 3}]
 

@@ -72,7 +72,10 @@ class CountyDecided(_Review):
     refused: bool = Field(default=False, description="a department hit blocked a new identification: 无变化")
     findings: list[str] = Field(default_factory=list, description="department check findings behind the decision")
     opinion: str = ""
-    override_reason: str | None = Field(default=None, description="county administrator's reason after the data lock")
+    override_reason: str | None = Field(default=None, description="why it was decided after the data lock (county "
+                                        "administrator) or past the case's identification limit")
+    past_identification_limit: date | None = Field(
+        default=None, description="the identification limit (lead date + the policy's days) this decision passed")
 
 
 # --- added by the review service (issue 5): the stages of the procedure --------------------------------------------
@@ -96,11 +99,13 @@ class _Value(BaseModel):
 
 
 class _Stage(_Review):
-    """A person's action on a case: dated (`acted_on`, never in the future), and after the data lock only by a
-    county administrator with a recorded reason."""
+    """A person's action on a case: dated (`acted_on`, never in the future); after the data lock only by a county
+    administrator, and past the case's identification limit (识别时间不能超过15天) only with a recorded reason."""
 
     acted_on: date
-    override_reason: str | None = None
+    override_reason: str | None = Field(default=None, description="why: after the data lock, or past the limit")
+    past_identification_limit: date | None = Field(
+        default=None, description="the identification limit (lead date + the policy's days) this action passed")
 
 
 @CATALOGUE.register

@@ -7,7 +7,10 @@ Thresholds are configuration (AuditSettings); dates of the campaign come from it
 - after_data_lock: a change dated (or, without a business date, recorded) after the campaign's data lock — an
   administrator's override (override_reason) is reported too, with the reason as evidence;
 - paper_income (数字式增收): a risk elimination right after income was raised from below to just above the line;
-- quick_elimination: 风险已消除 less than two months after the county identified the household.
+- quick_elimination: 风险已消除 less than two months after the county identified the household;
+- identification_limit (识别时间不能超过15天): a review action dated past its case's limit, the lead date (from the
+  case's own CaseOpened / ProposalUpdated in the ledger) plus the policy's days; the reason given is evidence, and a
+  missing reason (a store written around the review service) is said so.
 The rules read the contract events' fields from the recorded event data (what the ledger stores), not through the
 other services' code."""
 
@@ -44,6 +47,9 @@ RISK_ELIMINATED = "风险已消除"
 RISK_NOT_ELIMINATED = "风险未消除"
 PROPOSED_ELIMINATION = "拟风险消除"
 NEWLY_IDENTIFIED = "新识别监测对象"
+# review events that carry a case's lead date, and the one action the limit does not hold (a villager's objection)
+LEAD_EVENTS = ["CaseOpened", "ProposalUpdated"]
+NOT_LIMITED = frozenset({"ObjectionRaised", *LEAD_EVENTS})
 
 
 @lru_cache(maxsize=16)
@@ -169,6 +175,8 @@ async def check_own(conn: AsyncConnection, settings: AuditSettings, entry: Entry
     if found is not None:
         campaign, policy = found
         await _after_lock(conn, settings, entry, event, campaign, policy)
+        if event.source == "review" and event.type not in NOT_LIMITED:
+            await _identification_limit(conn, settings, entry, event, campaign, policy)
         if event.type in ("CountyDecided", "OutcomeProposed") and entry.household is not None:
             await _paper_income(conn, settings, entry, event, policy)
             await _quick_elimination(conn, settings, entry, event)
@@ -195,6 +203,30 @@ async def _after_lock(conn: AsyncConnection, settings: AuditSettings, entry: Ent
     if reason:
         evidence["override_reason"] = reason  # an administrator's override is still a change after the lock
     await _raise(conn, settings, "after_data_lock", str(event.id), entry, evidence)
+
+
+async def _identification_limit(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
+                                campaign: str, policy: Policy) -> None:
+    """A case's action dated after lead date + identification_max_days (the limit's last day is still within it)."""
+    dated, case_id = business_date(event.data), event.data.get("case_id")
+    if dated is None or entry.household is None or not case_id:
+        return
+    leads = [h[3].get("lead_date") for h in await _history(conn, entry.household, LEAD_EVENTS, entry.index)
+             if h[3].get("case_id") == case_id]
+    lead = next((d for d in reversed(leads) if isinstance(d, str)), None)  # the latest the case was given
+    if lead is None:
+        return
+    basis, when = dated
+    days = policy.calendar.identification_max_days
+    limit = date.fromisoformat(lead) + timedelta(days=days)
+    if when <= limit:
+        return
+    reason = event.data.get("override_reason")
+    await _raise(conn, settings, "identification_limit", str(event.id), entry, {
+        "entry": entry.index, "event_type": event.type, "event_id": str(event.id), "case": case_id,
+        "campaign": campaign, "lead_date": lead, "max_days": days, "limit": limit.isoformat(), "basis": basis,
+        "date": when.isoformat(), "days_past": (when - limit).days, "override_reason": reason,
+        "reason_given": bool(reason and str(reason).strip())})
 
 
 async def _history(conn: AsyncConnection, household: str, actions: list[str], before: int

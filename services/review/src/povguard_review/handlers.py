@@ -170,10 +170,12 @@ class Review:
             acted_on, decide, override = item
             if case is None:
                 raise DomainNotFound(f"没有这个案件（{case_id}）")
-            domain.authorise(case, actor, action, acted_on, today=self.today(),
-                             data_lock=self.policy.calendar.data_lock, override_reason=override)
+            calendar = self.policy.calendar
+            domain.authorise(case, actor, action, acted_on, today=self.today(), calendar=calendar,
+                             override_reason=override)
             produced = decide(case)
-            events = [produced] if isinstance(produced, EventPayload) else list(produced)
+            events = domain.mark_past_limit([produced] if isinstance(produced, EventPayload) else produced,
+                                            domain.past_limit(case, action, acted_on, calendar.identification_max_days))
             return domain.fold([(e, actor) for e in events], case), case.township_code, events
 
         decided = decide_each(cases, [(case_id, (on, decide, override)) for case_id, on, decide, override in items],

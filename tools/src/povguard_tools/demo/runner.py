@@ -121,6 +121,7 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     table.add_row("公示 / 异议（已核实答复）", f"{r.get('公示', 0):,} / {r.get('异议', 0):,}")
     table.add_row("数据锁定后修改被拒", "是" if r.get("refused_after_lock") else "否")
     table.add_row("数据锁定时仍逾期未办结案件", f"{r.get('overdue_at_lock', 0):,}")
+    table.add_row("识别超过15天（超期办理须说明理由）", f"{r.get('identification_limit_listed', 0):,}")
     for key, n in sorted(r.get("identified", {}).items(), key=lambda kv: -kv[1]):
         table.add_row(f"新识别监测对象：{key}", f"{n:,}")
     sp = f.get("support", {})

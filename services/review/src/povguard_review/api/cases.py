@@ -27,7 +27,6 @@ from povguard_review.api.schemas import (
     CheckBatch,
     CheckBody,
     CheckItem,
-    CheckResult,
     DecisionBody,
     DecisionItem,
     NoticeBody,
@@ -306,12 +305,12 @@ async def department_checks(body: CheckBatch, runtime: Runtime, review: ReviewDe
     """How a department's system reports a day's comparisons; the answer lists the cases refused and why."""
     checking = _checking_department(actor, department)
 
-    def decide(item: CheckResult) -> Decide:
+    def decide(item: CheckItem) -> Decide:
         return lambda c: domain.department_check(c, body.acted_on, checking, review.rules.check_departments,
-                                                 item.findings, body.override_reason)
+                                                 item.findings, item.override_reason)
 
     items = [CheckItem(case_id=r.case_id, findings=r.findings, acted_on=body.acted_on,
-                       override_reason=body.override_reason) for r in body.results]
+                       override_reason=r.override_reason or body.override_reason) for r in body.results]
     return await _act_many(runtime, review, actor, Action.DEPARTMENT_CHECK, items, decide, "results")
 
 

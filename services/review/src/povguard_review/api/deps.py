@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org, require_roles
-from povguard_review.domain.case import Case, held_to, notice_misses_plan
+from povguard_review.domain.case import Case, held_to, identification_limit, notice_misses_plan
 from povguard_review.handlers import Review
 from povguard_review.policy import load
 
@@ -40,11 +40,7 @@ def case_public(case: Case, review: Review) -> dict[str, Any]:
     data: dict[str, Any] = case.model_dump(mode="json")
     calendar = review.policy.calendar
     deadline = held_to(case, review.rules.deadline(calendar, case.stage)) if case.open else None
-    limit = None
-    if case.lead_date is not None:
-        from datetime import timedelta
-
-        limit = case.lead_date + timedelta(days=review.policy.calendar.identification_max_days)
+    limit = identification_limit(case, calendar.identification_max_days)
     data["stage_deadline"] = deadline.isoformat() if deadline else None
     data["identification_limit"] = limit.isoformat() if limit else None
     data["open"] = case.open

@@ -1,4 +1,5 @@
-"""/v1/lists and /v1/stats: overdue cases per stage deadline, the 15-day identification limit, counts per stage.
+"""/v1/lists and /v1/stats: overdue cases per stage deadline, the 15-day identification limit (cases near or past
+it, and every case acted on past it with the reasons given), counts per stage.
 
 The lists are cursor-paged like /v1/cases: `data` holds one page of cases in township → village order, and
 `townships` the counts of the whole list per township and village, so a screen shows the totals at once and pages
@@ -38,13 +39,14 @@ def _counts(rows: list[Any]) -> list[dict[str, Any]]:
 
 async def _page(runtime: Runtime, where: str, params: dict[str, Any], cursor: str | None,
                 limit: int) -> tuple[list[Any], str | None, list[dict[str, Any]]]:
-    """One page of open cases matching `where` in (village, case) order, its next cursor and the whole list's
+    """One page of cases matching `where` in (village, case) order, its next cursor and the whole list's
     counts per township and village."""
     after = cursor_key(cursor, 2) or ("", "")
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(text(f"""
-            SELECT case_id, household_id, township_code, village_code, stage, outcome, lead_date,
-                   CAST(state->'notice'->>'ends_on' AS date) AS notice_ends FROM review.cases
+            SELECT case_id, household_id, township_code, village_code, stage, outcome, lead_date, open,
+                   CAST(state->'notice'->>'ends_on' AS date) AS notice_ends,
+                   COALESCE(state->'late_actions', '[]'::jsonb) AS late_actions FROM review.cases
             WHERE {where} AND (village_code, case_id) > (:after_village, :after_case)
             ORDER BY village_code, case_id LIMIT :n"""),
             {**params, "after_village": after[0], "after_case": after[1], "n": limit + 1})).all()
@@ -87,23 +89,30 @@ async def overdue(runtime: Runtime, review: ReviewDep, actor: Reader, as_of: dat
 
 
 @router.get("/lists/identification-limit", operation_id="identification_limit",
-            summary="识别时间不能超过15天：临近和已超过期限的未办结案件（按乡镇、村，分页）")
+            summary="识别时间不能超过15天：临近和已超过期限的未办结案件，及超期办理过的案件与理由（按乡镇、村，分页）")
 async def identification_limit(runtime: Runtime, review: ReviewDep, actor: Reader, as_of: date | None = None,
                                cursor: Cursor = None, limit: Limit = 200) -> dict[str, Any]:
     as_of = as_of or review.today()
     max_days = review.policy.calendar.identification_max_days
     near = review.rules.near_limit_days
     rows, next_cursor, townships = await _page(
-        runtime, """open AND lead_date IS NOT NULL
-                    AND lead_date + CAST(:max_days AS int) - CAST(:near AS int) <= CAST(:as_of AS date)
+        runtime, """((open AND lead_date IS NOT NULL
+                      AND lead_date + CAST(:max_days AS int) - CAST(:near AS int) <= CAST(:as_of AS date))
+                     OR EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(state->'late_actions', '[]'::jsonb)) a
+                                WHERE CAST(a->>'acted_on' AS date) <= CAST(:as_of AS date)))
                     AND village_code LIKE :prefix""",
         {"max_days": max_days, "near": near, "as_of": as_of, "prefix": org_prefix(actor) + "%"}, cursor, limit)
     data = []
     for r in rows:
-        limit_day = r.lead_date + timedelta(days=max_days)
-        days_left = (limit_day - as_of).days
-        data.append(_item(r) | {"lead_date": r.lead_date.isoformat(), "limit": limit_day.isoformat(),
-                                "days_left": days_left, "past": days_left < 0})
+        late = [a for a in r.late_actions if date.fromisoformat(a["acted_on"]) <= as_of]  # as known on as_of
+        # a closed case has no days left to count; it is listed for what was done past its limit
+        limit_day = r.lead_date + timedelta(days=max_days) if r.lead_date else None
+        days_left = (limit_day - as_of).days if r.open and limit_day else None
+        data.append(_item(r) | {
+            "open": r.open, "lead_date": r.lead_date.isoformat() if r.lead_date else None,
+            "limit": limit_day.isoformat() if limit_day else None, "days_left": days_left,
+            "past": days_left is not None and days_left < 0, "acted_past_limit": bool(late),
+            "late_actions": late})
     return {"as_of": as_of.isoformat(), "max_days": max_days, "near_days": near,
             "count": sum(t["count"] for t in townships), "townships": townships, "data": data,
             "next_cursor": next_cursor}

@@ -1,5 +1,6 @@
-"""Request bodies of the review API: every stage action is dated (`acted_on`) and may carry the county
-administrator's reason for acting after the data lock."""
+"""Request bodies of the review API: every stage action is dated (`acted_on`) and may carry a reason
+(`override_reason`): required after the data lock (a county administrator) and past the case's identification limit
+(识别时间不能超过15天)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class _Body(BaseModel):
 class StageAction(_Body):
     acted_on: date = Field(title="办理日期", description="the day the action was taken; never in the future")
     override_reason: str | None = Field(default=None, max_length=500,
-                                        description="数据锁定后由县级管理员修改时必填")
+                                        description="数据锁定后由县级管理员修改、或超过识别时限（线索日期起15天）办理时必填")
 
 
 class CaseCreate(_Body):
@@ -99,6 +100,8 @@ class CheckResult(BaseModel):
 
     case_id: str
     findings: list[CheckFinding] = Field(default_factory=list, description="empty: clear (无异常)")
+    override_reason: str | None = Field(default=None, max_length=500,
+                                        description="this case's reason (超期 or after the lock); else the batch's")
 
 
 class CheckBatch(StageAction):

@@ -8,14 +8,16 @@ Rules kept here (each raises before anything is written):
 - segregation of duties: one person acts at one level (村 / 乡镇 / 县) of a case only, and the collector of the visit
   cannot approve it (村两委决定, 乡镇审核, 县级审定);
 - dates: an action is dated `acted_on`, never in the future nor before the case's last action; after the data lock
-  only a county administrator may act, with a recorded reason.
+  only a county administrator may act, with a recorded reason;
+- 识别时间不能超过15天: past the case's identification limit (lead date + the policy's days) an action needs a
+  recorded reason too (except a villager's objection during the notice); the event records the limit it passed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -54,6 +56,7 @@ from povguard_contracts.vocab import (
 )
 from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, DomainForbidden, RuleViolations, Violation
+from povguard_platform.policy import Calendar
 from povguard_review.domain.calendar import last_notice_day
 
 S = CaseStage
@@ -104,6 +107,7 @@ class Rule:
     roles: frozenset[Role]  # ADMIN may always act (as a county administrator), inside its org unit
     level_action: bool = True  # counts for segregation of duties
     approval: bool = False  # the collector of the visit may not do it
+    limited: bool = True  # held to the identification limit (a villager's objection is a right, not a delay)
 
 
 _ANY = frozenset(r for r in Role if r not in (Role.SYSTEM, Role.INSPECTOR))
@@ -111,7 +115,7 @@ RULES: dict[Action, Rule] = {
     Action.APPRAISE: Rule(frozenset({S.APPRAISAL}), VILLAGE_ROLES),
     Action.VILLAGE_DECIDE: Rule(frozenset({S.VILLAGE_DECISION}), frozenset({Role.VILLAGE_COMMITTEE}), approval=True),
     Action.START_NOTICE: Rule(frozenset({S.NOTICE_PENDING}), VILLAGE_ROLES),
-    Action.RAISE_OBJECTION: Rule(frozenset({S.NOTICE}), _ANY, level_action=False),
+    Action.RAISE_OBJECTION: Rule(frozenset({S.NOTICE}), _ANY, level_action=False, limited=False),
     Action.RESOLVE_OBJECTION: Rule(frozenset({S.NOTICE}), frozenset({Role.VILLAGE_COMMITTEE, Role.WORK_TEAM,
                                                                      Role.TOWNSHIP_REVIEWER})),
     Action.CLOSE_NOTICE: Rule(frozenset({S.NOTICE}), VILLAGE_ROLES),
@@ -144,6 +148,16 @@ class Check(BaseModel):
     hit: bool
     findings: list[CheckFinding] = Field(default_factory=list)
     checked_on: date
+
+
+class LateAction(BaseModel):
+    """An action taken past the case's identification limit, and why (the event's override_reason)."""
+
+    event_type: str
+    acted_on: date
+    limit: date
+    days_past: int
+    reason: str | None = None
 
 
 class Case(BaseModel):
@@ -180,6 +194,7 @@ class Case(BaseModel):
     withdrawn: CaseWithdrawn | None = None
     returns: int = 0
     proposal_changes: list[ProposalChangeRecorded] = Field(default_factory=list)
+    late_actions: list[LateAction] = Field(default_factory=list, description="actions past the identification limit")
 
     @property
     def open(self) -> bool:
@@ -238,6 +253,12 @@ def apply(case: Case, event: EventPayload) -> None:
     acted_on = getattr(event, "acted_on", None)
     if acted_on is not None:
         case.last_acted_on = max(acted_on, case.last_acted_on or acted_on)
+    limit = getattr(event, "past_identification_limit", None)
+    on = acted_on or getattr(event, "decided_on", None)
+    if limit is not None and on is not None:
+        case.late_actions.append(LateAction(event_type=event.event_type, acted_on=on, limit=limit,
+                                            days_past=(on - limit).days,
+                                            reason=getattr(event, "override_reason", None)))
     if isinstance(event, AppraisalHeld):
         case.appraisal, case.stage = event, S.VILLAGE_DECISION
     elif isinstance(event, VillageDecided):
@@ -304,7 +325,7 @@ def _level(actor: Actor, case: Case) -> Level | None:
     return ROLE_LEVEL.get(actor.role)
 
 
-def authorise(case: Case, actor: Actor, action: Action, acted_on: date, *, today: date, data_lock: date,
+def authorise(case: Case, actor: Actor, action: Action, acted_on: date, *, today: date, calendar: Calendar,
               override_reason: str | None = None) -> Level | None:
     """Check every rule of who may do `action` on `case` on `acted_on`; returns the level the actor acts at."""
     rule = RULES[action]
@@ -338,13 +359,34 @@ def authorise(case: Case, actor: Actor, action: Action, acted_on: date, *, today
         violations.append(Violation("acted_on", f"办理日期不能早于本案件上一步的日期 {case.last_acted_on}", "date"))
     if violations:
         raise RuleViolations(violations)
+    data_lock, reasons = calendar.data_lock, []
     if acted_on > data_lock:
         if actor.role != Role.ADMIN:
             raise DomainConflict(f"数据已于 {data_lock} 24:00 锁定：只有县级管理员可修改，并须说明理由",
                                  code="data_locked", data_lock=data_lock.isoformat())
-        if not (override_reason or "").strip():
-            raise RuleViolations([Violation("override_reason", "数据锁定后修改须说明理由", "required")])
+        reasons.append("数据锁定后修改")
+    limit = past_limit(case, action, acted_on, calendar.identification_max_days)
+    if limit is not None:
+        reasons.append(f"识别时间不能超过{calendar.identification_max_days}天（线索日期 {case.lead_date}，"
+                       f"时限 {limit}），{acted_on} 已超期 {(acted_on - limit).days} 天，超期办理")
+    if reasons and not (override_reason or "").strip():
+        raise RuleViolations([Violation("override_reason", "；".join(reasons) + "须说明理由", "required")])
     return level
+
+
+def past_limit(case: Case, action: Action, acted_on: date, max_days: int) -> date | None:
+    """The identification limit `action` on `acted_on` passes, if it does (None: within it, no lead date, or an
+    action the limit does not hold)."""
+    limit = identification_limit(case, max_days)
+    return limit if limit is not None and RULES[action].limited and acted_on > limit else None
+
+
+def mark_past_limit(events: Sequence[EventPayload], limit: date | None) -> list[EventPayload]:
+    """The events of an action past the limit, each recording the limit it passed (its reason is already there)."""
+    if limit is None:
+        return list(events)
+    return [e.model_copy(update={"past_identification_limit": limit})
+            if "past_identification_limit" in type(e).model_fields else e for e in events]
 
 
 # --- proposals ------------------------------------------------------------------------------------------------------
@@ -615,8 +657,6 @@ def withdraw(case: Case, acted_on: date, reason: str, override_reason: str | Non
 
 
 def identification_limit(case: Case, max_days: int) -> date | None:
-    from datetime import timedelta
-
     return case.lead_date + timedelta(days=max_days) if case.lead_date else None
 
 
