@@ -9,6 +9,7 @@ from rich.console import Console
 
 from povguard_contracts.vocab import Outcome
 from povguard_platform.policy import load_policy
+from povguard_tools.demo.clearance import MEMBER_RULES
 from povguard_tools.demo.runner import run_campaign
 from povguard_tools.synthetic import Scenario, generate_county
 
@@ -61,3 +62,10 @@ def test_the_demo_campaign_matches_the_generated_county(tmp_path: Path) -> None:
     for rule in ("DQ-C-PREVIOUS", "DQ-C-EXPENSE", "DQ-A-RISK"):
         assert cleared["open"].get(rule, 0) == 0, (rule, cleared)
     assert sum(cleared["open"].values()) < sum(cleared["found"].values())
+    # the members registered with a wrong fact: each member-level rule found, and cleared by the clerk's 信息更正
+    misrecorded = {h.truth.misrecorded.rule_id for h in county.households
+                   if h.truth.misrecorded is not None and h.code in campaign.household_ids}
+    assert misrecorded == MEMBER_RULES
+    for rule in MEMBER_RULES:
+        assert cleared["found"].get(rule) and cleared["open"].get(rule, 0) == 0, (rule, cleared)
+    assert cleared["corrected_members"] >= len(MEMBER_RULES)

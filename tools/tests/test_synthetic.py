@@ -19,6 +19,7 @@ import openpyxl
 import pytest
 from stdnum.cn import ric
 
+from povguard_contracts.intake import MemberFacts
 from povguard_contracts.numbers import fen
 from povguard_contracts.template import BY_HEADER, HEADERS
 from povguard_contracts.vocab import (
@@ -33,8 +34,20 @@ from povguard_contracts.vocab import (
 )
 from povguard_intake.domain import rules
 from povguard_platform.policy import load_policy
-from povguard_tools.synthetic import County, Scenario, generate_county, generate_to, write_campaign, write_registry
+from povguard_rules.config import rules_for
+from povguard_rules.facts import HouseholdFacts
+from povguard_rules.quality import find_problems
+from povguard_tools.synthetic import (
+    County,
+    Scenario,
+    SyntheticHousehold,
+    generate_county,
+    generate_to,
+    write_campaign,
+    write_registry,
+)
 from povguard_tools.synthetic.income import net_income
+from povguard_tools.synthetic.misrecords import per_rule
 from povguard_tools.synthetic.people import check_character, make_id_number
 from povguard_tools.synthetic.places import TOWNSHIPS
 from povguard_tools.synthetic.scenarios import DISASTER_IN_ONE_TOWNSHIP, count_for
@@ -150,9 +163,9 @@ def test_families_are_plausible(county: County) -> None:
         assert [m.relation for m in h.members].count(Relation.HEAD) == 1
         assert h.members[0].relation == Relation.HEAD
         head = h.members[0]
-        for m in h.members:
+        for m in h.truth.members:  # the true families (a misrecorded member is implausible on purpose)
             if m.relation in (Relation.SON, Relation.DAUGHTER):
-                assert m.birth_date > head.birth_date or h.members[0] is m
+                assert m.birth_date > head.birth_date or h.truth.members[0] is m
             if m.relation in (Relation.FATHER, Relation.MOTHER):
                 assert m.birth_date < head.birth_date
             if m.relation == Relation.SPOUSE:
@@ -240,8 +253,8 @@ def test_truth_income_is_the_domain_formula(county: County) -> None:
         assert net_income(i, s, rewards=False, claims=False) == by_hand - (
             i.industry_reward + i.employment_reward + i.insurance_claims)
         assert Decimal(str(h.truth.per_capita)) == fen(by_hand / len(h.members))  # as the rules round
-        assert any(m.dibao for m in h.members) == (i.dibao > 0)
-        assert any(m.tekun for m in h.members) == (i.tekun > 0)
+        assert any(m.dibao for m in h.truth.members) == (i.dibao > 0)
+        assert any(m.tekun for m in h.truth.members) == (i.tekun > 0)
 
 
 def test_visits_fall_in_the_campaign(county: County) -> None:
@@ -300,6 +313,36 @@ def test_situations_show_in_the_facts(county: County) -> None:
             assert h.truth.previous_per_capita is None
         if RiskType.UNSTABLE_EMPLOYMENT in form.risks_noted:
             assert any(m.labour_skill in LABOUR_CAPABLE for m in h.members)
+
+
+MEMBER_RULES = {"DQ-A-MEDICAL", "DQ-A-SCHOOL", "DQ-A-LABOUR", "DQ-A-DIBAO", "DQ-A-TEKUN"}
+
+
+def _member_problems(h: SyntheticHousehold, members: tuple[MemberFacts, ...]) -> set[tuple[str, str | None]]:
+    """The member-level data problems the assessment's own rules find on these members and the household's visit."""
+    state = HouseholdFacts(household_id=h.code, kind=h.kind, lifted_year=h.lifted_year, category=h.category,
+                           status=h.status, members={f"m{i}": m for i, m in enumerate(members)},
+                           visits={"v": h.visit})
+    return {(p.rule_id, p.member_id) for p in find_problems(state, None, rules_for("533123-2022"))
+            if p.rule_id in MEMBER_RULES}
+
+
+def test_misrecorded_members_trip_exactly_their_rule_and_the_truth_trips_none(county: County) -> None:
+    misrecorded = [h for h in county.households if h.truth.misrecorded is not None]
+    by_rule = Counter(h.truth.misrecorded.rule_id for h in misrecorded if h.truth.misrecorded is not None)
+    assert by_rule == {rule: per_rule(BIG) for rule in MEMBER_RULES}
+    for h in county.households:
+        t = h.truth
+        assert len(t.members) == len(h.members)
+        assert not _member_problems(h, t.members), h.code  # the true facts agree with the visit
+        if t.misrecorded is None:
+            assert t.members == h.members
+            continue
+        assert set(t.labels) <= {Scenario.MISRECORDED_MEMBER, Scenario.CHECK_HIT}  # on otherwise plain households
+        i = t.misrecorded.member
+        assert t.members[i] == t.misrecorded.true_facts != h.members[i]
+        assert t.members[:i] + t.members[i + 1:] == h.members[:i] + h.members[i + 1:]
+        assert _member_problems(h, h.members) == {(t.misrecorded.rule_id, f"m{i}")}, h.code
 
 
 def test_disasters_are_concentrated_in_one_township(county: County) -> None:

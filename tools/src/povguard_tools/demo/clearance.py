@@ -1,22 +1,27 @@
 """数据录入和问题清零 (seed §三(十)): between the county's decisions and the data lock, the county lists the open data
 problems by household; each village's collectors correct what the visit form itself can correct and sync the
-corrections; what needs other work (members' records, categories, measures) stays open and is reported."""
+corrections, and each village's data clerk corrects the member records a member-level problem names (信息更正);
+what needs other work (categories, measures) stays open and is reported."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from povguard_contracts.intake import VisitForm
 from povguard_contracts.numbers import fen
 from povguard_contracts.vocab import RiskType
-from povguard_tools.demo.client import Who, every_page
+from povguard_tools.demo.client import Who, every_page, gather_bounded
 from povguard_tools.demo.state import COUNTY_BUREAU, COUNTY_CODE, Campaign, settle, sync_forms
 from povguard_tools.synthetic import SyntheticHousehold
 
 # a noted risk the facts contradict (DQ-A-RISK names it in its text): the collector takes it off the form
 CONTRADICTED = (RiskType.ILLNESS, RiskType.SCHOOLING, RiskType.DISABILITY, RiskType.UNSTABLE_EMPLOYMENT)
+# the problems that name a member: the member's record is wrong, a correction of it (信息更正) clears them
+MEMBER_RULES = frozenset({"DQ-A-MEDICAL", "DQ-A-SCHOOL", "DQ-A-LABOUR", "DQ-A-DIBAO", "DQ-A-TEKUN"})
+CLEANING_DAY = date(2022, 6, 1)  # 数据比对清洗 (05-10 to 06-08), before edit rights close
 
 
 def corrected(h: SyntheticHousehold, problems: list[dict[str, Any]]) -> VisitForm | None:
@@ -55,9 +60,47 @@ async def stage_clearance(c: Campaign) -> None:
             "household_id": hid, "form": form.model_dump(mode="json"), "corrects": c.visit_ids[hid],
             "reason": reason})
     await sync_forms(c, "问题清零", uploads)
-    await settle(c, "the assessments of the corrected forms")
+    members = await correct_members(c, households, by_household)
+    await settle(c, "the assessments of the corrected forms and members")
     left = await every_page(c.api, "assessment", "/v1/data-problems", COUNTY_BUREAU,
                             {"org": COUNTY_CODE, "open": "true", "limit": 500})
     c.figures["clearance"] = {"found": dict(Counter(p["rule_id"] for p in problems)),
                               "corrected_households": sum(map(len, uploads.values())),
+                              "corrected_members": members,
                               "open": dict(Counter(p["rule_id"] for p in left))}
+
+
+async def correct_members(c: Campaign, households: dict[str, SyntheticHousehold],
+                          by_household: dict[str, list[dict[str, Any]]]) -> int:
+    """The village data clerk looks each named member up (an audited read of personal data) and puts back the
+    member's true facts, against the household's current version (If-Match); returns the members corrected."""
+    todo = []
+    for hid, problems in sorted(by_household.items()):
+        named = [p for p in problems if p["rule_id"] in MEMBER_RULES and p["member_id"]]
+        if named and (h := households.get(hid)) is not None:
+            todo.append((hid, h, named))
+    task = c.task("成员信息更正", len(todo))
+
+    async def correct(item: tuple[str, SyntheticHousehold, list[dict[str, Any]]]) -> int:
+        hid, h, found = item
+        clerk = c.clerk(h)
+        read = await c.api.call("intake", "GET", f"/v1/households/{hid}", clerk,
+                                params={"include_personal": "true", "purpose": "问题清零：核对成员信息"})
+        etag, registered = read.headers["ETag"], {m["member_id"]: m["facts"] for m in read.json()["members"]}
+        truth = {m.id_number: m for m in h.truth.members}
+        done = 0
+        for mid in sorted({p["member_id"] for p in found}):
+            true_facts = truth.get(registered[mid]["id_number"]) if mid in registered else None
+            if true_facts is None or true_facts.model_dump(mode="json") == registered[mid]:
+                continue  # nothing the clerk's records could put right
+            texts = "；".join(sorted(p["text"] for p in found if p["member_id"] == mid))
+            answer = await c.api.call(
+                "intake", "PUT", f"/v1/households/{hid}/members/{mid}", clerk, headers={"If-Match": etag},
+                json={"facts": true_facts.model_dump(mode="json"), "reason": "信息更正",
+                      "effective": CLEANING_DAY.isoformat(), "note": f"问题清零：{texts}"[:200]})
+            etag = answer.headers["ETag"]
+            done += 1
+        c.advance(task)
+        return done
+
+    return sum(await gather_bounded(todo, correct, limit=4))

@@ -56,8 +56,9 @@ class Api:
         return {"Authorization": f"Bearer {self._tokens[who]}"}
 
     async def call(self, service: str, method: str, path: str, who: Who, *, ok: Iterable[int] = (200, 201, 202),
-                   **kwargs: Any) -> httpx.Response:
-        response = await self.clients[service].request(method, path, headers=self.headers(who), **kwargs)
+                   headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+        response = await self.clients[service].request(method, path, headers={**self.headers(who), **(headers or {})},
+                                                        **kwargs)
         if response.status_code not in set(ok):
             raise DemoError(f"{method} {service}{path} → {response.status_code}: {response.text[:500]}")
         return response

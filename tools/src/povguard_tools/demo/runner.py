@@ -112,6 +112,7 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     found, still = cl.get("found", {}), cl.get("open", {})
     table.add_row("问题清零：发现 / 更正户数 / 仍未清零", f"{sum(found.values()):,} / "
                   f"{cl.get('corrected_households', 0):,} / {sum(still.values()):,}")
+    table.add_row("问题清零：成员信息更正（村级数据员）", f"{cl.get('corrected_members', 0):,}")
     for rule in sorted(set(found) | set(still)):
         table.add_row(f"  数据质量问题 {rule}（发现 → 未清零）", f"{found.get(rule, 0):,} → {still.get(rule, 0):,}")
     towns = {h.place.township_code: h.place.township for h in c.county.households}

@@ -29,6 +29,7 @@ from povguard_tools.synthetic import scenarios
 from povguard_tools.synthetic.departments import checks_for, warnings_for
 from povguard_tools.synthetic.draft import Draft
 from povguard_tools.synthetic.income import base_money, net_income
+from povguard_tools.synthetic.misrecords import misrecord
 from povguard_tools.synthetic.model import (
     BlankCell,
     County,
@@ -123,15 +124,16 @@ def _generate(households: int, seed: int) -> County:
     visits = [visit_form(rng, d, collectors[d.place.village_code]) for d in drafts]
     flag_rng = stream()
     warnings = warnings_for(stream(), drafts, issuer, disaster_day, disaster_township)
+    misrecord(stream(), drafts)  # last: the streams drawn before it (and so the rest of the county) stay as they were
     result = []
     for d, visit in zip(drafts, visits, strict=True):
         net = net_income(visit.income, visit.spending)
         truth = Truth(labels=tuple(s for s in Scenario if s in d.labels), net_income=float(net),
                       per_capita=float(fen(net / d.size)), previous_per_capita=d.previous_per_capita,
-                      blank=d.blank, duplicate=d.duplicate)
+                      blank=d.blank, duplicate=d.duplicate, members=tuple(d.members), misrecorded=d.misrecord)
         result.append(SyntheticHousehold(
             code=d.code, place=d.place, kind=d.kind, lifted_year=d.lifted_year, category=d.category,
-            status=d.status, flags=priority_flags(flag_rng, d), members=tuple(d.members), visit=visit,
+            status=d.status, flags=priority_flags(flag_rng, d), members=tuple(d.registered or d.members), visit=visit,
             truth=truth))
     return County(seed=seed, households=tuple(result), warnings=tuple(warnings), checks=tuple(checks),
                   disaster_township=disaster_township, villages=len({p.village_code for p in places}),

@@ -12,7 +12,7 @@ from povguard_contracts.vocab import (
     RiskType,
 )
 from povguard_tools.synthetic.income import Money
-from povguard_tools.synthetic.model import BlankCell, DuplicateId, Scenario
+from povguard_tools.synthetic.model import BlankCell, DuplicateId, Misrecord, Scenario
 from povguard_tools.synthetic.places import Township
 
 
@@ -42,6 +42,8 @@ class Draft:
     candidate: bool = False  # signs an application and an authorisation (to be identified)
     blank: BlankCell | None = None
     duplicate: DuplicateId | None = None
+    misrecord: Misrecord | None = None  # `members` stay true: `registered` holds the registry's wrong ones
+    registered: list[MemberFacts] | None = None
 
     @property
     def size(self) -> int:

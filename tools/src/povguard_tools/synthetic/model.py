@@ -33,6 +33,8 @@ class Scenario(StrEnum):
     CHECK_HIT = "check_hit"  # a department asset check found a vehicle, public servant or business
     INCOMPLETE_FORM = "incomplete_form"  # data problem: one required cell of one member row left empty
     DUPLICATE_ID = "duplicate_id"  # data problem: a member carries an ID number also used in another household
+    # data problem: one member registered with a wrong fact that the visit contradicts (a member-level DQ-A rule)
+    MISRECORDED_MEMBER = "misrecorded_member"
 
 
 DATA_PROBLEMS = frozenset({Scenario.INCOMPLETE_FORM, Scenario.DUPLICATE_ID})  # the rows an import must reject
@@ -57,6 +59,16 @@ class DuplicateId:
 
 
 @dataclass(frozen=True, slots=True)
+class Misrecord:
+    """A member registered with a wrong fact: its index, the data-quality rule the wrong fact trips, and the
+    member's true facts (what a correction restores)."""
+
+    member: int
+    rule_id: str
+    true_facts: MemberFacts
+
+
+@dataclass(frozen=True, slots=True)
 class Truth:
     labels: tuple[Scenario, ...]
     net_income: float  # 家庭纯收入 by the DOMAIN formula, for the accounting window
@@ -64,6 +76,8 @@ class Truth:
     previous_per_capita: float | None = None  # before the fall (sharp_income_fall only)
     blank: BlankCell | None = None
     duplicate: DuplicateId | None = None
+    members: tuple[MemberFacts, ...] = ()  # the true member facts (the registry's differ where misrecorded)
+    misrecorded: Misrecord | None = None
 
     def has(self, label: Scenario) -> bool:
         return label in self.labels
@@ -78,7 +92,7 @@ class SyntheticHousehold:
     category: MonitoringCategory | None
     status: MonitoringStatus
     flags: tuple[PriorityGroup, ...]
-    members: tuple[MemberFacts, ...]
+    members: tuple[MemberFacts, ...]  # as registered (the import template's rows)
     visit: VisitForm
     truth: Truth
 

@@ -30,6 +30,7 @@ SHARES: dict[Scenario, float] = {
     Scenario.UNINSURED_MEMBER: 0.002,
     Scenario.INCOMPLETE_FORM: 0.01,
     Scenario.DUPLICATE_ID: 0.003,  # households involved (two per duplicated number)
+    Scenario.MISRECORDED_MEMBER: 0.01,  # split evenly over the member-level rules (misrecords.py)
 }
 DISASTER_IN_ONE_TOWNSHIP = 0.8  # share of the disaster households that are in the hit township
 SMALL_COUNTY = 100  # from this size on, every situation appears at least once

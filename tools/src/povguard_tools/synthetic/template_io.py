@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from pydantic import BaseModel
 
 from povguard_contracts.intake import MemberFacts
 from povguard_contracts.template import COLUMNS, HEADERS, NO, SEPARATOR, YES
@@ -108,6 +109,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _record(value)
     if isinstance(value, dict):
@@ -143,7 +146,8 @@ def write_campaign(county: County, directory: Path, prefix: str = "") -> dict[st
                "members": county.members, "villages": county.villages, "groups": county.groups,
                "disaster_township": county.disaster_township}
         for h in county.households:
-            yield {"record": "household", "household_code": h.code, **_record(h.truth)}
+            # the true members differ from the registry's only where misrecorded, and that member is in `misrecorded`
+            yield {"record": "household", "household_code": h.code, **_record(h.truth, drop=("members",))}
         for w in county.warnings:
             yield {"record": "warning", "source_ref": w.source_ref, "household_code": w.household_code}
 
