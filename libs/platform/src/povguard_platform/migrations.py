@@ -6,6 +6,7 @@ A service's `migrations/env.py` is two lines: `from povguard_platform.migrations
 from __future__ import annotations
 
 import asyncio
+import logging
 import zlib
 from pathlib import Path
 
@@ -73,7 +74,13 @@ async def is_at_head(conn: AsyncConnection, migrations_dir: Path, schema: str) -
     heads = set(ScriptDirectory.from_config(alembic_config(migrations_dir, schema)).get_heads())
 
     def _current(sync_conn: Connection) -> set[str]:
-        ctx = MigrationContext.configure(sync_conn, opts={"version_table_schema": schema})
-        return set(ctx.get_current_heads())
+        # asked at every readiness probe and scrape: keep alembic's "Context impl ..." lines out of the logs
+        quiet = logging.getLogger("alembic.runtime.migration")
+        level, quiet.level = quiet.level, logging.WARNING
+        try:
+            ctx = MigrationContext.configure(sync_conn, opts={"version_table_schema": schema})
+            return set(ctx.get_current_heads())
+        finally:
+            quiet.level = level
 
     return await conn.run_sync(_current) == heads

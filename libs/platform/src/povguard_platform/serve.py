@@ -1,8 +1,10 @@
-"""Run one service: `python -m povguard_platform.serve intake --port 8101` (what `povguard up` starts)."""
+"""Run one service: `povguard-serve intake [--host 0.0.0.0] [--port 8101]` (what `povguard up` and the container
+image start). HOST and PORT in the environment are the defaults, so a container is configured by environment only."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from importlib.metadata import entry_points
 
 import uvicorn
@@ -30,8 +32,8 @@ def app_for(name: str) -> FastAPI:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("service")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None)
     args = parser.parse_args()
     definition = service_definitions()[args.service]
     settings = get_settings()

@@ -7,7 +7,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "povguard-development-secret-not-for-production"
@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # JetStream drops a republished Nats-Msg-Id within this window; it must outlast the relay's worst retry horizon
     # (an outage of NATS or a stopped relay). Inboxes catch anything later.
     duplicate_window_seconds: float = 24 * 3600
+    # Copies of the events stream on a JetStream cluster (3 on a 3-node cluster: a node may die without loss).
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "povguard"
     jwt_audience: str = "povguard"
@@ -39,6 +41,12 @@ class Settings(BaseSettings):
     def database_url_for(self, service: str) -> str:
         """A per-service URL (e.g. INTAKE_DATABASE_URL) wins over DATABASE_URL."""
         return os.environ.get(f"{service.upper()}_DATABASE_URL", self.database_url)
+
+    def migration_database_url_for(self, service: str) -> str:
+        """The schema owner's URL for migrations (INTAKE_MIGRATION_DATABASE_URL, else MIGRATION_DATABASE_URL), else
+        the service's own URL."""
+        return (os.environ.get(f"{service.upper()}_MIGRATION_DATABASE_URL") or os.environ.get("MIGRATION_DATABASE_URL")
+                or self.database_url_for(service))
 
 
 @lru_cache

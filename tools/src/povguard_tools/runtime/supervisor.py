@@ -155,7 +155,8 @@ async def prepare(stack: Stack, services: list[str]) -> None:
             await upgrade(conn, definitions[name].migrations_dir, name)
         await engine.dispose()
     nc = await connect(stack.nats_url, "povguard-up")
-    await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds)
+    await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds,
+                        settings.stream_replicas)
     await nc.drain()
 
 

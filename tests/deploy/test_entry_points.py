@@ -1,0 +1,78 @@
+"""What the image runs, as processes against real PostgreSQL and NATS: the one-shot `povguard-migrate` (as the
+owner role's URL), then `povguard-serve` configured by environment only, and `povguard-healthcheck`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import nats
+
+from povguard_platform.serve import service_definitions
+from povguard_tools.runtime.servers import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def env(**extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k not in ("NATS_URL", "PORT")}
+    return {**keep, "ENVIRONMENT": "test", **extra}
+
+
+async def schemas_and_stream(database_url: str, nats_url: str) -> tuple[dict[str, int], list[str] | None, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        versions = {name: int(await conn.fetchval(f"SELECT count(*) FROM {name}.alembic_version"))
+                    for name in service_definitions()}
+    finally:
+        await conn.close()
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().stream_info("POVGUARD_EVENTS")
+        return versions, info.config.subjects, info.config.num_replicas or 1
+    finally:
+        await nc.close()
+
+
+def test_the_migration_job_then_a_service_configured_by_environment(database_url: str, nats_url: str) -> None:
+    # the job must use the owner's URL: the services' own URL points nowhere here
+    nowhere = f"postgresql://nobody@127.0.0.1:{free_port()}/none"
+    job = subprocess.run([BIN / "povguard-migrate"], env=env(
+        MIGRATION_DATABASE_URL=database_url, DATABASE_URL=nowhere, NATS_URL=nats_url, STREAM_NAME="POVGUARD_EVENTS"),
+        capture_output=True, text=True, timeout=120)
+    assert job.returncode == 0, job.stderr
+    versions, subjects, replicas = asyncio.run(schemas_and_stream(database_url, nats_url))
+    assert versions == dict.fromkeys(service_definitions(), 1)
+    assert subjects == ["ev.>"] and replicas == 1
+
+    port = free_port()
+    service = subprocess.Popen([BIN / "povguard-serve", "review"], env=env(
+        PORT=str(port), HOST="127.0.0.1", REVIEW_DATABASE_URL=database_url, NATS_URL=nats_url),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
+            while True:
+                try:
+                    ready = client.get("/readyz")
+                    if ready.status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and service.poll() is None, "povguard-serve did not get ready"
+                time.sleep(0.3)
+            assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "nats": "ok"}
+        check = subprocess.run([BIN / "povguard-healthcheck"], env=env(PORT=str(port)), capture_output=True, timeout=30)
+        assert check.returncode == 0, check.stderr
+    finally:
+        service.terminate()
+        service.wait(30)
+    check = subprocess.run([BIN / "povguard-healthcheck"], env=env(PORT=str(port)), capture_output=True, text=True,
+                           timeout=30)
+    assert check.returncode == 1 and str(port) in check.stderr
