@@ -68,6 +68,9 @@ def test_the_migration_job_then_a_service_configured_by_environment(database_url
                 assert time.monotonic() < deadline and service.poll() is None, "povguard-serve did not get ready"
                 time.sleep(0.3)
             assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "nats": "ok"}
+            # only its own metrics: another service's gauges (0 here) would blur the alerts' max() and sum()
+            scraped = client.get("/metrics").text
+            assert 'povguard_ready{service="review"} 1.0' in scraped and "povguard_audit_" not in scraped
         check = subprocess.run([BIN / "povguard-healthcheck"], env=env(PORT=str(port)), capture_output=True, timeout=30)
         assert check.returncode == 0, check.stderr
     finally:

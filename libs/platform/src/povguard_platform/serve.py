@@ -22,10 +22,18 @@ def service_definitions() -> dict[str, ServiceDef]:
     return dict(sorted(found.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
+def service_definition(name: str) -> ServiceDef:
+    """One installed service, loading no other: a process then registers (and exports) only its own metrics."""
+    for ep in entry_points(group="povguard.services", name=name):
+        definition: ServiceDef = ep.load()
+        return definition
+    raise SystemExit(f"no service {name!r} installed (entry point group povguard.services)")
+
+
 def app_for(name: str) -> FastAPI:
     from povguard_platform.web import create_app
 
-    app: FastAPI = create_app(service_definitions()[name], get_settings())
+    app: FastAPI = create_app(service_definition(name), get_settings())
     return app
 
 
@@ -35,7 +43,7 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None)
     args = parser.parse_args()
-    definition = service_definitions()[args.service]
+    definition = service_definition(args.service)
     settings = get_settings()
     setup_logging(settings.log_level)
     uvicorn.run(app_for(args.service), host=args.host, port=args.port or definition.default_port,
