@@ -17,11 +17,14 @@ CRDS = {("postgresql.cnpg.io/v1", "Cluster"), ("postgresql.cnpg.io/v1", "Schedul
 
 def test_compose_files_are_valid_and_need_their_secrets(tmp_path: Path) -> None:
     assert compose()["services"] and compose("docker-compose.yml", "deploy/compose/host-network.yml")["services"]
-    binary = compose_binary()
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-    refused = run(binary, "--env-file", str(empty), "config", "-q")
-    assert refused.returncode != 0 and "JWT_SECRET" in refused.stderr  # no secret has a default in the file
+    secrets = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    assert {"JWT_SECRET", "AUDIT_SIGNING_KEYS", "MIGRATION_DB_PASSWORD", "INTAKE_DB_PASSWORD"} <= set(secrets)
+    for missing in secrets:  # none has a default in the compose file: each one left out is refused by name
+        env = tmp_path / f"without-{missing}.env"
+        env.write_text("".join(f"{k}={v}\n" for k, v in secrets.items() if k != missing))
+        refused = run(compose_binary(), "--env-file", str(env), "config", "-q")
+        assert refused.returncode != 0 and missing in refused.stderr, (missing, refused.stderr)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -132,3 +135,16 @@ def test_dockerfile_takes_its_base_as_an_argument_and_runs_unprivileged() -> Non
     assert all(line.split()[1] == "${BASE_IMAGE}" for line in text.splitlines() if line.startswith("FROM "))
     assert re.search(r"^USER 10001:10001$", text, re.M) and "HEALTHCHECK" in text
     assert "uv.lock" in text and "tools/src" not in text  # installed from the lock; the tools stay out
+
+
+def test_services_reach_nats_their_database_dns_and_the_collector_only() -> None:
+    docs = kustomize("prod")
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    pods = [d["spec"]["template"]["metadata"]["labels"] for d in docs if d["kind"] in ("Deployment", "Job")]
+    egress = [p for p in policies.values() if "Egress" in p["policyTypes"] and p["podSelector"].get("matchLabels")
+              and all(pod.get(k) == v for pod in pods for k, v in p["podSelector"]["matchLabels"].items())]
+    assert len(egress) == 1, "one egress policy covers every povguard pod"
+    allowed = {(port["port"], port["protocol"]) for rule in egress[0]["egress"] for port in rule["ports"]}
+    assert allowed == {(4222, "TCP"), (5432, "TCP"), (53, "UDP"), (53, "TCP"), (4318, "TCP")}
+    assert all(rule.get("to") for rule in egress[0]["egress"]), "every egress rule names its peers"
