@@ -148,3 +148,29 @@ def test_services_reach_nats_their_database_dns_and_the_collector_only() -> None
     allowed = {(port["port"], port["protocol"]) for rule in egress[0]["egress"] for port in rule["ports"]}
     assert allowed == {(4222, "TCP"), (5432, "TCP"), (53, "UDP"), (53, "TCP"), (4318, "TCP")}
     assert all(rule.get("to") for rule in egress[0]["egress"]), "every egress rule names its peers"
+
+
+def test_the_remaining_files_parse_and_no_file_goes_unchecked() -> None:
+    for script in ("real-run.sh", "compose/postgres-roles.sh", "stand-ins/postgres/entrypoint.sh"):
+        checked = run("bash", "-n", str(DEPLOY / script))
+        assert checked.returncode == 0, checked.stderr
+    otel = yaml.safe_load((DEPLOY / "compose" / "otel-collector.yaml").read_text())
+    for pipeline in otel["service"]["pipelines"].values():
+        for kind in ("receivers", "processors", "exporters"):
+            assert set(pipeline[kind]) <= set(otel[kind]), f"otel pipeline names an undefined {kind}"
+    for dockerfile in (DEPLOY / "stand-ins").glob("*/Dockerfile"):
+        lines = dockerfile.read_text().splitlines()
+        assert any(line.startswith("FROM ${") for line in lines) and any(line.startswith("USER ") for line in lines)
+    # each file of deploy/ is read by one of the tests above (a new kind of file needs its check here first)
+    checked_here = {
+        "compose/host-network.yml", "compose/otel-collector.yaml", "compose/postgres-roles.sh",
+        "compose/prometheus.yml", "grafana/kustomization.yaml", "grafana/povguard.json", "k8s/nats/values.yaml",
+        "prometheus/alerts.test.yml", "prometheus/alerts.yml", "prometheus/kustomization.yaml", "real-run.sh",
+        "stand-ins/README.md", "stand-ins/postgres/entrypoint.sh", "wheels/.gitkeep",
+    }
+    tracked = run("git", "ls-files", "deploy")  # not the wheels a real run downloads (.gitignore)
+    assert tracked.returncode == 0, tracked.stderr
+    files = {line.removeprefix("deploy/") for line in tracked.stdout.splitlines()}
+    kustomized = {f for f in files if f.startswith("k8s/base/") or f.startswith("k8s/overlays/")}
+    dockerfiles = {f for f in files if f.startswith("stand-ins/") and f.endswith("/Dockerfile")}
+    assert files - kustomized - dockerfiles <= checked_here, sorted(files - kustomized - dockerfiles - checked_here)
