@@ -40,6 +40,7 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.ids import uuid7
 from povguard_platform.migrations import upgrade
+from povguard_platform.roles import provision
 from povguard_platform.settings import sqlalchemy_url
 from povguard_tools.runtime.servers import EmbeddedPostgres
 
@@ -220,6 +221,7 @@ async def main() -> None:
                                    "at": datetime.now(UTC).isoformat()}
         for name in ("consumer", ) if args.only_consumer else ("consumer", "ingest", "proofs"):
             url = pg.create_database(f"bench_{name}")
+            await provision(url, ["audit"])  # the bench runs as the superuser; the migrations grant to the roles
             engine = create_async_engine(sqlalchemy_url(url))
             async with engine.begin() as conn:
                 await upgrade(conn, SERVICE.migrations_dir, "audit")

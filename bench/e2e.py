@@ -167,6 +167,7 @@ def main() -> None:
         started = time.perf_counter()
         campaign, timings, cpu = asyncio.run(drive(stack, registry, county, console))
         total = time.perf_counter() - started
+        assert stack.database_url, "the benchmark starts its own PostgreSQL"
         figures = asyncio.run(event_figures(stack.database_url))
         token = issue_token(Actor(user="bench", role=Role.COUNTY_BUREAU, org="533123"), get_settings())
         latency = wrk_latency(stack.urls["intake"], list(campaign.household_ids.values()), token, work,

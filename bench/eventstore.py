@@ -209,6 +209,7 @@ async def create_schema(url: str, schema: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction():
+            await conn.execute(f"CREATE SCHEMA {schema}")
             for statement in platform_ddl(schema):
                 await conn.execute(statement)
     finally:

@@ -31,6 +31,7 @@ from povguard_intake.service import SERVICE as INTAKE
 from povguard_platform.actor import Actor, Role
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import load_policy
+from povguard_platform.roles import login_urls, provision
 from povguard_platform.settings import Settings
 from povguard_tools.runtime.servers import EmbeddedNats, EmbeddedPostgres
 from povguard_tools.testing import running
@@ -65,7 +66,10 @@ async def bench(households: int, fmt: str, seed: int, console: Console) -> dict[
     pg, nats = EmbeddedPostgres(work / "pg"), EmbeddedNats(work / "nats")
     url, nats_url = pg.start(), nats.start()
     try:
-        settings = Settings(environment="test", database_url=url, nats_url=nats_url, run_background=False)
+        await provision(url, ["intake"])
+        runtime_urls, owner_urls = login_urls(url, ["intake"])
+        settings = Settings(environment="test", database_url=url, nats_url=nats_url, run_background=False,
+                            database_urls=runtime_urls, migration_database_urls=owner_urls)
         async with running(INTAKE, settings) as rt:
             intake = Intake(rt.store, load_policy(settings.campaign))
             actor = Actor(user="bench", role=Role.COUNTY_BUREAU, org="533123")
@@ -73,11 +77,15 @@ async def bench(households: int, fmt: str, seed: int, console: Console) -> dict[
             import_id = str(uuid7())
             await start_import(rt.engine, import_id, registry.name, content, actor)
             t0 = time.perf_counter()
-            progress = await run_import(rt.engine, intake, import_id, registry.name, content, actor, lambda _: True)
+            progress = await run_import(rt.engine, intake, import_id)
+            assert progress is not None
             seconds = time.perf_counter() - t0
             members = progress.rows
             t1 = time.perf_counter()
-            again = await run_import(rt.engine, intake, str(uuid7()), registry.name, content, actor, lambda _: True)
+            again_id = str(uuid7())
+            await start_import(rt.engine, again_id, registry.name, content, actor)
+            again = await run_import(rt.engine, intake, again_id)
+            assert again is not None
             second = time.perf_counter() - t1
         copy_seconds = await raw_copy(url, content, registry.name)
     finally:

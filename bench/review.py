@@ -43,6 +43,7 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.migrations import upgrade
+from povguard_platform.roles import provision
 from povguard_platform.settings import sqlalchemy_url
 from povguard_review.domain import case as domain
 from povguard_review.domain.case import Action
@@ -60,7 +61,7 @@ async def drive(review: Review, engine: Any, n: int, workers: int, console: Cons
     township = Actor(user="乡镇审核", role=Role.TOWNSHIP_REVIEWER, org="533123")
     county = Actor(user="县乡村振兴局", role=Role.COUNTY_BUREAU, org="533123")
     villager = Actor(user="村民", role=Role.COLLECTOR, org="533123")
-    departments = [Actor(user=f"{d.value}接口", role=Role.DEPARTMENT, org=d.value)
+    departments = [Actor(user=f"{d.value}接口", role=Role.DEPARTMENT, org="533123", dept=d.value)
                    for d in review.rules.check_departments]
     counts = {"actions": 0, "events": 0}
 
@@ -106,7 +107,7 @@ async def drive(review: Review, engine: Any, n: int, workers: int, console: Cons
                   lambda c: domain.township_review(c, D("2022-05-23"), i % 5 == 0, [], "同意"))
         for dept in departments:
             await act(cid, dept, Action.DEPARTMENT_CHECK, D("2022-05-24"), lambda c, d=dept: domain.department_check(
-                c, D("2022-05-24"), Department(d.org), review.rules.check_departments, []))
+                c, D("2022-05-24"), Department(d.dept), review.rules.check_departments, []))
         case = await act(cid, county, Action.COUNTY_DECIDE, D("2022-05-25"), lambda c: domain.county_decide(
             c, D("2022-05-25"), review.rules.check_departments, lead_department=Department.HUMAN_RESOURCES,
             elimination_method=None, measures=[], opinion="审定"))
@@ -134,6 +135,7 @@ SYSTEM = Actor(user="povguard", role=Role.SYSTEM, org="system")
 
 async def benchmark(url: str, n: int, workers: int, console: Console) -> dict[str, Any]:
     engine = create_async_engine(sqlalchemy_url(url), pool_size=workers + 2, max_overflow=0)
+    await provision(url, [SERVICE.name])  # the bench runs as the superuser; the migrations grant to the roles
     async with engine.begin() as conn:
         await upgrade(conn, SERVICE.migrations_dir, SERVICE.name)
     policy, rules = load("533123-2022")

@@ -48,6 +48,7 @@ from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.migrations import upgrade
 from povguard_platform.policy import load_policy, policy_section
+from povguard_platform.roles import provision
 from povguard_platform.settings import sqlalchemy_url
 from povguard_support.domain.catalogue import SupportPolicy
 from povguard_support.handlers import Support
@@ -87,6 +88,7 @@ async def seed_facts(support_engine: Any, prefix: str, n: int) -> None:
 
 async def run(url: str, n: int, batch: int) -> dict[str, Any]:
     engine = create_async_engine(sqlalchemy_url(url), pool_size=2)
+    await provision(url, ["support"])  # the bench runs as the superuser; the migrations grant to the roles
     async with engine.begin() as conn:
         await upgrade(conn, SERVICE.migrations_dir, "support")
     support = Support(EventStore("support"), load_policy(CAMPAIGN), policy_section(CAMPAIGN, "support", SupportPolicy))

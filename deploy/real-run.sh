@@ -97,8 +97,9 @@ secret() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
 if [ ! -f "$WORK/env" ]; then
   {
     echo "JWT_SECRET=$(secret 32)"
-    for v in POSTGRES MIGRATION INTAKE ASSESSMENT REVIEW SUPPORT AUDIT; do
-      [ $v = POSTGRES ] && echo "POSTGRES_PASSWORD=$(secret 16)" || echo "${v}_DB_PASSWORD=$(secret 16)"
+    echo "POSTGRES_PASSWORD=$(secret 16)"
+    for v in INTAKE ASSESSMENT REVIEW SUPPORT AUDIT REPORTING; do
+      echo "${v}_DB_PASSWORD=$(secret 16)"; echo "${v}_OWNER_DB_PASSWORD=$(secret 16)"
     done
     echo "AUDIT_SIGNING_KEYS=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
     echo "POVGUARD_IMAGE=povguard:latest"
@@ -109,16 +110,16 @@ if [ ! -f "$WORK/env" ]; then
   } > "$WORK/env"
 fi
 set -a; . "$WORK/env"; set +a
-SERVICES=(nats-1 nats-2 nats-3 postgres migrate intake assessment review support audit prometheus)
+SERVICES=(nats-1 nats-2 nats-3 postgres migrate intake assessment review support audit reporting prometheus)
 "${COMPOSE[@]}" down -v --remove-orphans >/dev/null 2>&1 || true  # from scratch: empty volumes
 log "docker compose up"
 t=$(now)
 "${COMPOSE[@]}" up -d --no-build "${SERVICES[@]}"
 healthy() {
-  for s in intake assessment review support audit; do
+  for s in intake assessment review support audit reporting; do
     [ "$($DOCKER inspect -f '{{.State.Health.Status}}' "povguard-$s-1" 2>/dev/null)" = healthy ] || return 1
   done
-  for p in 8101 8102 8103 8104 8105; do in_ns wget -q -O /dev/null "http://127.0.0.1:$p/readyz" || return 1; done
+  for p in 8101 8102 8103 8104 8105 8106; do in_ns wget -q -O /dev/null "http://127.0.0.1:$p/readyz" || return 1; done
 }
 for _ in $(seq 180); do healthy && break; sleep 1; done
 healthy || { "${COMPOSE[@]}" ps; "${COMPOSE[@]}" logs --tail 50; exit 1; }
@@ -127,14 +128,14 @@ log "every service ready in ${FIG[start_seconds]} s"
 "${COMPOSE[@]}" ps --format 'table {{.Service}}\t{{.Status}}'
 
 # 4. a campaign, a dead NATS node, conservation -------------------------------------------------------------------
-OWNER_URL="postgresql://povguard_owner:$MIGRATION_DB_PASSWORD@127.0.0.1:5432/povguard"
+ADMIN_URL="postgresql://postgres:$POSTGRES_PASSWORD@127.0.0.1:5432/povguard"  # reads every schema
 NATS_ONE=nats://127.0.0.1:4222
 export JWT_SECRET ENVIRONMENT=production
 conservation() {
   in_ns env PYTHONPATH=tests .venv/bin/python -c "
 import asyncio, json, sys
 from system_helpers import conservation
-problems = asyncio.run(conservation('$OWNER_URL', '$1'))
+problems = asyncio.run(conservation('$ADMIN_URL', '$1'))
 print(json.dumps(problems, ensure_ascii=False)); sys.exit(1 if problems else 0)"
 }
 settle() {  # until conservation holds or the time runs out

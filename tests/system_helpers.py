@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-SERVICES = ["intake", "assessment", "review", "support", "audit"]
+SERVICES = ["intake", "assessment", "review", "support", "audit", "reporting"]
 
 
 def start_up(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:

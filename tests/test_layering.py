@@ -16,7 +16,8 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 PACKAGES = {  # package → its source folder
     "povguard_contracts": "libs/contracts/src", "povguard_platform": "libs/platform/src",
     "povguard_rules": "libs/rules/src", "povguard_tools": "tools/src",
-    **{f"povguard_{s}": f"services/{s}/src" for s in ("intake", "assessment", "review", "support", "audit")},
+    **{f"povguard_{s}": f"services/{s}/src"
+       for s in ("intake", "assessment", "review", "support", "audit", "reporting")},
 }
 
 

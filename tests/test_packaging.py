@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = {"intake": [], "assessment": ["rules"], "review": [], "support": [], "audit": ["rules"]}
+SERVICES = {"intake": [], "assessment": ["rules"], "review": [], "support": [], "audit": ["rules"], "reporting": []}
 
 
 def _uv() -> str:

@@ -1,5 +1,6 @@
-"""`povguard up` for real: NATS and PostgreSQL from wheels, schemas and stream, every service as its own process,
-one ready line, Ctrl-C stops everything, and a second `up` on the same data dir continues with the data."""
+"""`povguard up` for real: NATS and PostgreSQL from wheels, schemas and stream, every service as its own process
+(connected as its own database role), one ready line, Ctrl-C stops everything, and a second `up` on the same data
+dir continues with the data."""
 
 from __future__ import annotations
 
@@ -49,6 +50,17 @@ def test_up_runs_everything_and_a_second_up_continues_with_the_data(tmp_path: Pa
             await conn.close()
 
         asyncio.run(write_event())
+
+        async def logins() -> set[str]:  # who the services are connected as: each its own role, none a superuser
+            conn = await asyncpg.connect(pg)
+            rows = await conn.fetch("SELECT DISTINCT a.usename, r.rolsuper FROM pg_stat_activity a JOIN pg_roles r "
+                                    "ON r.rolname = a.usename WHERE a.datname = 'povguard' "
+                                    "AND a.pid <> pg_backend_pid()")
+            await conn.close()
+            assert not any(r["rolsuper"] for r in rows), rows
+            return {r["usename"] for r in rows}
+
+        assert asyncio.run(logins()) == {f"povguard_{name}" for name in SERVICES}
         deadline = time.monotonic() + 20
         while asyncio.run(stream_messages(f"nats://127.0.0.1:{ports['nats']}")) < 1:
             assert time.monotonic() < deadline, "relay did not publish"

@@ -3,6 +3,7 @@ reads, and nothing the code no longer reads: a new setting or service fails here
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from deploy_files import (
@@ -16,36 +17,53 @@ from deploy_files import (
     settings_variables,
 )
 
-# Variables the deployment sets for itself, not read by the code: the pieces a Kubernetes env value is built from.
-HELPERS = {"DB_USER", "DB_PASSWORD"}
+# Variables a deployment sets for itself, not read by the code: the pieces a Kubernetes env value is built from.
+HELPER = re.compile(r"^(([A-Z]+_)?(OWNER_)?DB_PASSWORD|ADMIN_(USER|PASSWORD))$")
+# Read by the code, but alternatives a deployment does not use: one URL for every service, and the maps a process
+# running several services takes (the tests).
+ALTERNATIVES = {"DATABASE_URL", "DATABASE_URLS", "MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URLS"}
+# Only the migration job's: the superuser that provisions, and the owners that migrate.
+JOB_ONLY = {"ADMIN_DATABASE_URL", "{SERVICE}_MIGRATION_DATABASE_URL"}
+
+
+def _expand(names: set[str], service: str) -> set[str]:
+    return {n.replace("{SERVICE}", service.upper()) for n in names}
 
 
 def required(service: str) -> set[str]:
-    """What a deployment of `service` must set: the platform's settings, the service's own settings class if it
-    has one, its database URL, and HOST/PORT of `povguard-serve`."""
+    """What a deployment of `service` must set: the platform's settings, the service's own settings classes, its
+    own database URL (its runtime role), and HOST/PORT of `povguard-serve`; no other service's URL, no owner's."""
     every = settings_variables()
     names = set(every["povguard_platform.settings:Settings"])
     names |= {n for cls, found in every.items() if cls.startswith(f"povguard_{service}.") for n in found}
-    names |= {n.replace("{SERVICE}", service.upper()) for n in environ_reads() - NOT_FOR_DEPLOYMENTS
-              if "MIGRATION" not in n}
-    # DATABASE_URL is the fallback of <SERVICE>_DATABASE_URL: each service gets its own URL instead
-    return names - {"DATABASE_URL"} - {n for n in names if n.endswith("_DATABASE_URL")
-                                       and n != f"{service.upper()}_DATABASE_URL"}
+    names |= _expand(environ_reads() - NOT_FOR_DEPLOYMENTS - JOB_ONLY, service)
+    return names - ALTERNATIVES
+
+
+def job_required() -> set[str]:
+    names = {"ADMIN_DATABASE_URL", "NATS_URL", "STREAM_NAME", "STREAM_REPLICAS", "DUPLICATE_WINDOW_SECONDS"}
+    return names | {u for s in service_ports() for u in _expand({"{SERVICE}_DATABASE_URL", *JOB_ONLY}, s)}
 
 
 def known() -> set[str]:
     names = {n for found in settings_variables().values() for n in found}
-    for n in environ_reads():
-        names |= {n.replace("{SERVICE}", s.upper()) for s in service_ports()}
-    return names | HELPERS
+    for service in service_ports():
+        names |= _expand(environ_reads(), service)
+    return names
+
+
+def unknown(names: set[str]) -> set[str]:
+    return {n for n in names - known() if not HELPER.match(n)}
 
 
 def test_the_code_reads_what_this_test_expects() -> None:
     """The discovery itself: if this fails, the drift checks below would be looking at nothing."""
     reads = environ_reads()
-    assert {"{SERVICE}_DATABASE_URL", "MIGRATION_DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT", "PORT", "HOST"} <= reads
+    assert {"{SERVICE}_DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT", "PORT", "HOST"} <= reads
+    assert reads >= JOB_ONLY and known() >= ALTERNATIVES
     assert "AUDIT_SIGNING_KEYS" in required("audit") and "AUDIT_SIGNING_KEYS" not in required("intake")
     assert {"NATS_URL", "JWT_SECRET", "STREAM_REPLICAS", "INTAKE_DATABASE_URL", "PORT"} <= required("intake")
+    assert not {"AUDIT_DATABASE_URL", "INTAKE_MIGRATION_DATABASE_URL", "ADMIN_DATABASE_URL"} & required("intake")
 
 
 def _compose_env(model: dict[str, Any], name: str) -> set[str]:
@@ -63,8 +81,10 @@ def test_compose_runs_every_service_on_its_port_with_every_setting() -> None:
         assert service["read_only"] and service["image"] == model["services"]["migrate"]["image"]
         env = _compose_env(model, name)
         assert required(name) <= env, f"{name} lacks {sorted(required(name) - env)}"
-        assert env <= known(), f"{name} sets {sorted(env - known())}, which the code does not read"
-    assert "MIGRATION_DATABASE_URL" in _compose_env(model, "migrate")
+        assert not unknown(env), f"{name} sets {sorted(unknown(env))}, which the code does not read"
+        assert not env & (_expand(JOB_ONLY, name) | {"ADMIN_DATABASE_URL"}), f"{name} holds an owner's URL"
+    job = _compose_env(model, "migrate")
+    assert job_required() <= job, f"the migration job lacks {sorted(job_required() - job)}"
     assert model["services"]["migrate"]["command"] == ["povguard-migrate"]
     prometheus = (compose_dir() / "prometheus.yml").read_text()
     for name, port in service_ports().items():
@@ -113,7 +133,9 @@ def test_manifests_run_every_service_on_its_port_with_every_setting() -> None:
             assert [p["port"] for p in services[name]["spec"]["ports"]] == [port]
             env = _k8s_env(docs, c)
             assert required(name) <= env, f"{overlay} {name} lacks {sorted(required(name) - env)}"
-            assert env <= known(), f"{overlay} {name} sets {sorted(env - known())}, which the code does not read"
+            assert not unknown(env), f"{overlay} {name} sets {sorted(unknown(env))}, which the code does not read"
+            assert not env & (_expand(JOB_ONLY, name) | {"ADMIN_DATABASE_URL"}), f"{name} holds an owner's URL"
         assert set(containers) == {*service_ports(), "povguard-migrate"}, "a Deployment of an unknown service"
-        assert "MIGRATION_DATABASE_URL" in _k8s_env(docs, containers["povguard-migrate"])
+        job = _k8s_env(docs, containers["povguard-migrate"])
+        assert job_required() <= job, f"{overlay}: the migration job lacks {sorted(job_required() - job)}"
         assert {d["metadata"]["name"] for d in docs if d["kind"] == "PodDisruptionBudget"} >= set(service_ports())

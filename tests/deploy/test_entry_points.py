@@ -1,5 +1,6 @@
-"""What the image runs, as processes against real PostgreSQL and NATS: the one-shot `povguard-migrate` (as the
-owner role's URL), then `povguard-serve` configured by environment only, and `povguard-healthcheck`."""
+"""What the image runs, as processes against real PostgreSQL and NATS: the one-shot `povguard-migrate` (provisions
+the roles as the superuser, migrates as each owner, declares the stream), then `povguard-serve` configured by
+environment only and running as its runtime role, and `povguard-healthcheck`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import asyncpg
 import httpx
 import nats
 
+from povguard_platform.roles import login_urls, owner_role
 from povguard_platform.serve import service_definitions
 from povguard_tools.runtime.servers import free_port
 
@@ -28,8 +30,11 @@ def env(**extra: str) -> dict[str, str]:
 async def schemas_and_stream(database_url: str, nats_url: str) -> tuple[dict[str, int], list[str] | None, int]:
     conn = await asyncpg.connect(database_url)
     try:
-        versions = {name: int(await conn.fetchval(f"SELECT count(*) FROM {name}.alembic_version"))
-                    for name in service_definitions()}
+        versions = {}
+        for name in service_definitions():
+            owner = await conn.fetchval("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1", name)
+            assert owner == owner_role(name)  # provisioned: the schema belongs to its owner role
+            versions[name] = int(await conn.fetchval(f"SELECT count(*) FROM {name}.alembic_version"))
     finally:
         await conn.close()
     nc = await nats.connect(nats_url)
@@ -41,19 +46,25 @@ async def schemas_and_stream(database_url: str, nats_url: str) -> tuple[dict[str
 
 
 def test_the_migration_job_then_a_service_configured_by_environment(database_url: str, nats_url: str) -> None:
-    # the job must use the owner's URL: the services' own URL points nowhere here
-    nowhere = f"postgresql://nobody@127.0.0.1:{free_port()}/none"
+    names = list(service_definitions())
+    runtime, owners = login_urls(database_url, names)
+    urls = {**{f"{n.upper()}_DATABASE_URL": u for n, u in runtime.items()},
+            **{f"{n.upper()}_MIGRATION_DATABASE_URL": u for n, u in owners.items()}}
+    wrong = subprocess.run([BIN / "povguard-migrate"], env=env(
+        ADMIN_DATABASE_URL=database_url, NATS_URL=nats_url, **{**urls, "INTAKE_DATABASE_URL": database_url}),
+        capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0 and "povguard_intake" in wrong.stderr  # a URL must log in as its role
     job = subprocess.run([BIN / "povguard-migrate"], env=env(
-        MIGRATION_DATABASE_URL=database_url, DATABASE_URL=nowhere, NATS_URL=nats_url, STREAM_NAME="POVGUARD_EVENTS"),
+        ADMIN_DATABASE_URL=database_url, NATS_URL=nats_url, STREAM_NAME="POVGUARD_EVENTS", **urls),
         capture_output=True, text=True, timeout=120)
     assert job.returncode == 0, job.stderr
     versions, subjects, replicas = asyncio.run(schemas_and_stream(database_url, nats_url))
-    assert versions == dict.fromkeys(service_definitions(), 1)
+    assert versions == dict.fromkeys(names, 1)
     assert subjects == ["ev.>"] and replicas == 1
 
     port = free_port()
     service = subprocess.Popen([BIN / "povguard-serve", "review"], env=env(
-        PORT=str(port), HOST="127.0.0.1", REVIEW_DATABASE_URL=database_url, NATS_URL=nats_url),
+        PORT=str(port), HOST="127.0.0.1", REVIEW_DATABASE_URL=runtime["review"], NATS_URL=nats_url),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

@@ -19,7 +19,8 @@ def test_compose_files_are_valid_and_need_their_secrets(tmp_path: Path) -> None:
     assert compose()["services"] and compose("docker-compose.yml", "deploy/compose/host-network.yml")["services"]
     secrets = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
                    if line and not line.startswith("#"))
-    assert {"JWT_SECRET", "AUDIT_SIGNING_KEYS", "MIGRATION_DB_PASSWORD", "INTAKE_DB_PASSWORD"} <= set(secrets)
+    assert {"JWT_SECRET", "AUDIT_SIGNING_KEYS", "POSTGRES_PASSWORD", "INTAKE_DB_PASSWORD",
+            "INTAKE_OWNER_DB_PASSWORD"} <= set(secrets)
     for missing in secrets:  # none has a default in the compose file: each one left out is refused by name
         env = tmp_path / f"without-{missing}.env"
         env.write_text("".join(f"{k}={v}\n" for k, v in secrets.items() if k != missing))
@@ -47,23 +48,19 @@ def test_prod_overlay_holds_no_secret_and_dev_makes_every_secret_it_uses() -> No
     assert not [d for d in kustomize("prod") if d["kind"] == "Secret"]
     dev = kustomize("dev")
     made = {(d["metadata"]["name"], k) for d in dev if d["kind"] == "Secret" for k in d["data"]}
-    used = set()
-    for doc in dev:
-        for ref in re.findall(r"'secretKeyRef': \{'name': '([^']+)', 'key': '([^']+)'\}", str(doc)):
-            used.add(ref)
-        for ref in re.findall(r"'passwordSecret': \{'name': '([^']+)'\}", str(doc)):
-            used |= {(ref, "username"), (ref, "password")}
+    made |= {("povguard-db-superuser", "username"), ("povguard-db-superuser", "password")}  # CloudNativePG's
+    used = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for doc in dev if doc["kind"] in ("Deployment", "Job")
+            for c in doc["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})}
     assert used and used <= made, used - made
 
 
-def test_postgres_is_a_replicated_cluster_with_backups_and_a_role_per_service() -> None:
-    from deploy_files import service_ports
-
+def test_postgres_is_a_replicated_cluster_with_backups_and_a_superuser_for_the_job() -> None:
     [cluster] = [d for d in kustomize("prod") if d["kind"] == "Cluster"]
     spec = cluster["spec"]
     assert spec["instances"] == 3 and spec["backup"]["barmanObjectStore"]["destinationPath"]
-    roles = {r["name"] for r in spec["managed"]["roles"]}
-    assert roles == {"povguard_owner"} | {f"povguard_{s}" for s in service_ports()}
+    assert spec["enableSuperuserAccess"] and spec["bootstrap"]["initdb"]["database"] == "povguard"
     assert any(d["kind"] == "ScheduledBackup" for d in kustomize("prod"))
 
 
@@ -151,7 +148,7 @@ def test_services_reach_nats_their_database_dns_and_the_collector_only() -> None
 
 
 def test_the_remaining_files_parse_and_no_file_goes_unchecked() -> None:
-    for script in ("real-run.sh", "compose/postgres-roles.sh", "stand-ins/postgres/entrypoint.sh"):
+    for script in ("real-run.sh", "stand-ins/postgres/entrypoint.sh"):
         checked = run("bash", "-n", str(DEPLOY / script))
         assert checked.returncode == 0, checked.stderr
     otel = yaml.safe_load((DEPLOY / "compose" / "otel-collector.yaml").read_text())
@@ -163,7 +160,7 @@ def test_the_remaining_files_parse_and_no_file_goes_unchecked() -> None:
         assert any(line.startswith("FROM ${") for line in lines) and any(line.startswith("USER ") for line in lines)
     # each file of deploy/ is read by one of the tests above (a new kind of file needs its check here first)
     checked_here = {
-        "compose/host-network.yml", "compose/otel-collector.yaml", "compose/postgres-roles.sh",
+        "compose/host-network.yml", "compose/otel-collector.yaml",
         "compose/prometheus.yml", "grafana/kustomization.yaml", "grafana/povguard.json", "k8s/nats/values.yaml",
         "prometheus/alerts.test.yml", "prometheus/alerts.yml", "prometheus/kustomization.yaml", "real-run.sh",
         "stand-ins/README.md", "stand-ins/postgres/entrypoint.sh", "wheels/.gitkeep",

@@ -13,6 +13,12 @@ from povguard_tools.testing import running
 
 
 @pytest.fixture
+def database_services() -> list[str]:
+    """The platform's tests run the sample service only: its schema and roles are the ones provisioned."""
+    return [SAMPLE.name]
+
+
+@pytest.fixture
 async def sample(settings: Settings) -> AsyncIterator[ServiceRuntime]:
     async with running(SAMPLE, settings) as runtime:
         yield runtime

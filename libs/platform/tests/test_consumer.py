@@ -119,7 +119,7 @@ async def test_a_consumer_killed_between_commit_and_ack_applies_nothing_twice(se
         assert rt.js is not None
         await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
         env = {**os.environ, "PYTHONPATH": str(WORKER.parent), "POVGUARD_FAULT": "consumer.after_commit:1"}
-        args = [sys.executable, str(WORKER), "consumer", settings.database_url, settings.nats_url, "30"]
+        args = [sys.executable, str(WORKER), "consumer", settings.database_url_for("sample"), settings.nats_url, "30"]
         assert (await asyncio.to_thread(subprocess.run, args, env=env, timeout=60)).returncode == 137
         committed = await scalar(rt, "SELECT count(*) FROM sample.inbox")
         assert committed > 0  # the batch was committed, but never acknowledged
@@ -165,6 +165,21 @@ async def test_failing_handler_is_retried_then_dead_lettered_without_blocking_la
     assert 'povguard_consumer_failures_total{consumer="sample-totals"}' in metrics
 
     assert (await client.post(f"/v1/ops/dead-letters/{dead['id']}/retry", headers=h)).status_code == 403
+    # operators of another county see none of them and retry none; personal data in an event is shown masked
+    elsewhere = bearer(settings, Role.INSPECTOR, "110101")
+    assert (await client.get("/v1/ops/dead-letters", headers=elsewhere)).json()["data"] == []
+    r = await client.post(f"/v1/ops/dead-letters/{dead['id']}/retry", headers=bearer(settings, Role.ADMIN, "110101"))
+    assert r.status_code == 403 and r.json()["code"] == "org_scope"
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.begin() as conn:  # a dead letter whose event holds a member's facts
+        await conn.execute(text("""
+            INSERT INTO sample.dead_letters (consumer, event_id, subject, event, error, attempts)
+            SELECT consumer, gen_random_uuid(), subject,
+                   jsonb_set(event, '{data}', '{"members": [{"id_number": "533123197503090011",
+                                                             "phone": "13812345678"}]}'), error, attempts
+            FROM sample.dead_letters WHERE id = :i"""), {"i": dead["id"]})
+    listed = (await client.get("/v1/ops/dead-letters", headers=inspector)).json()["data"]
+    assert listed[1]["event"]["data"] == {"members": [{"id_number": "533123********0011", "phone": "138****5678"}]}
     admin = bearer(settings, Role.ADMIN, "533123")
     retry = await client.post(f"/v1/ops/dead-letters/{dead['id']}/retry", headers=admin)
     assert retry.status_code == 409 and "poison" in retry.json()["detail"]

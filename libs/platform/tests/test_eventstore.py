@@ -8,14 +8,16 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import pool, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.eventstore import ConcurrencyError
 from povguard_platform.ids import uuid7
 from povguard_platform.service import ServiceRuntime
+from povguard_platform.settings import Settings, sqlalchemy_url
 from povguard_platform_sample.events import SampleIncremented, SampleIncrementedV1, SampleOpened
 
 ACTOR = Actor(user="wang", role=Role.COLLECTOR, org="533123101")
@@ -155,14 +157,29 @@ async def test_upcaster_turns_old_versions_into_current_ones_on_read(rt: Service
     assert rt.store.decode(events[1]) == SampleIncremented(by=7, note="")
 
 
-async def test_events_cannot_be_updated_or_deleted(rt: ServiceRuntime) -> None:
+async def test_events_cannot_be_changed_by_the_service_its_owner_or_a_superuser_in_replica_mode(
+        rt: ServiceRuntime, settings: Settings, admin_engine: AsyncEngine) -> None:
     s = new_stream()
     async with rt.engine.begin() as conn:
         await rt.store.append(conn, [opened(s)], {s: 0}, META)
-    for sql in ("UPDATE sample.events SET data = '{}'", "DELETE FROM sample.events"):
-        with pytest.raises(DBAPIError, match="immutable"):
-            async with rt.engine.begin() as conn:
-                await conn.execute(text(sql))
+    owner = create_async_engine(sqlalchemy_url(settings.migration_url_for("sample")), poolclass=pool.NullPool)
+    try:
+        for sql in ("UPDATE sample.events SET data = '{}'", "DELETE FROM sample.events", "TRUNCATE sample.events"):
+            with pytest.raises(DBAPIError, match="permission denied for table events"):  # the service's own role
+                async with rt.engine.begin() as conn:
+                    await conn.execute(text(sql))
+            with pytest.raises(DBAPIError, match=r"events are immutable \((UPDATE|DELETE|TRUNCATE)\)"):
+                async with owner.begin() as conn:
+                    await conn.execute(text(sql))
+            # replica mode skips ordinary triggers; these are ENABLE ALWAYS
+            with pytest.raises(DBAPIError, match=r"events are immutable \((UPDATE|DELETE|TRUNCATE)\)"):
+                async with admin_engine.begin() as conn:
+                    await conn.execute(text("SET LOCAL session_replication_role = replica"))
+                    await conn.execute(text(sql))
+    finally:
+        await owner.dispose()
+    async with rt.engine.connect() as conn:
+        assert (await rt.store.load(conn, s))[0].data == {"name": "x", "township": TOWN}
 
 
 async def test_followers_of_the_global_position_skip_nothing_when_commits_come_out_of_order(

@@ -40,7 +40,8 @@ def run_worker(settings: Settings, fault: str | None) -> int:
     env.pop("POVGUARD_FAULT", None)
     if fault:
         env["POVGUARD_FAULT"] = fault
-    return subprocess.run([sys.executable, str(WORKER), "relay", settings.database_url, settings.nats_url],
+    return subprocess.run([sys.executable, str(WORKER), "relay", settings.database_url_for("sample"),
+                           settings.nats_url],
                           env=env, timeout=60).returncode
 
 

@@ -64,6 +64,26 @@ async def test_missing_bad_or_expired_token_is_401(client: httpx.AsyncClient, se
         assert r.headers["www-authenticate"] == "Bearer"
 
 
+async def test_a_token_names_a_division_and_a_department_its_department(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """Reach is decided by the org unit alone: a token's org is always a division code. A department's token names
+    the county it serves (org) and its department (dept); the old form, org = the department's name, is refused,
+    and so is the services' own system role."""
+    body = {"name": "a", "township": TOWN}
+    for actor in (Actor(user="公安接口", role=Role.DEPARTMENT, org="公安"),
+                  Actor(user="公安接口", role=Role.DEPARTMENT, org="533123"),
+                  Actor(user="公安接口", role=Role.DEPARTMENT, org="533123", dept="不是部门"),
+                  Actor(user="x", role=Role.COLLECTOR, org=TOWN, dept="公安"),
+                  Actor(user="povguard", role=Role.SYSTEM, org="533123")):
+        r = await client.post("/v1/samples", json=body, headers={"Authorization": "Bearer " + issue_token(
+            actor, settings)})
+        assert r.status_code == 401, actor
+    department = Actor(user="公安接口", role=Role.DEPARTMENT, org="533123", dept="公安")
+    r = await client.get("/v1/ops/dead-letters", headers={"Authorization": "Bearer " + issue_token(
+        department, settings)})
+    assert r.status_code == 403 and r.json()["code"] == "role"  # a valid token, a role that may not read this
+
+
 async def test_role_or_org_that_may_not_act_is_403(client: httpx.AsyncClient, settings: Settings) -> None:
     body = {"name": "a", "township": TOWN}
     r = await client.post("/v1/samples", json=body, headers=bearer(settings, Role.INSPECTOR, "533123"))
@@ -72,6 +92,8 @@ async def test_role_or_org_that_may_not_act_is_403(client: httpx.AsyncClient, se
     assert r.status_code == 403 and "533123102" in r.json()["detail"]
     r = await client.post("/v1/samples", json=body, headers=bearer(settings, Role.COLLECTOR, "533123"))
     assert r.status_code == 201  # a county-level org covers its townships
+    r = await client.post("/v1/samples", json=body, headers=bearer(settings, Role.ADMIN, "110101"))
+    assert r.status_code == 403 and r.json()["code"] == "org_scope"  # administrators too: their own county
 
 
 async def test_every_event_carries_the_actor_from_the_token(client: httpx.AsyncClient, settings: Settings) -> None:

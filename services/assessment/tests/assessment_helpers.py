@@ -61,7 +61,7 @@ def registered(hid: str = "h1", kind: HouseholdKind = HouseholdKind.LIFTED,
         **over)
 
 
-def form(income: dict[str, float] | None = None, spending: dict[str, Any] | None = None,
+def form(income: dict[str, Any] | None = None, spending: dict[str, Any] | None = None,
          guarantees: dict[str, bool] | None = None, **over: Any) -> VisitForm:
     g = {"food_and_clothing": True, "compulsory_education": True, "basic_medical": True, "housing_safe": True,
          "drinking_water_safe": True}
@@ -87,6 +87,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
 
 from povguard_platform.actor import Actor, Role  # noqa: E402
@@ -104,12 +105,15 @@ class Stack:
     intake: httpx.AsyncClient
     assess: httpx.AsyncClient
     runtime: ServiceRuntime
+    admin: AsyncEngine  # the database's superuser: the tests look into both services' schemas
 
-    def auth(self, role: Role = Role.VILLAGE_CLERK, org: str = VILLAGE, user: str = "王文书") -> dict[str, str]:
-        return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), self.settings)}
+    def auth(self, role: Role = Role.VILLAGE_CLERK, org: str = VILLAGE, user: str = "王文书",
+             dept: str | None = None) -> dict[str, str]:
+        return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org, dept=dept),
+                                                         self.settings)}
 
     async def rows(self, sql: str, **params: Any) -> list[Any]:
-        async with self.runtime.engine.connect() as conn:
+        async with self.admin.connect() as conn:
             return list(await conn.execute(text(sql), params))
 
     async def register(self, kind: str = "脱贫户", **over: Any) -> str:

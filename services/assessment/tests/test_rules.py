@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from assessment_helpers import family, form, person, registered, rules, visit
@@ -76,27 +77,44 @@ def test_net_income_counts_every_line_once_and_rewards_as_transfers() -> None:
     # transfers 1200+1800+300+100 + rewards 500+200 + claims 400 = 4500; the 其中 lines are not added again;
     # 合规自付支出 is not deducted: 12000+6000+600+4500-2000 = 21100 → 7033.33 per person
     assert result.transfers == 4500 and result.net_income == 21100
-    assert result.per_capita == 7033.33 and result.band is IncomeBand.B7000_8000
+    assert result.per_capita == Decimal("7033.33") and result.band is IncomeBand.B7000_8000
     assert result.lines["合规自付支出"] == 5000 and result.lines["其中：公益性岗位收入"] == 3000
     not_counted = AssessmentPolicy(count_industry_reward=False, count_employment_reward=False,
                                    count_insurance_claims=False)
     other = assess_income(f.income, f.spending, 3, 8000, r.policy.income, not_counted)
-    assert other.net_income == 20000 and other.per_capita == 6666.67 and other.band is IncomeBand.LINE_TO_7000
-    assert other.change_ratio == pytest.approx(-0.1667, abs=1e-4)
+    assert other.net_income == 20000 and other.per_capita == Decimal("6666.67")
+    assert other.band is IncomeBand.LINE_TO_7000 and other.change_ratio == Decimal("-0.1667")
+
+
+def test_income_is_exact_in_fen_and_rounds_half_up() -> None:
+    """Decimal arithmetic: 0.10 + 0.20 is 0.30 (a float sum is 0.30000000000000004); 人均 rounds half up (四舍五入)
+    to the fen; and the event carries exactly those figures through JSON."""
+    f = form(income={"wages": "0.10", "business": "0.20"}, spending={"business_expense": "0.25"})
+    r = rules()
+    result = assess_income(f.income, f.spending, 2, None, r.policy.income, r.section)
+    assert result.net_income == Decimal("0.05") and result.per_capita == Decimal("0.03")  # 0.025 → 0.03
+    f = form(income={"wages": "7000.10", "pension": "0.20", "dibao": "0.10"})
+    result = assess_income(f.income, f.spending, 1, Decimal("10000.00"), r.policy.income, r.section)
+    assert result.transfers == Decimal("0.30") and result.per_capita == Decimal("7000.40")
+    assert result.change_ratio == Decimal("-0.3000") and result.band is IncomeBand.B7000_8000
+    a = assess(fold("h1", [registered(), visit(income={"wages": "20000.01"})]), rules())
+    assert a is not None and a.income is not None
+    decoded = IncomeAssessed.model_validate_json(a.income.model_dump_json())
+    assert (decoded.net_income, decoded.per_capita) == (Decimal("20000.01"), Decimal("6666.67"))
 
 
 @pytest.mark.parametrize(("per_capita", "band"), [
-    (0, IncomeBand.UNDER_LINE), (5999.99, IncomeBand.UNDER_LINE), (6000, IncomeBand.LINE_TO_7000),
-    (6999.99, IncomeBand.LINE_TO_7000), (7000, IncomeBand.B7000_8000), (8999.99, IncomeBand.B8000_9000),
-    (9000, IncomeBand.B9000_10000), (9999.99, IncomeBand.B9000_10000), (10000, IncomeBand.OVER_10000)])
-def test_bands_at_their_edges(per_capita: float, band: IncomeBand) -> None:
-    assert band_of(per_capita, rules().policy.income) is band
+    ("0", IncomeBand.UNDER_LINE), ("5999.99", IncomeBand.UNDER_LINE), ("6000", IncomeBand.LINE_TO_7000),
+    ("6999.99", IncomeBand.LINE_TO_7000), ("7000", IncomeBand.B7000_8000), ("8999.99", IncomeBand.B8000_9000),
+    ("9000", IncomeBand.B9000_10000), ("9999.99", IncomeBand.B9000_10000), ("10000", IncomeBand.OVER_10000)])
+def test_bands_at_their_edges(per_capita: str, band: IncomeBand) -> None:
+    assert band_of(Decimal(per_capita), rules().policy.income) is band
 
 
 def test_band_follows_a_configured_line_above_7000() -> None:
-    income = rules().policy.income.model_copy(update={"monitoring_line": 8050})
-    assert band_of(8000, income) is IncomeBand.UNDER_LINE
-    assert band_of(8050, income) is IncomeBand.B8000_9000
+    income = rules().policy.income.model_copy(update={"monitoring_line": Decimal(8050)})
+    assert band_of(Decimal(8000), income) is IncomeBand.UNDER_LINE
+    assert band_of(Decimal(8050), income) is IncomeBand.B8000_9000
 
 
 def test_household_size_counts_current_members_and_a_removal_reassesses() -> None:
@@ -289,7 +307,7 @@ def test_unstable_employment_needs_labour_and_is_found_from_wages() -> None:
     b = assess(fold("h1", [registered(members=migrant), visit(income={"wages": 9000, "pension": 1000})]), rules())
     assert b is not None and b.risk is not None
     [employ] = b.risk.risks
-    assert employ.type is RiskType.UNSTABLE_EMPLOYMENT and employ.evidence[0].facts["工资性收入占比"] == 0.9
+    assert employ.type is RiskType.UNSTABLE_EMPLOYMENT and employ.evidence[0].facts["工资性收入占比"] == Decimal("0.9")
 
 
 def test_gaps_rigid_spending_warnings_and_income_drop_are_evidence() -> None:

@@ -55,6 +55,12 @@ async def test_visit_to_held_proposal_then_correction_and_as_of(stack: Stack) ->
     assert other.status_code == 403
     ok = await stack.assess.get(f"/v1/assessments/{hid}", headers=stack.auth(Role.INSPECTOR, org="533123"))
     assert ok.status_code == 200
+    # inspectors and administrators reach their own county only, like every role
+    for role in (Role.INSPECTOR, Role.ADMIN):
+        r = await stack.assess.get(f"/v1/assessments/{hid}", headers=stack.auth(role, org="110101"))
+        assert r.status_code == 403 and r.json()["code"] == "org_scope", role
+        r = await stack.assess.get("/v1/proposals", params={"org": "533123"}, headers=stack.auth(role, org="110101"))
+        assert r.status_code == 403, role
 
 
 async def test_redelivery_and_no_op_changes_emit_nothing(stack: Stack) -> None:
@@ -113,7 +119,7 @@ async def test_proposals_bands_scale_and_rebuild(stack: Stack) -> None:
     await stack.visit(ids[2], income={"wages": 12000})  # 4000: 边缘易致贫户
     for hid in ids:
         await stack.proposal(hid)
-    r = await stack.intake.post("/v1/warnings", headers=stack.auth(Role.DEPARTMENT, org="应急"), json={
+    r = await stack.intake.post("/v1/warnings", headers=stack.auth(Role.DEPARTMENT, org="533123", dept="应急"), json={
         "department": "应急", "kind": "受灾", "household_id": ids[0], "occurred_on": "2021-07-01",
         "reported_on": "2022-05-01", "source_ref": "YJ-1", "amount": 3000})
     assert r.status_code == 201, r.text

@@ -137,4 +137,5 @@ async def full(settings: Settings) -> AsyncIterator[Stack]:
                 app.router.lifespan_context(app),
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client):
         client.headers.update(bearer(settings))
+        client.app = app  # type: ignore[attr-defined]
         yield Stack(intake, assessment, review, support, client)

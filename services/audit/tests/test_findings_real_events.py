@@ -63,7 +63,8 @@ async def test_campaign_work_dated_after_the_data_lock_is_found(full: Stack) -> 
     assert override["override_reason"] == "县管理员：乡镇审核补录，经局长批准"
     assert override["data_lock"] == "2022-06-08" and override["days_after_lock"] == 12
     assert all("override_reason" not in e for k, e in by_type.items() if k[0] != "TownshipReviewed")
-    async with full.intake.engine.connect() as conn:  # each finding is an AnomalyFound event too
+    audit = full.client.app.state.runtime
+    async with audit.engine.connect() as conn:  # each finding is an AnomalyFound event too
         n = (await conn.execute(text(
             "SELECT count(*) FROM audit.events WHERE type = 'AnomalyFound' AND data->>'kind' = 'after_data_lock' "
             "AND data->>'household_id' = :h"), {"h": hid})).scalar_one()

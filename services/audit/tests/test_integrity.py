@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from povguard_audit import checkpoints, ledger
@@ -62,9 +63,9 @@ def _cli_verify(tmp_path: Path, bundle: dict[str, Any], vkey: str) -> tuple[int,
     return result.exit_code, result.output
 
 
-async def _superuser(audit: ServiceRuntime, *sql: str) -> None:
+async def _superuser(admin: AsyncEngine, *sql: str) -> None:
     """Edit rows as a superuser with database access would: switch the append-only triggers off, then on again."""
-    async with audit.engine.begin() as conn:
+    async with admin.begin() as conn:
         for table in ("ledger", "payloads"):
             await conn.execute(text(f"ALTER TABLE audit.{table} DISABLE TRIGGER USER"))
         for statement in sql:
@@ -82,7 +83,7 @@ async def _alerts(audit: ServiceRuntime) -> list[dict[str, Any]]:
 
 
 async def test_an_edited_row_is_named_by_the_recheck_and_by_offline_verification(
-        stack: Stack, write: Any, ev: Any, count: Any, tmp_path: Path) -> None:
+        stack: Stack, write: Any, ev: Any, count: Any, tmp_path: Path, admin_engine: AsyncEngine) -> None:
     audit, vkey = await _ledger_of(stack, write, ev, count)
     good = await _bundle(audit)
     assert _cli_verify(tmp_path, good, vkey) == (
@@ -93,7 +94,7 @@ async def test_an_edited_row_is_named_by_the_recheck_and_by_offline_verification
     assert (await recheck(audit.engine, audit_settings())).ok and RECHECK_OK._value.get() == 1
 
     # Someone with database access changes who acted on entry 4, and (later) entry 9.
-    await _superuser(audit, "UPDATE audit.ledger SET actor_user = '别人' WHERE idx IN (4, 9)")
+    await _superuser(admin_engine, "UPDATE audit.ledger SET actor_user = '别人' WHERE idx IN (4, 9)")
     result = await recheck(audit.engine, audit_settings())
     assert (result.ok, result.first_bad_index, result.kind) == (False, 4, "modified")
     assert RECHECK_OK._value.get() == 0
@@ -106,9 +107,10 @@ async def test_an_edited_row_is_named_by_the_recheck_and_by_offline_verification
     assert verify_bundle(await _bundle(audit, household="hh-1"), [vkey]).first_bad.index == 4  # type: ignore[union-attr]
 
 
-async def test_a_deleted_row_is_named_missing(stack: Stack, write: Any, ev: Any, count: Any, tmp_path: Path) -> None:
+async def test_a_deleted_row_is_named_missing(stack: Stack, write: Any, ev: Any, count: Any, tmp_path: Path,
+                                             admin_engine: AsyncEngine) -> None:
     audit, vkey = await _ledger_of(stack, write, ev, count)
-    await _superuser(audit, "DELETE FROM audit.payloads WHERE idx = 6", "DELETE FROM audit.ledger WHERE idx = 6")
+    await _superuser(admin_engine, "DELETE FROM audit.payloads WHERE idx = 6", "DELETE FROM audit.ledger WHERE idx = 6")
     result = await recheck(audit.engine, audit_settings())
     assert (result.ok, result.first_bad_index, result.kind) == (False, 6, "missing")
     code, out = _cli_verify(tmp_path, await _bundle(audit), vkey)
@@ -118,13 +120,13 @@ async def test_a_deleted_row_is_named_missing(stack: Stack, write: Any, ev: Any,
 
 
 async def test_a_changed_payload_is_found_and_a_redacted_one_keeps_every_proof(
-        stack: Stack, write: Any, ev: Any, count: Any) -> None:
+        stack: Stack, write: Any, ev: Any, count: Any, admin_engine: AsyncEngine) -> None:
     audit, vkey = await _ledger_of(stack, write, ev, count)
     async with audit.engine.begin() as conn:  # redaction is the one change the database allows
         assert await ledger.redact(conn, 2, "个人信息删除 (test)")
     assert (await recheck(audit.engine, audit_settings())).ok
     assert verify_bundle(await _bundle(audit, household="hh-2", include_payloads=True), [vkey]).ok
-    await _superuser(audit, "UPDATE audit.payloads SET body = convert_to('{}', 'UTF8') WHERE idx = 11")
+    await _superuser(admin_engine, "UPDATE audit.payloads SET body = convert_to('{}', 'UTF8') WHERE idx = 11")
     result = await recheck(audit.engine, audit_settings())
     assert (result.ok, result.first_bad_index, result.kind) == (False, 11, "payload-modified")
 

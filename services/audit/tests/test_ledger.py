@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from povguard_audit import checkpoints, ledger, merkle
 from povguard_audit.entry import canonical_event
@@ -119,7 +120,7 @@ async def test_a_redelivered_event_makes_no_second_entry(
 
 async def test_the_ledger_is_append_only_in_the_database(
         stack: Stack, write: Callable[..., Awaitable[list[RecordedEvent]]],
-        count: Callable[[ServiceRuntime], Awaitable[int]], ev: Any) -> None:
+        count: Callable[[ServiceRuntime], Awaitable[int]], ev: Any, admin_engine: AsyncEngine) -> None:
     intake, audit = stack
     await write(intake, [(H1, ev.Noted(note="x")), (H1, ev.Noted(note="y"))])
 
@@ -136,16 +137,14 @@ async def test_the_ledger_is_append_only_in_the_database(
     for sql in changes:
         # Even a superuser session in replica mode (which skips ordinary triggers) is refused: ENABLE ALWAYS.
         with pytest.raises(DBAPIError, match=r"append-only|redaction only"):
-            async with audit.engine.begin() as conn:
+            async with admin_engine.begin() as conn:
                 await conn.execute(text("SET LOCAL session_replication_role = replica"))
                 await conn.execute(text(sql))
-    for sql in changes[:-1]:  # the application role has no UPDATE, DELETE or TRUNCATE (payloads: redaction only)
+    for sql in changes[:-1]:  # the service's own role has no UPDATE, DELETE or TRUNCATE (payloads: redaction only)
         with pytest.raises(DBAPIError, match="permission denied"):
             async with audit.engine.begin() as conn:
-                await conn.execute(text("SET LOCAL ROLE povguard_audit_app"))
                 await conn.execute(text(sql))
     async with audit.engine.begin() as conn:  # ... but it may append and read
-        await conn.execute(text("SET LOCAL ROLE povguard_audit_app"))
         assert (await conn.execute(text("SELECT count(*) FROM audit.ledger"))).scalar_one() == 2
     assert await count(audit) == 2
 

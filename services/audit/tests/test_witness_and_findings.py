@@ -100,6 +100,6 @@ async def test_anomaly_findings_with_evidence(api: Api, write: Any, ev: Any, mon
     assert {"backdating", "edit_burst"} <= kinds
     burst = next(f for f in findings if f["kind"] == "edit_burst")
     assert burst["actor"] == "张三" and burst["evidence"]["entries_in_window"] == 5
-    async with intake.engine.connect() as conn:  # each finding is also an AnomalyFound event on the bus
+    async with client.app.state.runtime.engine.connect() as conn:  # each finding is also an AnomalyFound event
         n = (await conn.execute(text("SELECT count(*) FROM audit.events WHERE type = 'AnomalyFound'"))).scalar_one()
     assert n == len(findings)

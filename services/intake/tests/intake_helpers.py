@@ -64,8 +64,8 @@ def visit_form(**over: Any) -> dict[str, Any]:
 
 
 def auth(settings: Settings, role: Role = Role.VILLAGE_CLERK, org: str = VILLAGE,
-         user: str = "王文书") -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), settings)}
+         user: str = "王文书", dept: str | None = None) -> dict[str, str]:
+    return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org, dept=dept), settings)}
 
 
 def template_rows(body: dict[str, Any]) -> list[list[Any]]:

@@ -266,7 +266,7 @@ async def test_povguard_replay_rebuilds_the_registry_from_events(client: httpx.A
     async with runtime.engine.begin() as conn:
         await conn.execute(text("TRUNCATE intake.households, intake.member_index"))
     assert (await client.get(f"/v1/households?org={VILLAGE}", headers=auth(settings))).json()["data"] == []
-    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    env = {**os.environ, "DATABASE_URL": settings.database_url_for("intake")}
     done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "povguard_tools.cli", "replay", "intake"],
                                    env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -4,6 +4,7 @@ file changing nothing, and the registry exported back in the same template."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import date
 from typing import Any
@@ -75,11 +76,41 @@ async def test_csv_import_reports_every_bad_row_and_imports_the_rest(client: htt
     listed = await client.get("/v1/households", params={"org": VILLAGE}, headers=auth(settings))
     assert len(listed.json()["data"]) == 3
 
-    sheet = await client.get(result["errors_xlsx"], headers=auth(settings))
+    sheet = await client.get(result["errors_xlsx"], headers=auth(settings, Role.COUNTY_BUREAU, "533123"))
     book = openpyxl.load_workbook(io.BytesIO(sheet.content), read_only=True)
     values = list(book.worksheets[0].iter_rows(values_only=True))
     assert values[0][-1] == ERROR_HEADER and len(values) == 13
     assert "证件号码" in values[where["bad_id"] - 1][-1] and values[1][-1] in (None, "")
+
+
+async def test_an_import_is_read_inside_the_uploaders_org_unit_and_its_file_only_audited(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """The errors file is the upload as it came (every ID number and phone): the roles that may export the
+    registry read it inside the uploader's org unit, and each download is recorded like an export."""
+    rows, _ = county_file()
+    result = await upload(client, settings, "village.csv", csv_bytes(rows), Role.VILLAGE_CLERK, VILLAGE)
+    status, errors = f"/v1/imports/{result['import_id']}", result["errors_xlsx"]
+    for role, org in ((Role.VILLAGE_CLERK, TOWN + "202"), (Role.COUNTY_BUREAU, "110101"),
+                      (Role.INSPECTOR, "110101")):
+        assert (await client.get(status, headers=auth(settings, role, org))).status_code == 403, (role, org)
+        assert (await client.get(errors, headers=auth(settings, role, org))).status_code == 403, (role, org)
+    # a collector of the village sees how the import went, not the file with everyone's ID numbers
+    assert (await client.get(status, headers=auth(settings, Role.COLLECTOR, VILLAGE))).status_code == 200
+    assert (await client.get(errors, headers=auth(settings, Role.COLLECTOR, VILLAGE))).status_code == 403
+    assert await exports_recorded(client) == []
+    sheet = await client.get(errors, headers=auth(settings, Role.TOWNSHIP_REVIEWER, TOWN, "乡镇审核"))
+    assert sheet.status_code == 200
+    [recorded] = await exports_recorded(client)
+    assert recorded.actor["user"] == "乡镇审核" and recorded.data["org"] == VILLAGE
+    assert result["import_id"] in recorded.data["purpose"] and recorded.data["households"] == 4
+    assert recorded.data["sha256"] == hashlib.sha256(sheet.content).hexdigest()
+
+
+async def exports_recorded(client: httpx.AsyncClient) -> list[Any]:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.connect() as conn:
+        return list(await conn.execute(text("SELECT actor, data FROM intake.events "
+                                            "WHERE type = 'PersonalDataExported' ORDER BY position")))
 
 
 async def test_importing_the_same_file_twice_changes_nothing(client: httpx.AsyncClient, settings: Settings) -> None:

@@ -7,14 +7,15 @@ from datetime import date
 from typing import Any
 
 import httpx
-from intake_helpers import auth, household_body, make_id, member
+from intake_helpers import TOWN, VILLAGE, auth, household_body, make_id, member
 
 from povguard_platform.actor import Role
 from povguard_platform.settings import Settings
 
 
-def dept(settings: Settings, org: str = "医保") -> dict[str, str]:
-    return auth(settings, Role.DEPARTMENT, org, f"{org}接口")
+def dept(settings: Settings, name: str = "医保", org: str = "533123") -> dict[str, str]:
+    """A department's machine client: it serves the county (org) and answers for its department (dept)."""
+    return auth(settings, Role.DEPARTMENT, org, f"{name}接口", dept=name)
 
 
 def warning(id_number: str | None, ref: str, **over: Any) -> dict[str, Any]:
@@ -52,6 +53,33 @@ async def test_an_unmatched_warning_is_kept_then_matched_when_the_person_registe
     assert (await client.get("/v1/warnings", params={"matched": "false"}, headers=county)).json()["data"] == []
     matched = (await client.get("/v1/warnings", params={"matched": "true"}, headers=county)).json()["data"]
     assert matched[0]["household_id"] == h["household_id"]
+
+
+async def test_warnings_are_sent_and_read_inside_ones_org_unit(client: httpx.AsyncClient, settings: Settings) -> None:
+    """A department or county bureau of another county sends nothing here and reads nothing; a village reads the
+    warnings about its own households, the county also those about people not in the registry."""
+    stranger = make_id(date(1990, 7, 7), male=True)
+    for headers in (dept(settings, org="110101"), auth(settings, Role.COUNTY_BUREAU, "110101")):
+        r = await client.post("/v1/warnings", json=warning(stranger, "YB-X"), headers=headers)
+        assert r.status_code == 403 and r.json()["code"] == "org_scope"
+    body = household_body()
+    await client.post("/v1/households", json=body, headers=auth(settings))
+    ours = await client.post("/v1/warnings", json=warning(body["members"][0]["id_number"], "YB-1"),
+                             headers=dept(settings))
+    loose = await client.post("/v1/warnings", json=warning(stranger, "YB-2"), headers=dept(settings))
+    assert ours.status_code == loose.status_code == 201
+
+    async def listed(role: Role, org: str) -> list[str]:
+        r = await client.get("/v1/warnings", headers=auth(settings, role, org))
+        assert r.status_code == 200, r.text
+        return [w["source_ref"] for w in r.json()["data"]]
+
+    assert await listed(Role.COUNTY_BUREAU, "533123") == ["YB-1", "YB-2"]
+    assert await listed(Role.INSPECTOR, "533123") == ["YB-1", "YB-2"]
+    assert await listed(Role.VILLAGE_CLERK, VILLAGE) == ["YB-1"]
+    assert await listed(Role.VILLAGE_CLERK, TOWN + "202") == []
+    assert await listed(Role.COUNTY_BUREAU, "110101") == []
+    assert await listed(Role.INSPECTOR, "110101") == []
 
 
 async def test_warnings_are_checked(client: httpx.AsyncClient, settings: Settings) -> None:

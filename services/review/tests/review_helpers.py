@@ -10,13 +10,17 @@ import httpx
 from sqlalchemy import text
 
 from povguard_contracts.assessment import OutcomeProposed
+from povguard_contracts.intake import HouseholdRegistered
+from povguard_contracts.vocab import HouseholdKind, MonitoringCategory, Outcome
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.policy import load_policy, policy_section
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
+from povguard_review.domain.case import before_from_outcome
 from povguard_review.policy import ReviewPolicy
+from povguard_review.projections import save_households
 
 COUNTY = "533123"
 TOWN = "533123101"
@@ -29,8 +33,8 @@ _n = itertools.count(1)
 
 
 def auth(settings: Settings, role: Role = Role.VILLAGE_COMMITTEE, org: str = VILLAGE,
-         user: str = "李主任") -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), settings)}
+         user: str = "李主任", dept: str | None = None) -> dict[str, str]:
+    return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org, dept=dept), settings)}
 
 
 def committee(settings: Settings, org: str = VILLAGE) -> dict[str, str]:
@@ -45,20 +49,49 @@ def county(settings: Settings, user: str = "钱局长") -> dict[str, str]:
     return auth(settings, Role.COUNTY_BUREAU, COUNTY, user)
 
 
-def department(settings: Settings, name: str) -> dict[str, str]:
-    return auth(settings, Role.DEPARTMENT, name, f"{name}接口")
+def department(settings: Settings, name: str, org: str = COUNTY) -> dict[str, str]:
+    """A department's machine client: it serves the county (org) and answers for its department (dept)."""
+    return auth(settings, Role.DEPARTMENT, org, f"{name}接口", dept=name)
 
 
 def household_id() -> str:
     return f"hh-{next(_n):05d}"
 
 
+def registration(household: str, village: str = VILLAGE, outcome: str = "新识别监测对象",
+                 category: str | None = "边缘易致贫户") -> HouseholdRegistered:
+    """The household as the registry would have it before a case with this outcome (kind and status as review
+    infers them for an unregistered household)."""
+    before = before_from_outcome(Outcome(outcome), MonitoringCategory(category) if category else None)
+    member = {"name": "王户主", "id_number": "533123197503090011", "sex": "男", "birth_date": "1975-03-09",
+              "relation": "户主", "education": "初中", "health": ["健康"], "labour_skill": "普通劳动力",
+              "medical_insurance": "城乡居民基本医疗保险"}
+    return HouseholdRegistered.model_validate({
+        "household_id": household, "code": f"C{household}", "kind": before.kind, "status": before.status, "flags": [],
+        "lifted_year": 2020 if before.kind == HouseholdKind.LIFTED else None,
+        "place": {"county_code": COUNTY, "county": "盈江县", "township_code": village[:9], "township": "旧城镇",
+                  "village_code": village, "village": "古里卡村", "group_code": village + "001", "group": "一组"},
+        "members": [{"member_id": "m1", "facts": member}], "source": "手工登记"})
+
+
+async def known(client: httpx.AsyncClient, household: str, village: str = VILLAGE, outcome: str = "新识别监测对象",
+                category: str | None = "边缘易致贫户") -> None:
+    """The household in review's registry read model, as review's consumer of intake's HouseholdRegistered writes
+    it (tests that go through the bus register with intake: test_flow)."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.begin() as conn:
+        await save_households(conn, [registration(household, village, outcome, category)])
+
+
 async def open_case(client: httpx.AsyncClient, settings: Settings, *, village: str = VILLAGE,
-                    headers: dict[str, str] | None = None, **over: Any) -> httpx.Response:
-    body: dict[str, Any] = {"household_id": household_id(), "village_code": village, "outcome": "新识别监测对象",
+                    headers: dict[str, str] | None = None, registered: bool = True, **over: Any) -> httpx.Response:
+    """Open a case by hand for a household registered in `village` (unless `registered` is false)."""
+    body: dict[str, Any] = {"household_id": household_id(), "outcome": "新识别监测对象",
                             "category": "边缘易致贫户", "risks": ["因病"], "lead_date": "2022-05-08",
                             "acted_on": "2022-05-09", "collector": "张采集"}
     body.update(over)
+    if registered:
+        await known(client, body["household_id"], village, body["outcome"], body["category"])
     return await client.post("/v1/cases", json=body, headers=headers or committee(settings, village))
 
 

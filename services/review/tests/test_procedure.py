@@ -114,8 +114,12 @@ async def test_notice_runs_its_working_days_and_objections_are_resolved(
     # too early to close: the weekend does not count
     r = await client.post(f"{base}/notice/closure", json={"acted_on": "2022-05-22"}, headers=committee(settings))
     assert r.status_code == 409 and r.json()["code"] == "notice_running"
-    # anyone with a token may object, with a reason
-    villager = auth(settings, Role.COLLECTOR, OTHER_TOWN, "王某")
+    # any role of the village's org unit records an objection, with a reason; who raised it may be from anywhere
+    # (raised_by), but a token of another township reaches no case here
+    r = await client.post(f"{base}/objections", json={"acted_on": "2022-05-18", "reason": "该户家有货车"},
+                          headers=auth(settings, Role.COLLECTOR, OTHER_TOWN, "王某"))
+    assert r.status_code == 403 and r.json()["code"] == "org_scope"
+    villager = auth(settings, Role.COLLECTOR, VILLAGE, "王某")
     r = await client.post(f"{base}/objections", json={"acted_on": "2022-05-18", "reason": ""}, headers=villager)
     assert r.status_code == 422
     first = await step(client, f"{base}/objections", {"acted_on": "2022-05-18", "reason": "该户家有货车",

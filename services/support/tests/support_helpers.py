@@ -36,8 +36,14 @@ _n = itertools.count(1)
 BUREAU = Actor(user="县乡村振兴局", role=Role.COUNTY_BUREAU, org="533123")
 
 
-def auth(settings: Settings, role: Role = Role.WORK_TEAM, org: str = VILLAGE, user: str = "李队员") -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org), settings)}
+def auth(settings: Settings, role: Role = Role.WORK_TEAM, org: str = VILLAGE, user: str = "李队员",
+         dept: str | None = None) -> dict[str, str]:
+    return {"Authorization": "Bearer " + issue_token(Actor(user=user, role=role, org=org, dept=dept), settings)}
+
+
+def department(settings: Settings, name: str, org: str = "533123", user: str | None = None) -> dict[str, str]:
+    """A department's machine client: it serves the county (org) and answers for its department (dept)."""
+    return auth(settings, Role.DEPARTMENT, org, user or f"{name}接口", dept=name)
 
 
 async def append(runtime: ServiceRuntime, stream: StreamRef, township: str, *payloads: EventPayload) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from povguard_contracts.vocab import Department, MeasureKind, RiskType
+from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
 from povguard_platform.policy import policy_section
 from povguard_support.domain import delivery
@@ -16,15 +18,18 @@ from povguard_support.domain.plan import HouseholdFacts, MeasureStatus, Plan
 
 POLICY = policy_section("533123-2022", "support", SupportPolicy)
 TODAY = date(2022, 12, 31)
+MAX = Decimal(2_000_000)  # [bounds] max_line_amount
+CADRE = Actor(user="李队员", role=Role.WORK_TEAM, org="533123101201")
 
 
 def new_plan(measures: tuple[MeasureKind, ...] = (), risks: tuple[RiskType, ...] = (),
-             base: float | None = 6500) -> Plan:
+             base: int | None = 6500) -> Plan:
     cmd = domain.NewPlan(household_id="h1", village_code="533123101201", township_code="533123101",
                          basis=[domain.MONITORED], decided_on=date(2022, 5, 27), risks=risks,
                          proposed_measures=measures)
-    facts = HouseholdFacts(per_capita=base) if base is not None else None
-    events = domain.create(Plan(), cmd, facts, POLICY, 6000, 10000, [f"m{i}" for i in range(len(measures))])
+    facts = HouseholdFacts(per_capita=Decimal(base)) if base is not None else None
+    events = domain.create(Plan(), cmd, facts, POLICY, Decimal(6000), Decimal(10000),
+                           [f"m{i}" for i in range(len(measures))])
     return domain.fold(events)
 
 
@@ -41,8 +46,8 @@ def test_three_year_goals_step_from_the_assessed_income_to_at_least_10000() -> N
     assert plan.base_source == "收入评估"
     unknown = new_plan(base=None)
     assert unknown.base_per_capita == 6000 and unknown.base_source == "监测范围"
-    rich = domain.income_goals(9800, 2022, POLICY, 10000)
-    assert rich[-1].per_capita == round(9800 * 1.08 ** 3)
+    rich = domain.income_goals(Decimal(9800), 2022, POLICY, Decimal(10000))
+    assert rich[-1].per_capita == Decimal(12345)  # 9800 × 1.08³ = 12345.1776, to the yuan
 
 
 def test_every_risk_and_gap_needs_a_matching_measure() -> None:
@@ -50,8 +55,8 @@ def test_every_risk_and_gap_needs_a_matching_measure() -> None:
     facts = HouseholdFacts(risks=frozenset({"因病"}), gaps=frozenset({"住房安全"}), labour_capable_members=2,
                            no_labour=False)
     assert domain.uncovered(plan, facts, POLICY) == ["住房安全", "因学"]
-    plan = domain.fold([domain.assign(plan, "m9", MeasureKind.COMPULSORY_EDUCATION, POLICY),
-                        domain.assign(plan, "m10", MeasureKind.HOUSING, POLICY)], plan)
+    plan = domain.fold([domain.assign(plan, "m9", MeasureKind.COMPULSORY_EDUCATION, POLICY, max_amount=MAX),
+                        domain.assign(plan, "m10", MeasureKind.HOUSING, POLICY, max_amount=MAX)], plan)
     assert domain.uncovered(plan, facts, POLICY) == []
 
 
@@ -61,25 +66,29 @@ def test_a_household_that_can_work_needs_a_developmental_measure() -> None:
     assert domain.safety_net_only(plan, can_work)
     assert not domain.safety_net_only(plan, HouseholdFacts(no_labour=True, labour_capable_members=0))
     assert not domain.safety_net_only(plan, None)  # labour not known yet: not flagged
-    plan = domain.fold([domain.assign(plan, "m9", MeasureKind.PUBLIC_WELFARE_JOB, POLICY)], plan)
+    plan = domain.fold([domain.assign(plan, "m9", MeasureKind.PUBLIC_WELFARE_JOB, POLICY, max_amount=MAX)], plan)
     assert not domain.safety_net_only(plan, can_work)
 
 
 def test_a_measure_moves_planned_implemented_verified_and_never_out_of_order() -> None:
     plan = new_plan(measures=(MeasureKind.INDUSTRY,))
     with pytest.raises(DomainConflict):
-        domain.verify(plan, "m0", date(2022, 7, 1), "", TODAY)
+        domain.verify(plan, "m0", date(2022, 7, 1), "", TODAY, CADRE)
     with pytest.raises(RuleViolations) as refused:
-        domain.implement(plan, "m0", date(2022, 6, 1), 3000, " ", TODAY)
+        domain.implement(plan, "m0", date(2022, 6, 1), Decimal(3000), " ", TODAY, MAX)
     assert refused.value.violations[0].field == "evidence_ref"
-    done = domain.implement(plan, "m0", date(2022, 6, 1), 3000, "凭证-001", TODAY)
+    with pytest.raises(RuleViolations) as refused:
+        domain.implement(plan, "m0", date(2022, 6, 1), MAX + Decimal("0.01"), "凭证-001", TODAY, MAX)
+    assert [v.field for v in refused.value.violations] == ["amount"]
+    done = domain.implement(plan, "m0", date(2022, 6, 1), Decimal("3000.50"), "凭证-001", TODAY, MAX)
+    assert done.amount == Decimal("3000.50")
     assert done.developmental and done.department == Department.AGRICULTURE
     plan = domain.fold([done], plan)
     with pytest.raises(DomainConflict):
-        domain.implement(plan, "m0", date(2022, 6, 2), 3000, "凭证-002", TODAY)
+        domain.implement(plan, "m0", date(2022, 6, 2), Decimal(3000), "凭证-002", TODAY, MAX)
     with pytest.raises(RuleViolations):
-        domain.verify(plan, "m0", date(2022, 5, 31), "", TODAY)  # before it was implemented
-    plan = domain.fold([domain.verify(plan, "m0", date(2022, 7, 1), "到户核实", TODAY)], plan)
+        domain.verify(plan, "m0", date(2022, 5, 31), "", TODAY, CADRE)  # before it was implemented
+    plan = domain.fold([domain.verify(plan, "m0", date(2022, 7, 1), "到户核实", TODAY, CADRE)], plan)
     assert plan.measures["m0"].status == MeasureStatus.VERIFIED
 
 
@@ -90,7 +99,7 @@ def test_closed_plans_take_no_new_measures_and_reopen_on_roll_back() -> None:
     plan = domain.fold([closed], plan)
     assert domain.close(plan, "again", date(2022, 12, 2)) is None
     with pytest.raises(DomainConflict):
-        domain.assign(plan, "m1", MeasureKind.INDUSTRY, POLICY)
+        domain.assign(plan, "m1", MeasureKind.INDUSTRY, POLICY, max_amount=MAX)
     reopened = domain.reopen(plan, "风险消除不稳定回退", date(2023, 5, 27))
     assert reopened is not None and domain.fold([reopened], plan).open
 
@@ -98,10 +107,10 @@ def test_closed_plans_take_no_new_measures_and_reopen_on_roll_back() -> None:
 def test_income_progress_is_pro_rata_towards_the_goal_of_the_year() -> None:
     plan = new_plan(base=6500)  # goals 2022: 7667, 2023: 8833
     goal, expected = domain.expected_income(plan, date(2023, 7, 2)) or (0, 0)
-    assert goal == 8833 and expected == pytest.approx(7667 + (8833 - 7667) * 183 / 365, abs=0.01)
-    behind = domain.measure_income(plan, date(2023, 7, 2), 7500, "", POLICY, TODAY.replace(year=2023))
+    assert goal == 8833 and expected == Decimal("8251.60")  # 7667 + 1166 × 183/365 = 8251.597, to the fen
+    behind = domain.measure_income(plan, date(2023, 7, 2), Decimal(7500), "", POLICY, TODAY.replace(year=2023), MAX)
     assert behind.behind  # 7500 < 8252 × 0.95
-    fine = domain.measure_income(plan, date(2023, 7, 2), 8000, "", POLICY, TODAY.replace(year=2023))
+    fine = domain.measure_income(plan, date(2023, 7, 2), Decimal(8000), "", POLICY, TODAY.replace(year=2023), MAX)
     assert not fine.behind  # within the 5% tolerance
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from support_helpers import OTHER_VILLAGE, TOWN, VILLAGE, assess, auth, decide, new_household, plan_of
+from support_helpers import OTHER_VILLAGE, TOWN, VILLAGE, assess, auth, decide, department, new_household, plan_of
 
 from povguard_assessment.service import SERVICE as ASSESSMENT
 from povguard_contracts.vocab import HouseholdKind, MeasureKind, MonitoringStatus, Outcome, RiskType
@@ -73,17 +73,17 @@ async def test_measure_steps_are_ordered_and_taken_by_the_department_or_the_cadr
     done = {"implemented_on": "2022-06-15", "amount": 1500, "evidence_ref": "人社培训签到表-0615"}
 
     r = await client.post(f"{base}/verify", json={"verified_on": "2022-06-20"},
-                          headers=auth(settings, Role.DEPARTMENT, "人社"))
+                          headers=department(settings, "人社"))
     assert r.status_code == 409, r.text  # planned → verified skips a step
-    r = await client.post(f"{base}/implement", json=done, headers=auth(settings, Role.DEPARTMENT, "民政"))
+    r = await client.post(f"{base}/implement", json=done, headers=department(settings, "民政"))
     assert r.status_code == 403  # not the responsible department
     r = await client.post(f"{base}/implement", json={**done, "evidence_ref": ""},
-                          headers=auth(settings, Role.DEPARTMENT, "人社"))
+                          headers=department(settings, "人社"))
     assert r.status_code == 422 and "evidence_ref" in r.text
-    r = await client.post(f"{base}/implement", json=done, headers=auth(settings, Role.DEPARTMENT, "人社"))
+    r = await client.post(f"{base}/implement", json=done, headers=department(settings, "人社"))
     assert r.status_code == 200, r.text
     assert r.json()["measures"][0]["status"] == "implemented" and r.headers["ETag"] == '"3"'
-    r = await client.post(f"{base}/implement", json=done, headers=auth(settings, Role.DEPARTMENT, "人社"))
+    r = await client.post(f"{base}/implement", json=done, headers=department(settings, "人社"))
     assert r.status_code == 409  # already implemented
     r = await client.post(f"{base}/verify", json={"verified_on": "2022-06-20", "note": "到户核实"},
                           headers={**auth(settings, Role.VILLAGE_COMMITTEE, VILLAGE), "If-Match": '"2"'})
@@ -92,9 +92,9 @@ async def test_measure_steps_are_ordered_and_taken_by_the_department_or_the_cadr
                           headers=auth(settings, Role.VILLAGE_COMMITTEE, VILLAGE))
     assert r.status_code == 200 and r.json()["measures"][0]["status"] == "verified"
 
-    r = await client.get("/v1/measures", params={"status": "verified"}, headers=auth(settings, Role.DEPARTMENT, "人社"))
+    r = await client.get("/v1/measures", params={"status": "verified"}, headers=department(settings, "人社"))
     assert [m["measure_id"] for m in r.json()["data"]] == [mid]
-    r = await client.get("/v1/measures", params={"department": "民政"}, headers=auth(settings, Role.DEPARTMENT, "人社"))
+    r = await client.get("/v1/measures", params={"department": "民政"}, headers=department(settings, "人社"))
     assert r.status_code == 403
     # the event assessment relies on (帮扶消除 needs an implemented developmental measure)
     async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
@@ -145,7 +145,7 @@ async def test_delivery_records_list_unrecorded_and_unreceived_until_resolved(
         await decide(review, b, measures=(MeasureKind.PUBLIC_WELFARE_JOB,))
         plan_a = await plan_of(client, settings, a)
         plan_b = await plan_of(client, settings, b)
-    cadre, dept = auth(settings, Role.WORK_TEAM, VILLAGE), auth(settings, Role.DEPARTMENT, "人社")
+    cadre, dept = auth(settings, Role.WORK_TEAM, VILLAGE), department(settings, "人社")
     mb = plan_b["measures"][0]["measure_id"]
     r = await client.post(f"/v1/plans/{b}/measures/{mb}/implement", headers=cadre,
                           json={"implemented_on": "2022-06-01", "amount": 800, "evidence_ref": "岗位协议-17"})
@@ -224,7 +224,7 @@ async def test_quarterly_income_shows_progress_and_flags_households_falling_behi
                           headers=cadre)
     assert not r.json()["behind"]
     r = await client.post(f"/v1/plans/{fast}/incomes", json={"measured_on": "2023-07-02", "per_capita": 1},
-                          headers=auth(settings, Role.DEPARTMENT, "人社"))
+                          headers=department(settings, "人社"))
     assert r.status_code == 403  # income is measured by the cadre
 
     reader = auth(settings, Role.TOWNSHIP_REVIEWER, TOWN)
@@ -291,10 +291,67 @@ async def test_a_work_team_enters_plans_and_a_department_records_delivery_in_bat
     employment = next(m for m in answer["data"][0]["measures"] if m["kind"] == "就业帮扶")
     done = {"household_id": hh, "measure_id": employment["measure_id"], "implemented_on": "2022-06-15",
             "evidence_ref": "人社培训签到表-0615"}
-    r = await client.post("/v1/batches/implementations", headers=auth(settings, Role.DEPARTMENT, "人社"),
+    r = await client.post("/v1/batches/implementations", headers=department(settings, "人社"),
                           json={"items": [done, done]})
     assert r.status_code == 200, r.text
     assert r.json()["recorded"] == 1
     assert r.json()["failed"][0]["problem"]["status"] == 409  # the second time it is no longer planned
     implemented = (await plan_of(client, settings, hh))["measures"]
     assert [m["status"] for m in implemented if m["kind"] == "就业帮扶"] == ["implemented"]
+
+
+async def test_implementing_and_verifying_are_two_people_and_never_the_department_alone(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """Verifying is the check that the household received the measure: not by whoever recorded it, and a delivery
+    the department recorded is checked from the village, not by another account of the same department."""
+    hh = new_household()
+    async with running(REVIEW, settings) as review:
+        await decide(review, hh, measures=(MeasureKind.EMPLOYMENT, MeasureKind.PUBLIC_WELFARE_JOB))
+        plan = await plan_of(client, settings, hh)
+    base = {m["kind"]: f"/v1/plans/{hh}/measures/{m['measure_id']}" for m in plan["measures"]}
+    done = {"implemented_on": "2022-06-15", "amount": 1500, "evidence_ref": "签到表-0615"}
+    check = {"verified_on": "2022-06-20", "note": "到户核实"}
+
+    employment = base["就业帮扶"]
+    r = await client.post(f"{employment}/implement", json=done, headers=department(settings, "人社"))
+    assert r.status_code == 200, r.text
+    for again in (department(settings, "人社"), department(settings, "人社", user="人社-复核岗")):
+        r = await client.post(f"{employment}/verify", json=check, headers=again)
+        assert r.status_code == 403 and r.json()["code"] == "segregation", r.text
+    r = await client.post(f"{employment}/verify", json=check, headers=auth(settings, Role.VILLAGE_COMMITTEE, VILLAGE))
+    assert r.status_code == 200 and {m["kind"]: m["status"] for m in r.json()["measures"]}["就业帮扶"] == "verified"
+
+    job = base["公益岗位帮扶"]
+    cadre = auth(settings, Role.WORK_TEAM, VILLAGE, "李队员")
+    assert (await client.post(f"{job}/implement", json=done, headers=cadre)).status_code == 200
+    r = await client.post(f"{job}/verify", json=check, headers=cadre)
+    assert r.status_code == 403 and r.json()["code"] == "segregation"
+    r = await client.post(f"{job}/verify", json=check, headers=department(settings, "人社"))
+    assert r.status_code == 200, r.text  # the department confirms from its own records what the cadre recorded
+
+
+async def test_plans_are_reached_inside_ones_org_unit_by_every_role(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    hh = new_household()
+    async with running(REVIEW, settings) as review:
+        await decide(review, hh, measures=(MeasureKind.EMPLOYMENT,))
+        plan = await plan_of(client, settings, hh)
+    measure = f"/v1/plans/{hh}/measures/{plan['measures'][0]['measure_id']}"
+    done = {"implemented_on": "2022-06-15", "evidence_ref": "签到表-0615"}
+    elsewhere = {role: auth(settings, role, "110101", f"外县{role.value}")
+                 for role in (Role.COUNTY_BUREAU, Role.INSPECTOR, Role.ADMIN)}
+    for role, headers in elsewhere.items():
+        assert (await client.get(f"/v1/plans/{hh}", headers=headers)).status_code == 403, role
+        assert (await client.get("/v1/plans", headers=headers)).json()["data"] == [], role
+        assert (await client.get("/v1/measures", headers=headers)).json()["data"] == [], role
+    r = await client.post(f"/v1/plans/{hh}/measures", json={"kind": "产业帮扶"}, headers=elsewhere[Role.COUNTY_BUREAU])
+    assert r.status_code == 403 and r.json()["code"] == "org_scope"
+    r = await client.post(f"{measure}/implement", json=done, headers=department(settings, "人社", org="110101"))
+    assert r.status_code == 403 and r.json()["code"] == "org_scope"
+    r = await client.post("/v1/delivery-records", headers=department(settings, "人社", org="110101"), json={
+        "records": [{"record_ref": "RS-1", "household_id": hh, "kind": "就业帮扶", "delivered_on": "2022-06-03"}]})
+    assert r.status_code == 403 and r.json()["code"] == "org_scope"
+    # the county's own roles reach it
+    assert (await client.get(f"/v1/plans/{hh}", headers=auth(settings, Role.INSPECTOR, "533123"))).status_code == 200
+    r = await client.post(f"{measure}/implement", json=done, headers=department(settings, "人社"))
+    assert r.status_code == 200, r.text

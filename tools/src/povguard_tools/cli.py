@@ -22,6 +22,7 @@ def up(
     review_port: int = 8103,
     support_port: int = 8104,
     audit_port: int = 8105,
+    reporting_port: int = 8106,
     nats_port: Annotated[int, typer.Option(help="embedded NATS port (ignored when NATS_URL is set)")] = 4222,
     pg_port: Annotated[int, typer.Option(help="embedded PostgreSQL port (ignored when DATABASE_URL is set)")] = 55432,
 ) -> None:
@@ -31,7 +32,7 @@ def up(
     from povguard_tools.runtime.supervisor import wait_for_signal
 
     wanted = {"intake": intake_port, "assessment": assessment_port, "review": review_port,
-              "support": support_port, "audit": audit_port}
+              "support": support_port, "audit": audit_port, "reporting": reporting_port}
     ports = {name: wanted.get(name, d.default_port) for name, d in service_definitions().items()}
     with console.status("starting NATS, PostgreSQL and the services…"):
         try:
@@ -41,8 +42,9 @@ def up(
             console.print(f"[red]povguard up failed:[/red] {exc}")
             raise typer.Exit(1) from exc
     urls = "  ".join(f"{name} {url}" for name, url in stack.urls.items())
-    print(f"povguard is up: {urls}  (NATS {stack.nats_url}, PostgreSQL {stack.database_url}; "
-          f"API docs at <url>/docs; crashed processes restart by themselves, `povguard status` shows them; "
+    print(f"povguard is up: {urls}  (NATS {stack.nats_url}, PostgreSQL {stack.database_url or 'per-service URLs'}; "
+          f"API docs at <url>/docs; the dashboard at {stack.urls.get('reporting', '')}/dashboard; "
+          f"crashed processes restart by themselves, `povguard status` shows them; "
           f"Ctrl-C stops)", flush=True)
     code = 1
     try:
@@ -124,17 +126,23 @@ def generate(
 @app.command()
 def token(
     role: Annotated[Role, typer.Option(help="the actor's role")],
-    org: Annotated[str, typer.Option(help="org unit: an administrative division code, e.g. 533123 (county)")],
+    org: Annotated[str, typer.Option(help="org unit: an administrative division code, e.g. 533123 (county); "
+                                          "a department's is the county it serves")],
     user: Annotated[str, typer.Option(help="user name")] = "dev",
+    dept: Annotated[str | None, typer.Option(help="a department token's department, e.g. 公安")] = None,
     hours: int = 12,
 ) -> None:
     """Print a development bearer token (signed with JWT_SECRET) for local use."""
     from datetime import timedelta
 
-    from povguard_platform.auth import issue_token
+    from povguard_platform.auth import issue_token, token_problem
     from povguard_platform.settings import get_settings
 
-    print(issue_token(Actor(user=user, role=role, org=org), get_settings(), timedelta(hours=hours)))
+    actor = Actor(user=user, role=role, org=org, dept=dept)
+    problem = token_problem(actor)
+    if problem:
+        raise typer.BadParameter(problem)
+    print(issue_token(actor, get_settings(), timedelta(hours=hours)))
 
 
 @app.command()
@@ -164,6 +172,49 @@ def replay(service: Annotated[str, typer.Argument(help="intake, assessment, ..."
     with console.status(f"rebuilding {service}'s read models…"):
         count = asyncio.run(run())
     console.print(f"{service}: rebuilt {count:,}")
+
+
+def _add_report_commands() -> None:
+    from povguard_tools.report import app as report_app
+
+    app.add_typer(report_app, name="report")
+
+
+db_app = typer.Typer(help="The database: each service's roles and schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("provision")
+def db_provision(
+    admin_url: Annotated[str, typer.Argument(help="a superuser's URL of the database to prepare, e.g. "
+                                                  "postgresql://postgres@db.example:5432/povguard")],
+    service: Annotated[list[str] | None, typer.Option(help="only this service (repeatable); default: all")] = None,
+    passwords: Annotated[bool, typer.Option(help="give every role a new random password (in the printed URLs)")]
+    = False,
+) -> None:
+    """Create each service's owner and runtime roles and its schema in ADMIN_URL's database, then print the URLs
+    each service runs and migrates with (an env file: <SVC>_DATABASE_URL, <SVC>_MIGRATION_DATABASE_URL). Run it
+    once per database; running it again is harmless, and hands a database migrated before the roles to them."""
+    import asyncio
+    import secrets
+
+    from povguard_platform.roles import login_urls, owner_role, provision, runtime_role
+    from povguard_platform.serve import service_definitions
+
+    known = list(service_definitions())
+    names = service or known
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        console.print(f"[red]no such service: {', '.join(unknown)}[/red] (installed: {', '.join(known)})")
+        raise typer.Exit(2)
+    roles = [r for name in names for r in (owner_role(name), runtime_role(name))]
+    secret = {r: secrets.token_urlsafe(24) for r in roles} if passwords else None
+    asyncio.run(provision(admin_url, names, secret))
+    runtime_urls, owner_urls = login_urls(admin_url, names, secret)
+    for name in names:
+        print(f"{name.upper()}_DATABASE_URL={runtime_urls[name]}")
+        print(f"{name.upper()}_MIGRATION_DATABASE_URL={owner_urls[name]}")
+    console.print(f"provisioned {', '.join(names)}" + ("; the passwords are in the URLs above" if passwords else ""))
 
 
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON under var/bench/.")
@@ -213,6 +264,7 @@ def _run_bench(name: str, args: list[str]) -> None:
 
 def main() -> None:
     _add_service_commands()
+    _add_report_commands()
     app()
 
 

@@ -1,6 +1,10 @@
 """pytest plugin (loaded with `-p povguard_tools.testing`): real PostgreSQL and NATS servers on free ports,
 started by the tests themselves and removed afterwards, so tests run beside a running `povguard up`.
-DATABASE_URL / NATS_URL point the fixtures at external servers instead."""
+DATABASE_URL (a superuser's) / NATS_URL point the fixtures at external servers instead.
+
+Every service in a test migrates as its schema's owner and runs as its own runtime role (`povguard_platform.roles`),
+as in production, so the whole suite exercises least privilege; `database_url` and `admin_engine` are the
+superuser's, for what only an operator may do."""
 
 from __future__ import annotations
 
@@ -14,9 +18,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from povguard_platform.roles import login_urls, provision
 from povguard_platform.service import ServiceDef, ServiceRuntime
-from povguard_platform.settings import Settings
+from povguard_platform.settings import Settings, sqlalchemy_url
 from povguard_tools.runtime.servers import EmbeddedNats, EmbeddedPostgres
 
 _db_counter = itertools.count(1)
@@ -42,7 +49,7 @@ def postgres(server_dir: Path) -> Iterator[EmbeddedPostgres | None]:
 
 @pytest.fixture
 def database_url(postgres: EmbeddedPostgres | None) -> str:
-    """A fresh, empty database for each test."""
+    """A fresh, empty database for each test (the superuser's URL)."""
     name = f"t{os.getpid()}_{next(_db_counter)}"
     if postgres is None:
         import asyncpg
@@ -78,8 +85,31 @@ def nats_url(nats_server: EmbeddedNats | None) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, nats_url: str) -> Settings:
-    return Settings(environment="test", database_url=database_url, nats_url=nats_url)
+def database_services() -> list[str]:
+    """The services whose schemas and roles each test database gets (a conftest may name others)."""
+    from povguard_platform.serve import service_definitions
+
+    return list(service_definitions())
+
+
+@pytest.fixture
+def settings(database_url: str, nats_url: str, database_services: list[str]) -> Settings:
+    """Every service of `database_services` provisioned in the test's database; each migrates as its owner and runs
+    as its runtime role. DATABASE_URL stays the superuser's (no service runs with it)."""
+    asyncio.run(provision(database_url, database_services))
+    runtime_urls, owner_urls = login_urls(database_url, database_services)
+    return Settings(environment="test", database_url=database_url, nats_url=nats_url,
+                    database_urls=runtime_urls, migration_database_urls=owner_urls)
+
+
+@pytest.fixture
+async def admin_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The test database as its superuser: for what no service's role may do (tampering, replica mode)."""
+    engine = create_async_engine(sqlalchemy_url(database_url), poolclass=pool.NullPool)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager

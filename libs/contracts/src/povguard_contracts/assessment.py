@@ -8,6 +8,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.numbers import Count, Finite, Ratio, SignedYuan, Yuan
 from povguard_contracts.payload import EventPayload
 from povguard_contracts.vocab import (
     EliminationMethod,
@@ -27,15 +28,16 @@ class _Assessment(EventPayload):
 class Evidence(BaseModel):
     """Why a rule fired: the rule id, the facts it looked at, in Chinese for the reviewer."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     rule_id: str
     text: str
-    facts: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    # amounts and shares as Decimals (numbers in JSON); counts as ints; older events' floats stay floats
+    facts: dict[str, bool | Count | SignedYuan | Ratio | Finite | str | None] = Field(default_factory=dict)
 
 
 class DetectedRisk(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     type: RiskType
     evidence: list[Evidence]
@@ -47,14 +49,14 @@ class IncomeAssessed(_Assessment):
 
     event_type = "IncomeAssessed"
     visit_id: str
-    household_size: int = Field(title="家庭人口数")
+    household_size: Count = Field(title="家庭人口数")
     size_basis: str = Field(description="how household size was counted")
-    lines: dict[str, float] = Field(description="each income and spending line used")
-    net_income: float = Field(title="家庭纯收入")
-    per_capita: float = Field(title="人均纯收入")
+    lines: dict[str, Yuan] = Field(description="each income and spending line used")
+    net_income: SignedYuan = Field(title="家庭纯收入")
+    per_capita: SignedYuan = Field(title="人均纯收入")
     band: IncomeBand
-    previous_per_capita: float | None = None
-    change_ratio: float | None = Field(default=None, description="per_capita / previous - 1")
+    previous_per_capita: Yuan | None = None
+    change_ratio: Ratio | None = Field(default=None, description="per_capita / previous - 1")
 
 
 @CATALOGUE.register
@@ -64,8 +66,8 @@ class RiskAssessed(_Assessment):
     risks: list[DetectedRisk] = Field(title="返贫致贫风险")
     gaps: list[str] = Field(description="三保障 and water gaps: 两不愁, 义务教育, 基本医疗, 住房安全, 饮水安全")
     no_labour: bool = Field(title="整户无劳动力")
-    labour_capable_members: int
-    rigid_spending: float = Field(title="刚性支出合计")
+    labour_capable_members: Count
+    rigid_spending: Yuan = Field(title="刚性支出合计")
     consistency: list[Evidence] = Field(default_factory=list, description="consistency rules broken")
 
 
@@ -80,7 +82,7 @@ class OutcomeProposed(_Assessment):
     risks: list[RiskType] = Field(default_factory=list)
     rule_ids: list[str]
     rationale: str = Field(description="human-readable, in Chinese")
-    per_capita: float | None = None
+    per_capita: SignedYuan | None = None
     band: IncomeBand | None = None
     lead_date: date | None = Field(default=None, description="the 15-day identification clock starts here")
     visit_id: str | None = None
@@ -120,7 +122,7 @@ class ScaleRiskRaised(EventPayload):
     event_type = "ScaleRiskRaised"
     service = "assessment"
     township_code: str
-    indicators: dict[str, float]
-    thresholds: dict[str, float]
+    indicators: dict[str, Finite]
+    thresholds: dict[str, Finite]
     crossed: list[str]
     as_of: date

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from povguard_contracts.numbers import STORED
 from povguard_contracts.payload import EventPayload
 
 P = TypeVar("P", bound=type[EventPayload])
@@ -68,8 +69,12 @@ class Catalogue:
 
     def decode(self, event: Stored) -> EventPayload:
         """The event's payload as the current version of its type."""
-        cls = self.payload_class(event.type)
-        return cls.model_validate(self.upcast(event.type, event.type_version, event.data))
+        return self.decode_data(event.type, event.type_version, event.data)
+
+    def decode_data(self, event_type: str, version: int, data: dict[str, Any]) -> EventPayload:
+        """Stored data, read as stored (`numbers.STORED`): an old number is not refused by today's bounds."""
+        cls = self.payload_class(event_type)
+        return cls.model_validate(self.upcast(event_type, version, data), context=STORED)
 
     def types(self) -> dict[str, type[EventPayload]]:
         return dict(self._types)

@@ -6,11 +6,12 @@ template. Amounts are yuan for the campaign's accounting window."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.numbers import Count, Finite, Year, Yuan
 from povguard_contracts.payload import EventPayload
 from povguard_contracts.vocab import (
     ChangeReason,
@@ -34,11 +35,11 @@ from povguard_contracts.vocab import (
     WarningKind,
 )
 
-Yuan = Annotated[float, Field(ge=0, description="元")]
+ZERO = Decimal(0)
 
 
 class Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Place(Value):
@@ -87,20 +88,20 @@ class Member(Value):
 class IncomeLines(Value):
     """收入 for the accounting window (seed §二(一)2)."""
 
-    wages: Yuan = Field(default=0, title="工资性收入")
-    public_welfare_job_income: Yuan = Field(default=0, title="其中：公益性岗位收入")
-    business: Yuan = Field(default=0, title="生产经营性收入")
-    property: Yuan = Field(default=0, title="财产性收入")
-    asset_dividend: Yuan = Field(default=0, title="其中：资产收益扶贫分红收入")
-    pension: Yuan = Field(default=0, title="养老金或离退休金")
-    family_planning: Yuan = Field(default=0, title="计划生育金")
-    eco_compensation: Yuan = Field(default=0, title="生态补偿金")
-    dibao: Yuan = Field(default=0, title="最低生活保障金")
-    tekun: Yuan = Field(default=0, title="特困人员救助供养金")
-    other_transfer: Yuan = Field(default=0, title="其他转移性收入")
-    industry_reward: Yuan = Field(default=0, title="产业奖励")
-    employment_reward: Yuan = Field(default=0, title="就业奖励")
-    insurance_claims: Yuan = Field(default=0, title="家庭理赔收入")
+    wages: Yuan = Field(default=ZERO, title="工资性收入")
+    public_welfare_job_income: Yuan = Field(default=ZERO, title="其中：公益性岗位收入")
+    business: Yuan = Field(default=ZERO, title="生产经营性收入")
+    property: Yuan = Field(default=ZERO, title="财产性收入")
+    asset_dividend: Yuan = Field(default=ZERO, title="其中：资产收益扶贫分红收入")
+    pension: Yuan = Field(default=ZERO, title="养老金或离退休金")
+    family_planning: Yuan = Field(default=ZERO, title="计划生育金")
+    eco_compensation: Yuan = Field(default=ZERO, title="生态补偿金")
+    dibao: Yuan = Field(default=ZERO, title="最低生活保障金")
+    tekun: Yuan = Field(default=ZERO, title="特困人员救助供养金")
+    other_transfer: Yuan = Field(default=ZERO, title="其他转移性收入")
+    industry_reward: Yuan = Field(default=ZERO, title="产业奖励")
+    employment_reward: Yuan = Field(default=ZERO, title="就业奖励")
+    insurance_claims: Yuan = Field(default=ZERO, title="家庭理赔收入")
 
 
 class RigidSpending(Value):
@@ -110,9 +111,9 @@ class RigidSpending(Value):
 
 
 class SpendingLines(Value):
-    business_expense: Yuan = Field(default=0, title="生产经营性支出")
-    medical_out_of_pocket: Yuan = Field(default=0, title="合规自付支出", description="医疗合规自付费用")
-    other_rigid: list[RigidSpending] = Field(default_factory=list, title="其他刚性支出")
+    business_expense: Yuan = Field(default=ZERO, title="生产经营性支出")
+    medical_out_of_pocket: Yuan = Field(default=ZERO, title="合规自付支出", description="医疗合规自付费用")
+    other_rigid: list[RigidSpending] = Field(default_factory=list, max_length=20, title="其他刚性支出")
 
 
 class Guarantees(Value):
@@ -127,13 +128,13 @@ class Guarantees(Value):
 
 class Housing(Value):
     structure: str = Field(default="", max_length=20, title="房屋结构", description="砖混、砖木、土木、其他")
-    area_m2: float = Field(default=0, ge=0, le=5000, title="住房面积（平方米）")
+    area_m2: Finite = Field(default=0, ge=0, le=5000, title="住房面积（平方米）")
     appraisal: str | None = Field(default=None, pattern=r"^[ABCD]级$", title="房屋安全等级")
 
 
 class Vehicle(Value):
     kind: str = Field(max_length=20, title="车辆类型")
-    value: Yuan = Field(default=0, title="估值")
+    value: Yuan = Field(default=ZERO, title="估值")
 
 
 class PropertyItem(Value):
@@ -166,8 +167,8 @@ class VisitForm(Value):
     assets: Assets = Field(default_factory=Assets, title="家庭资产")
     risks_noted: list[RiskType] = Field(default_factory=list, max_length=5, title="发现的风险")
     difficulties: str = Field(default="", max_length=500, title="家庭困难及诉求")
-    previous_year_per_capita: float | None = Field(default=None, ge=0, title="上年度人均纯收入",
-                                                   description="已知时填写，用于判断收入明显减少")
+    previous_year_per_capita: Yuan | None = Field(default=None, title="上年度人均纯收入",
+                                                  description="已知时填写，用于判断收入明显减少")
     application_signed: bool = Field(default=False, title="是否签署申请书")
     authorisation_signed: bool = Field(default=False, title="是否签署授权承诺书")
 
@@ -186,7 +187,7 @@ class HouseholdRegistered(_Intake):
     code: str = Field(title="户编号")
     place: Place
     kind: HouseholdKind
-    lifted_year: int | None = None
+    lifted_year: Year | None = None
     category: MonitoringCategory | None = None
     status: MonitoringStatus
     flags: list[PriorityGroup]
@@ -289,7 +290,7 @@ class WarningReceived(_Intake):
     person_name: str | None
     household_id: str | None
     member_id: str | None
-    amount: float | None
+    amount: Yuan | None
     occurred_on: date
     source_ref: str
     note: str = ""
@@ -321,7 +322,7 @@ class PersonalDataExported(_Intake):
 
     event_type = "PersonalDataExported"
     org: str
-    households: int
-    members: int
+    households: Count
+    members: Count
     sha256: str
     purpose: str

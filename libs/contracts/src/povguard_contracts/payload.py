@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 class EventPayload(BaseModel):
     """Base of every event payload. Subclasses name their type, its version and the owning service."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # numbers: see `numbers`
 
     event_type: ClassVar[str]
     event_version: ClassVar[int] = 1

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.numbers import Count
 from povguard_contracts.payload import EventPayload
 from povguard_contracts.vocab import (
     Department,
@@ -91,7 +92,7 @@ class CaseStage(StrEnum):
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class _Stage(_Review):
@@ -139,10 +140,10 @@ class AppraisalHeld(_Stage):
 
     event_type = "AppraisalHeld"
     meeting_date: date
-    party_members_present: int = Field(ge=0)
-    household_heads_present: int = Field(ge=0)
-    votes_for: int = Field(ge=0)
-    votes_against: int = Field(ge=0)
+    party_members_present: Count
+    household_heads_present: Count
+    votes_for: Count
+    votes_against: Count
     opinions: list[Opinion] = Field(default_factory=list)
 
 
@@ -164,7 +165,7 @@ class NoticeStarted(_Stage):
 
     event_type = "NoticeStarted"
     places: list[str]
-    working_days: int
+    working_days: Count
     ends_on: date = Field(description="the last working day of the notice")
 
 

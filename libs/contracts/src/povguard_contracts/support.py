@@ -8,6 +8,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.numbers import SignedYuan, Year, Yuan
 from povguard_contracts.payload import EventPayload
 from povguard_contracts.vocab import Department, MeasureKind, RiskType
 
@@ -27,7 +28,7 @@ class MeasureImplemented(_Support):
     developmental: bool
     department: Department
     implemented_on: date
-    amount: float | None = None
+    amount: Yuan | None = None
     evidence_ref: str = ""
 
 
@@ -37,10 +38,10 @@ class MeasureImplemented(_Support):
 class IncomeGoal(BaseModel):
     """三年帮扶目标: the per-capita net income a household should reach in a year."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    year: int
-    per_capita: float
+    year: Year
+    per_capita: SignedYuan
 
 
 @CATALOGUE.register
@@ -56,7 +57,7 @@ class PlanCreated(_Support):
     risks: list[RiskType] = Field(default_factory=list)
     lead_department: Department | None = None
     cadre: str | None = Field(default=None, description="一对一 responsible cadre")
-    base_per_capita: float = Field(description="人均纯收入 the goals start from")
+    base_per_capita: SignedYuan = Field(description="人均纯收入 the goals start from")
     base_source: str = Field(default="收入评估", description="收入评估 (assessed income) or 监测范围 (income unknown)")
     goals: list[IncomeGoal] = Field(description="one per year, three years")
     created_on: date
@@ -80,7 +81,7 @@ class MeasureAssigned(_Support):
     developmental: bool
     department: Department
     description: str = ""
-    amount: float | None = None
+    amount: Yuan | None = None
     planned_start: date | None = None
     planned_end: date | None = None
     source: str = Field(default="手工", description="县级审定 (proposed measure of the decision) or 手工")
@@ -102,9 +103,9 @@ class IncomeMeasured(_Support):
 
     event_type = "IncomeMeasured"
     measured_on: date
-    per_capita: float
-    goal: float | None = None
-    expected: float | None = Field(default=None, description="where the household should be by measured_on")
+    per_capita: Yuan
+    goal: SignedYuan | None = None
+    expected: SignedYuan | None = Field(default=None, description="where the household should be by measured_on")
     behind: bool = False
     note: str = ""
 

@@ -1,16 +1,28 @@
-"""Helpers every service's routes share: optimistic concurrency over HTTP (ETag = the aggregate's version,
-If-Match = the version the client saw) and keyset cursors over more than one column."""
+"""Helpers every service's routes share: integers the database can hold, optimistic concurrency over HTTP
+(ETag = the aggregate's version, If-Match = the version the client saw) and keyset cursors over more than one
+column."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import re
 from typing import Annotated
 
+from annotated_types import Interval
 from fastapi import Depends, Header, Response
 
 from povguard_platform.problems import FieldError, InvalidInput
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+# The type of every integer a route takes from its path, query or headers (ids, cursors, versions, limits): what
+# PostgreSQL's bigint holds, so that a larger one is a 422 naming the parameter, never a database error. Narrow it
+# further where it is used: `Annotated[Int64, Query(ge=0)]`.
+Int64 = Annotated[int, Interval(ge=INT64_MIN, le=INT64_MAX)]
+
+_ETAG = re.compile(r'(?:W/)?"?([0-9]{1,19})"?')
 
 
 def expected_version(
@@ -18,10 +30,12 @@ def expected_version(
 ) -> int | None:
     if if_match is None:
         return None
-    try:
-        return int(if_match.strip('W/"'))
-    except ValueError:
-        raise InvalidInput('If-Match must be the ETag of a version, e.g. "3"') from None
+    found = _ETAG.fullmatch(if_match.strip())
+    if found is None or int(found[1]) > INT64_MAX:
+        raise InvalidInput('If-Match must be the ETag of a version, e.g. "3"',
+                           [FieldError(field="header.if-match", message='not the ETag of a version, e.g. "3"',
+                                       type="etag")])
+    return int(found[1])
 
 
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]

@@ -1,8 +1,13 @@
-"""Identity and authorisation: a bearer JWT names the actor (user, role, org unit). Missing or invalid token: 401;
-a role or org unit that may not act: 403."""
+"""Identity and authorisation: a bearer JWT names the actor (user, role, org unit; a department also its
+department). Missing or invalid token: 401; a role or org unit that may not act: 403.
+
+One rule of reach, for every role on every route: an actor acts and reads only inside its org unit, the division
+code it serves and what lies under it (`Actor.covers`). County-level roles (县乡村振兴局, 行业部门, 纪检监察,
+administrators) reach their own county, never another."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -11,20 +16,29 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from povguard_contracts.vocab import Department
 from povguard_platform.actor import Actor, Role
 from povguard_platform.problems import Forbidden, Unauthorized
 from povguard_platform.settings import Settings, get_settings
 
-_bearer = HTTPBearer(auto_error=False, description="A povguard token (`povguard token --role ... --org ...`)")
+_bearer = HTTPBearer(auto_error=False,
+                     description="A povguard token (`povguard token --role ... --org ... [--dept ...]`)")
+_DIVISION = re.compile(r"^\d{6,15}$")
+_DEPARTMENTS = frozenset(d.value for d in Department)
+# the subject token of records that are not (yet) placed in a township, e.g. a warning about a person not in the
+# registry: such records belong to the county of the campaign
+UNPLACED = "000000000"
 
 
 def issue_token(actor: Actor, settings: Settings, ttl: timedelta = timedelta(hours=12)) -> str:
     now = datetime.now(UTC)
-    claims = {
+    claims: dict[str, Any] = {
         "sub": actor.user, "role": actor.role.value, "org": actor.org,
         "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
         "iat": now, "exp": now + ttl,
     }
+    if actor.dept is not None:
+        claims["dept"] = actor.dept
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
@@ -35,9 +49,28 @@ def decode_token(token: str, settings: Settings) -> Actor:
             audience=settings.jwt_audience, issuer=settings.jwt_issuer,
             options={"require": ["sub", "exp", "iss", "aud"]},
         )
-        return Actor(user=claims["sub"], role=Role(claims["role"]), org=claims["org"])
+        actor = Actor(user=claims["sub"], role=Role(claims["role"]), org=claims["org"], dept=claims.get("dept"))
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
+    problem = token_problem(actor)
+    if problem:
+        raise Unauthorized(f"invalid token: {problem}")
+    return actor
+
+
+def token_problem(actor: Actor) -> str | None:
+    """Why an actor cannot hold a token (None when it can): the org is always a division code, so that reach is
+    decided by it alone; a department names its department in `dept` (org is the county it serves)."""
+    if actor.role == Role.SYSTEM:
+        return "the system role acts on events only, never with a token"
+    if not _DIVISION.match(actor.org):
+        return (f"org {actor.org!r} is not an administrative division code (6 to 15 digits); a department's token "
+                "carries the county it serves as org and its department as dept")
+    if actor.role == Role.DEPARTMENT and actor.dept not in _DEPARTMENTS:
+        return f"a department token names its department in dept (one of {'、'.join(sorted(_DEPARTMENTS))})"
+    if actor.role != Role.DEPARTMENT and actor.dept is not None:
+        return "only a department token carries dept"
+    return None
 
 
 async def current_actor(
@@ -55,25 +88,43 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Actor]]:
-    """A dependency that admits only the given roles (administrators always)."""
+    """A dependency that admits only the given roles (administrators always; their org unit still applies)."""
     allowed = {*roles, Role.ADMIN}
 
     async def check(actor: CurrentActor) -> Actor:
         if actor.role not in allowed:
             raise Forbidden(f"role {actor.role.value} may not do this; allowed: "
-                            + ", ".join(sorted(r.value for r in allowed)))
+                            + ", ".join(sorted(r.value for r in allowed)), code="role")
         return actor
 
     return check
 
 
 def require_org(actor: Actor, org_code: str) -> None:
-    """Refuse an actor acting outside its org unit (a township acts on its own villages only)."""
-    if actor.role in (Role.ADMIN, Role.INSPECTOR, Role.SYSTEM):
-        return
+    """Refuse an actor acting or reading outside its org unit: the one rule, for every role on every route."""
     if not actor.covers(org_code):
-        raise Forbidden(f"org unit {actor.org} may not act on {org_code}")
+        raise Forbidden(f"org unit {actor.org} may not act on {org_code} (不在本单位范围内)", code="org_scope")
 
 
-__all__ = ["CurrentActor", "current_actor", "decode_token", "get_settings", "issue_token", "require_org",
-           "require_roles"]
+def org_prefix(actor: Actor) -> str:
+    """The code prefix (SQL LIKE) of everything an actor may list: its own org unit, for every role."""
+    return actor.org
+
+
+def placed(code: str | None, county: str) -> str:
+    """The org unit a record belongs to: its division code, or the campaign's county for a record without one."""
+    return county if not code or code == UNPLACED else code
+
+
+def placed_sql(column: str) -> str:
+    """`placed` in SQL, for scoping a query by `LIKE :prefix`: the column's code, or `:county` without one."""
+    return f"(CASE WHEN coalesce({column}, '') IN ('', '{UNPLACED}') THEN CAST(:county AS text) ELSE {column} END)"
+
+
+def department_of(actor: Actor) -> Department | None:
+    """The department a department actor answers for (None for every other role)."""
+    return Department(actor.dept) if actor.role == Role.DEPARTMENT and actor.dept else None
+
+
+__all__ = ["CurrentActor", "current_actor", "decode_token", "department_of", "get_settings", "issue_token",
+           "org_prefix", "placed", "placed_sql", "require_org", "require_roles", "token_problem"]

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_contracts.numbers import STORED
 from povguard_contracts.payload import EventPayload
 from povguard_platform.envelope import NewEvent, StreamRef
 from povguard_platform.problems import Problem, problem_of
@@ -76,7 +77,7 @@ class Aggregate(Protocol):
     def version(self) -> int: ...
 
     @classmethod
-    def model_validate_json(cls, json_data: str | bytes) -> Aggregate: ...
+    def model_validate_json(cls, json_data: str | bytes, *, context: Any = None) -> Aggregate: ...
 
 
 A = TypeVar("A", bound=Aggregate)
@@ -89,7 +90,8 @@ async def lock_states(conn: AsyncConnection, table: str, key: str, ids: Iterable
     rows = await conn.execute(text(f"SELECT {ident(key)}, CAST(state AS text) FROM {table} "
                                    f"WHERE {ident(key)} = ANY(:ids) ORDER BY {ident(key)} FOR UPDATE"),
                               {"ids": sorted(set(ids))})
-    return {r[0]: model.model_validate_json(r[1]) for r in rows}  # type: ignore[misc]  # JSON text straight in
+    # JSON text straight in, read as stored (numbers.STORED: old amounts are not refused by today's bounds)
+    return {r[0]: model.model_validate_json(r[1], context=STORED) for r in rows}  # type: ignore[misc]
 
 
 @dataclass

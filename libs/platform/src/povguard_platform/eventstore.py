@@ -227,7 +227,7 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """A stream's events in version order; up to a version, or as they stood at a point in time."""
         sql = (f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_type = :t AND stream_id = :i"
-               " AND (CAST(:v AS int) IS NULL OR version <= :v)"
+               " AND (CAST(:v AS bigint) IS NULL OR version <= :v)"  # bigint: any Int64 a client may ask for
                " AND (CAST(:at AS timestamptz) IS NULL OR time <= :at) ORDER BY version")
         rows = await conn.execute(text(sql), {"t": stream.type, "i": stream.id, "v": to_version, "at": as_of})
         return [self._row(r) for r in rows]

@@ -3,17 +3,23 @@ field (pydantic's full error list, not the first one)."""
 
 from __future__ import annotations
 
+import errno
+import logging
+import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://povguard.cn/problems/"
+
+log = logging.getLogger(__name__)
 
 
 class FieldError(BaseModel):
@@ -67,6 +73,15 @@ class InvalidInput(ProblemError):
     status, kind, title = 422, "invalid-input", "Invalid input"
 
 
+class ContentTooLarge(StarletteHTTPException):
+    """A request body beyond its limit. An HTTPException rather than a ProblemError because it is raised from inside
+    `receive`, where FastAPI turns any other exception into a 400 "error parsing the body"."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"请求体超过上限 {limit} 字节（the request body is larger than {limit} bytes）")
+        self.limit = limit
+
+
 def problem_response(status: int, title: str, kind: str | None, detail: str | None, request: Request,
                      errors: list[FieldError] | None = None, **extra: Any) -> JSONResponse:
     body = Problem(type=TYPE_BASE + kind if kind else "about:blank", title=title, status=status, detail=detail,
@@ -116,6 +131,38 @@ def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None
     return None
 
 
+_NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
+                             errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOTCONN})
+RETRY_AFTER_SECONDS = 5  # what an outage answer asks a client to wait: a restart by the supervisor takes about that
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database or the bus is away (refused, shutting down, starting up, connection lost, pool exhausted): not a
+    fault of the request nor a bug, so the answer is 503 and the same request may simply be sent again later."""
+    import nats.errors
+    from sqlalchemy.exc import InterfaceError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (ConnectionError, TimeoutError, PoolTimeout, InterfaceError, nats.errors.ConnectionClosedError,
+                          nats.errors.NoServersError, nats.errors.StaleConnectionError)):
+            return True
+        if isinstance(e, OSError) and e.errno in _NETWORK_ERRNOS:
+            return True
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
+            return True
+        if str(getattr(e, "sqlstate", "") or "").startswith(("08", "57P")):  # connection exception, shutdown
+            return True
+        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+    return False
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     from povguard_platform.errors import DomainConflict, DomainForbidden, DomainNotFound, RuleViolations
     from povguard_platform.eventstore import ConcurrencyError
@@ -140,4 +187,30 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, ContentTooLarge):
+            return content_too_large(request, exc)
         return problem_response(exc.status_code, str(exc.detail), None, None, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_outage(exc):
+            log.warning("outage in %s %s: %r", request.method, request.url.path, exc)
+            response = problem_response(
+                503, "Service unavailable", "unavailable",
+                "数据库或消息总线暂时不可用，请稍后重试（the database or the bus is briefly unavailable; retry)",
+                request, retry_after=RETRY_AFTER_SECONDS)
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        # A bug: the exception's text may hold data or internals, so the caller gets only a trace id to quote, and
+        # the log (with the same id) gets the traceback.
+        span = trace.get_current_span().get_span_context()
+        trace_id = format(span.trace_id, "032x") if span.is_valid else secrets.token_hex(16)
+        log.error("unexpected error in %s %s (trace id %s)", request.method, request.url.path, trace_id,
+                  exc_info=exc)
+        detail = f"内部错误，请联系运维并提供追踪号 {trace_id}（internal error; quote trace id {trace_id}）"
+        return problem_response(500, "Internal server error", "internal-error", detail, request, trace_id=trace_id)
+
+
+def content_too_large(request: Request, exc: ContentTooLarge) -> JSONResponse:
+    return problem_response(413, "Content too large", "content-too-large", str(exc.detail), request,
+                            max_bytes=exc.limit)

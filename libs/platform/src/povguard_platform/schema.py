@@ -1,7 +1,8 @@
 """DDL of the platform tables every service schema holds: its event store (which is also its outbox), the relay's
 checkpoint, and the consumer side (inbox, per-stream versions, failure counts, dead letters).
 
-Each service's first Alembic revision calls `create_platform_tables(op, schema)`.
+Each service's first Alembic revision calls `create_platform_tables(op, schema)`, in a schema `roles.provision`
+created for the service's owner role.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ def append_lock_key(schema: str) -> int:
 def platform_ddl(schema: str) -> list[str]:
     s = ident(schema)
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {s}",
         # The event store. (stream_type, stream_id, version) is the optimistic-concurrency check: a stale append
         # violates it and fails loudly. `position` is assigned under a transaction-scoped advisory lock (taken by
         # the trigger below, so no writer can bypass it), so commits happen in position order and a reader following
@@ -62,11 +62,10 @@ def platform_ddl(schema: str) -> list[str]:
             BEGIN PERFORM pg_notify('{s}_events', ''); RETURN NULL; END $$""",
         f"""CREATE TRIGGER events_notify AFTER INSERT ON {s}.events
             FOR EACH STATEMENT EXECUTE FUNCTION {s}.events_after_insert()""",
-        # Events never change: refuse UPDATE and DELETE at the database, not only in code.
+        # Events never change: refuse UPDATE, DELETE and TRUNCATE at the database, not only in code.
         f"""CREATE FUNCTION {s}.events_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE EXCEPTION 'events are immutable (%)', TG_OP USING ERRCODE = 'restrict_violation'; END $$""",
-        f"""CREATE TRIGGER events_immutable BEFORE UPDATE OR DELETE ON {s}.events
-            FOR EACH ROW EXECUTE FUNCTION {s}.events_are_immutable()""",
+        *events_triggers_ddl(s),
         f"""CREATE TABLE {s}.relay_checkpoint (
             id boolean PRIMARY KEY DEFAULT true CHECK (id),
             position bigint NOT NULL,
@@ -115,10 +114,52 @@ def platform_ddl(schema: str) -> list[str]:
     ]
 
 
-class _Op(Protocol):
+def append_only_ddl(schema: str, table: str, function: str, row_trigger: str) -> list[str]:
+    """Triggers on `schema.table` that call `function` (which raises) on UPDATE and DELETE of a row and on TRUNCATE.
+    ENABLE ALWAYS: they fire under `session_replication_role = replica` too, so even a superuser gets past them only
+    by disabling or dropping one. Idempotent, for the migrations of existing databases."""
+    s, t, fn = ident(schema), ident(table), ident(function)
+    no_truncate = ident(f"{t}_no_truncate")
+    return [
+        f"""CREATE OR REPLACE TRIGGER {ident(row_trigger)} BEFORE UPDATE OR DELETE ON {s}.{t}
+            FOR EACH ROW EXECUTE FUNCTION {s}.{fn}()""",
+        f"""CREATE OR REPLACE TRIGGER {no_truncate} BEFORE TRUNCATE ON {s}.{t}
+            FOR EACH STATEMENT EXECUTE FUNCTION {s}.{fn}()""",
+        # (CREATE OR REPLACE resets a trigger to ENABLE ORIGIN, so this comes after it)
+        f"ALTER TABLE {s}.{t} ENABLE ALWAYS TRIGGER {ident(row_trigger)}",
+        f"ALTER TABLE {s}.{t} ENABLE ALWAYS TRIGGER {no_truncate}",
+    ]
+
+
+def events_triggers_ddl(schema: str) -> list[str]:
+    """The events table's immutability triggers, and its append lock and NOTIFY firing in replica mode as well (an
+    insert that skipped the lock could commit out of position order)."""
+    s = ident(schema)
+    return [
+        *append_only_ddl(s, "events", "events_are_immutable", "events_immutable"),
+        f"ALTER TABLE {s}.events ENABLE ALWAYS TRIGGER events_serialise",
+        f"ALTER TABLE {s}.events ENABLE ALWAYS TRIGGER events_notify",
+    ]
+
+
+def events_triggers_undo_ddl(schema: str) -> list[str]:
+    """Back to the events triggers of before `events_triggers_ddl` (for a downgrade)."""
+    s = ident(schema)
+    return [f"DROP TRIGGER IF EXISTS events_no_truncate ON {s}.events",
+            *(f"ALTER TABLE {s}.events ENABLE TRIGGER {t}" for t in ("events_immutable", "events_serialise",
+                                                                     "events_notify"))]
+
+
+class Op(Protocol):
+    """Alembic's `op`, as far as the DDL helpers use it."""
+
     def execute(self, sqltext: str) -> object: ...
 
 
-def create_platform_tables(op: _Op, schema: str) -> None:
-    for statement in platform_ddl(schema):
+def create_platform_tables(op: Op, schema: str) -> None:
+    execute_all(op, platform_ddl(schema))
+
+
+def execute_all(op: Op, statements: list[str]) -> None:
+    for statement in statements:
         op.execute(statement)

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from povguard_platform.service import ServiceDef
 from povguard_platform.settings import get_settings
@@ -18,7 +19,7 @@ from povguard_platform.telemetry import setup_logging
 def service_definitions() -> dict[str, ServiceDef]:
     """Every installed service, by name (entry point group `povguard.services`)."""
     found: dict[str, ServiceDef] = {ep.name: ep.load() for ep in entry_points(group="povguard.services")}
-    order = ["intake", "assessment", "review", "support", "audit"]
+    order = ["intake", "assessment", "review", "support", "audit", "reporting"]
     return dict(sorted(found.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
@@ -44,7 +45,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None)
     args = parser.parse_args()
     definition = service_definition(args.service)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # e.g. a weak JWT_SECRET in production: refuse to start, saying why
+        raise SystemExit(f"povguard {args.service}: invalid settings: {exc}") from None
     setup_logging(settings.log_level)
     uvicorn.run(app_for(args.service), host=args.host, port=args.port or definition.default_port,
                 log_config=None, access_log=False, timeout_graceful_shutdown=10)

@@ -1,5 +1,6 @@
 """The FastAPI app factory every service uses: lifespan (migrations, bus, relay, consumers), health, readiness,
-Prometheus metrics, problem details, tracing, and the operator API for dead letters."""
+Prometheus metrics, problem details, the edge checks (body limits, token before body, storable input), tracing,
+and the operator API for dead letters."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+import fastapi_offline
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,8 +25,9 @@ from sqlalchemy import text
 
 from povguard_platform.bus import connect, ensure_stream
 from povguard_platform.consumer import Consumer
+from povguard_platform.edge import BodyGuard, storable_input
 from povguard_platform.metrics import HTTP_LATENCY, HTTP_REQUESTS, READY
-from povguard_platform.migrations import is_at_head, upgrade
+from povguard_platform.migrations import is_at_head, migrate
 from povguard_platform.ops import ops_router
 from povguard_platform.problems import install_problem_handlers
 from povguard_platform.relay import Relay
@@ -33,10 +39,10 @@ log = logging.getLogger(__name__)
 
 
 async def start_runtime(runtime: ServiceRuntime) -> None:
-    """Migrate, connect to NATS, declare the stream, start the relay and the consumers."""
+    """Migrate (as the schema's owner), connect to NATS, declare the stream, start the relay and the consumers (as
+    the service's own role: runtime.engine)."""
     d, settings = runtime.definition, runtime.settings
-    async with runtime.engine.begin() as conn:
-        await upgrade(conn, d.migrations_dir, d.name)
+    await migrate(settings.migration_url_for(d.name), d.migrations_dir, d.name)
     runtime.nc = await connect(settings.nats_url, name=f"povguard-{d.name}")
     runtime.js = runtime.nc.jetstream()
     await ensure_stream(runtime.js, settings.stream_name, settings.duplicate_window_seconds,
@@ -90,17 +96,21 @@ def create_app(
         version="1.0.0",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets: county networks are often offline
+        redoc_url=None,
         responses={401: {"description": "Missing or invalid bearer token (problem details)"},
                    403: {"description": "Role or org unit may not act (problem details)"}},
+        dependencies=[Depends(storable_input)],
     )
     app.state.runtime = runtime
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(health_router(definition))
+    install_offline_docs(app, definition.title)
     app.include_router(ops_router())
     for router in definition.routers():
         app.include_router(router)
+    app.add_middleware(BodyGuard, settings=settings)
 
     @app.middleware("http")
     async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -114,6 +124,42 @@ def create_app(
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def install_offline_docs(app: FastAPI, title: str) -> None:
+    """/docs (Swagger UI) and /redoc with their scripts, styles and icon served by the service itself (the packaged
+    copies of fastapi-offline), never from a CDN, and no web fonts."""
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    icon = f"{DOCS_ASSETS}/favicon.png"
+    # ReDoc's "powered by" footer loads its logo from its CDN: the script is served with the local icon instead
+    redoc_js = (assets / "redoc.standalone.js").read_text(encoding="utf-8").replace(
+        "https://cdn.redoc.ly/redoc/logo-mini.svg", icon)
+
+    @app.get("/redoc.js", include_in_schema=False)
+    async def redoc_script() -> Response:
+        return Response(redoc_js, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{title} — API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css", swagger_favicon_url=icon,
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{title} — API",
+                              redoc_js_url="/redoc.js", redoc_favicon_url=icon,
+                              with_google_fonts=False)
 
 
 READINESS_TIMEOUT = 3.0  # seconds: an unreachable database answers "not ready" before a probe or scrape times out

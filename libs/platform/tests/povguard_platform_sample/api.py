@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role
+from povguard_platform.api import Int64
 from povguard_platform.auth import require_org, require_roles
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.ids import uuid7
@@ -67,7 +68,7 @@ async def increment(sample_id: str, body: Increment, runtime: Runtime, actor: Wr
 @router.get("/{sample_id}", operation_id="get_sample")
 async def get_sample(
     sample_id: str, runtime: Runtime, actor: Reader,
-    version: Annotated[int | None, Query(ge=1)] = None, as_of: datetime | None = None,
+    version: Annotated[Int64 | None, Query(ge=1)] = None, as_of: datetime | None = None,
 ) -> SamplePublic:
     async with runtime.engine.connect() as conn:
         events = await runtime.store.load(conn, StreamRef("sample", sample_id), to_version=version, as_of=as_of)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -66,7 +67,7 @@ class SeenWarning:
     warning_id: str
     kind: WarningKind
     occurred_on: date
-    amount: float | None
+    amount: Decimal | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,40 +6,40 @@
 - 转移性收入 = 养老金或离退休金 + 计划生育金 + 生态补偿金 + 最低生活保障金 + 特困人员救助供养金 + 其他转移性收入, plus
   产业奖励, 就业奖励 and 家庭理赔收入 when the policy counts them (count_* in [assessment]; 2022: all counted);
 - 合规自付支出 and 其他刚性支出 are NOT deducted: they are rigid spending, weighed against income by the risk rules.
-人均纯收入 = 家庭纯收入 ÷ 家庭人口数, counting the household's current members (在册成员) when it is assessed."""
+人均纯收入 = 家庭纯收入 ÷ 家庭人口数, counting the household's current members (在册成员) when it is assessed.
+Amounts are Decimals (`povguard_contracts.numbers`): sums are exact; 人均纯收入 is rounded half up to the fen."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from povguard_contracts.intake import IncomeLines, SpendingLines
+from povguard_contracts.numbers import fen
 from povguard_contracts.vocab import IncomeBand
 from povguard_platform.policy import IncomePolicy
 from povguard_rules.policy import AssessmentPolicy
 
 SIZE_BASIS = "家庭人口数按研判时在册的家庭成员计（已迁出、死亡、婚出的成员不计）"
 
-_BANDS = {7000.0: IncomeBand.B7000_8000, 8000.0: IncomeBand.B8000_9000, 9000.0: IncomeBand.B9000_10000,
-          10000.0: IncomeBand.OVER_10000}
+_BANDS = {Decimal(7000): IncomeBand.B7000_8000, Decimal(8000): IncomeBand.B8000_9000,
+          Decimal(9000): IncomeBand.B9000_10000, Decimal(10000): IncomeBand.OVER_10000}
+_RATIO = Decimal("0.0001")
 
 
 @dataclass(frozen=True, slots=True)
 class IncomeResult:
-    lines: dict[str, float]
-    transfers: float
-    net_income: float
+    lines: dict[str, Decimal]
+    transfers: Decimal
+    net_income: Decimal
     household_size: int
-    per_capita: float
+    per_capita: Decimal
     band: IncomeBand
-    previous_per_capita: float | None
-    change_ratio: float | None
+    previous_per_capita: Decimal | None
+    change_ratio: Decimal | None
 
 
-def _r(x: float) -> float:
-    return round(x + 0.0, 2)
-
-
-def band_of(per_capita: float, income: IncomePolicy) -> IncomeBand:
+def band_of(per_capita: Decimal, income: IncomePolicy) -> IncomeBand:
     """Under the monitoring line; then the 1,000-yuan bands of `band_edges` (7000/8000/9000/10000)."""
     if per_capita < income.monitoring_line:
         return IncomeBand.UNDER_LINE
@@ -47,11 +47,11 @@ def band_of(per_capita: float, income: IncomePolicy) -> IncomeBand:
     band = IncomeBand.LINE_TO_7000
     for edge in edges:
         if per_capita >= edge:
-            band = _BANDS.get(float(edge), band)
+            band = _BANDS.get(edge, band)
     return band
 
 
-def assess_income(income: IncomeLines, spending: SpendingLines, size: int, previous: float | None,
+def assess_income(income: IncomeLines, spending: SpendingLines, size: int, previous: Decimal | None,
                   policy: IncomePolicy, section: AssessmentPolicy) -> IncomeResult:
     transfers = (income.pension + income.family_planning + income.eco_compensation + income.dibao + income.tekun
                  + income.other_transfer)
@@ -62,7 +62,7 @@ def assess_income(income: IncomeLines, spending: SpendingLines, size: int, previ
     if section.count_insurance_claims:
         transfers += income.insurance_claims
     net = income.wages + income.business + income.property + transfers - spending.business_expense
-    per_capita = net / size if size > 0 else 0.0
+    per_capita = fen(net / size) if size > 0 else Decimal(0)
     lines = {
         "工资性收入": income.wages, "其中：公益性岗位收入": income.public_welfare_job_income,
         "生产经营性收入": income.business, "财产性收入": income.property,
@@ -71,13 +71,13 @@ def assess_income(income: IncomeLines, spending: SpendingLines, size: int, previ
         "最低生活保障金": income.dibao, "特困人员救助供养金": income.tekun, "其他转移性收入": income.other_transfer,
         "产业奖励": income.industry_reward, "就业奖励": income.employment_reward,
         "家庭理赔收入": income.insurance_claims,
-        "转移性收入": _r(transfers), "生产经营性支出": spending.business_expense,
+        "转移性收入": transfers, "生产经营性支出": spending.business_expense,
         "合规自付支出": spending.medical_out_of_pocket,
-        "其他刚性支出": _r(sum(r.amount for r in spending.other_rigid)),
+        "其他刚性支出": sum((r.amount for r in spending.other_rigid), Decimal(0)),
     }
     change = None
     if previous is not None and previous > 0:
-        change = round(per_capita / previous - 1, 4)
-    return IncomeResult(lines={k: _r(v) for k, v in lines.items()}, transfers=_r(transfers), net_income=_r(net),
-                        household_size=size, per_capita=_r(per_capita), band=band_of(round(per_capita, 2), policy),
-                        previous_per_capita=previous, change_ratio=change)
+        change = (per_capita / previous - 1).quantize(_RATIO, ROUND_HALF_UP)
+    return IncomeResult(lines=lines, transfers=transfers, net_income=net, household_size=size,
+                        per_capita=per_capita, band=band_of(per_capita, policy), previous_per_capita=previous,
+                        change_ratio=change)

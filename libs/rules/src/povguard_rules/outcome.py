@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from povguard_contracts.intake import VisitForm
+from povguard_contracts.numbers import fen
 from povguard_contracts.vocab import (
     EliminationMethod,
     HouseholdKind,
@@ -55,7 +57,7 @@ class Proposal:
     conditions: dict[str, bool] = field(default_factory=dict)
 
 
-def wealth_markers(form: VisitForm, vehicle_limit: float) -> list[str]:
+def wealth_markers(form: VisitForm, vehicle_limit: Decimal) -> list[str]:
     markers = [f"车辆{v.kind}估值{v.value:.0f}元" for v in form.assets.vehicles if v.value >= vehicle_limit]
     markers += [f"经营实体{b.name}" for b in form.assets.businesses]
     markers += [f"本宅以外房产（{p.kind}）" for p in form.assets.properties]
@@ -77,7 +79,7 @@ def propose(state: HouseholdFacts, form: VisitForm, income: IncomeResult, risk: 
     pressures = [e for e in (risk.rigid_heavy, risk.income_drop) if e is not None]
     at_risk = bool(risk.risks) or bool(risk.gaps) or bool(pressures)
     size = max(income.household_size, 1)
-    after_rigid = round(pc - risk.rigid_spending / size, 2)
+    after_rigid = fen(pc - risk.rigid_spending / size)
     sudden = not in_range and bool(pressures) and after_rigid < line
     method = EliminationMethod.SUPPORTED if state.developmental_measure else EliminationMethod.NATURAL
     stable_days = section.stable_monitoring_days

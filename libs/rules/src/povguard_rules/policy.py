@@ -4,21 +4,23 @@ configuration one assessment runs under."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from povguard_contracts.numbers import Finite, Yuan
 from povguard_platform.policy import Policy
 
 
 class ScaleThresholds(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     min_households: int = 20
-    not_eliminated_share: float = 0.08
-    income_fell_share: float = 0.15
-    disaster_per_1000: float = 20
-    epidemic_per_1000: float = 30
-    unemployment_per_1000: float = 20
+    not_eliminated_share: Finite = 0.08
+    income_fell_share: Finite = 0.15
+    disaster_per_1000: Finite = 20
+    epidemic_per_1000: Finite = 30
+    unemployment_per_1000: Finite = 20
 
     def thresholds(self) -> dict[str, float]:
         return {"not_eliminated_share": self.not_eliminated_share, "income_fell_share": self.income_fell_share,
@@ -29,18 +31,19 @@ class ScaleThresholds(BaseModel):
 class AssessmentPolicy(BaseModel):
     """[assessment]: the thresholds of every rule (see the comments in the policy file)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     count_industry_reward: bool = True
     count_employment_reward: bool = True
     count_insurance_claims: bool = True
-    income_drop_share: float = 0.3
-    rigid_spending_share: float = 0.5
-    migrant_income_share: float = 0.6
+    # shares weigh amounts: Decimals, so that no float enters the income arithmetic
+    income_drop_share: Decimal = Field(default=Decimal("0.3"), ge=0, le=1)
+    rigid_spending_share: Decimal = Field(default=Decimal("0.5"), ge=0, le=100)
+    migrant_income_share: Decimal = Field(default=Decimal("0.6"), ge=0, le=1)
     unstable_migrant_months: int = 6
-    stable_margin: float = 0.1
+    stable_margin: Decimal = Field(default=Decimal("0.1"), ge=0, le=10)
     stable_monitoring_days: int = 183
-    vehicle_value_limit: float = 50000
+    vehicle_value_limit: Yuan = Decimal(50000)
     labour_min_age: int = 16
     compulsory_school_ages: tuple[int, int] = (6, 15)
     scale: ScaleThresholds = ScaleThresholds()
@@ -58,5 +61,5 @@ class Rules:
         return self.policy.ref
 
     @property
-    def line(self) -> float:
+    def line(self) -> Decimal:
         return self.policy.income.monitoring_line

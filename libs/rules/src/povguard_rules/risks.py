@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 from povguard_contracts.assessment import DetectedRisk, Evidence
 from povguard_contracts.intake import MemberFacts, VisitForm
@@ -22,6 +23,7 @@ from povguard_rules.income import IncomeResult
 from povguard_rules.policy import AssessmentPolicy
 
 GAP_FOOD, GAP_SCHOOL, GAP_MEDICAL, GAP_HOUSING, GAP_WATER = "两不愁", "义务教育", "基本医疗", "住房安全", "饮水安全"
+ZERO, SHARE = Decimal(0), Decimal("0.0001")
 IN_SCHOOL = frozenset(set(SchoolStatus) - {SchoolStatus.PRESCHOOL_CHILD})
 _WARNING_RISK = {WarningKind.DISASTER: RiskType.NATURAL_DISASTER,
                  WarningKind.UNEMPLOYMENT: RiskType.UNSTABLE_EMPLOYMENT,
@@ -39,7 +41,7 @@ class RiskResult:
     gaps: list[str]
     no_labour: bool
     labour_capable_members: int
-    rigid_spending: float
+    rigid_spending: Decimal
     rigid_heavy: Evidence | None
     income_drop: Evidence | None
     consistency: list[Evidence]
@@ -66,14 +68,14 @@ def assess_risks(form: VisitForm, members: dict[str, MemberFacts], income: Incom
     noted = set(form.risks_noted)
     capable = [mid for mid, m in sorted(members.items()) if m.labour_skill in LABOUR_CAPABLE]
     medical = form.spending.medical_out_of_pocket
-    rigid_by_kind: dict[RiskType, float] = {}
+    rigid_by_kind: dict[RiskType, Decimal] = {}
     for item in form.spending.other_rigid:
-        rigid_by_kind[item.kind] = rigid_by_kind.get(item.kind, 0.0) + item.amount
-    rigid = round(medical + sum(rigid_by_kind.values()), 2)
+        rigid_by_kind[item.kind] = rigid_by_kind.get(item.kind, ZERO) + item.amount
+    rigid = medical + sum(rigid_by_kind.values(), ZERO)
     found: dict[RiskType, list[Evidence]] = {}
     consistency: list[Evidence] = []
 
-    def add(kind: RiskType, rule: str, text: str, **facts: float | int | str | bool | None) -> None:
+    def add(kind: RiskType, rule: str, text: str, **facts: Decimal | int | str | bool | None) -> None:
         found.setdefault(kind, []).append(Evidence(rule_id=rule, text=text, facts=facts))
 
     for w in sorted(warnings, key=lambda w: (w.occurred_on, w.warning_id)):
@@ -96,9 +98,9 @@ def assess_risks(form: VisitForm, members: dict[str, MemberFacts], income: Incom
     pupils = [mid for mid, m in sorted(members.items()) if m.school_status in IN_SCHOOL]
     if RiskType.SCHOOLING in noted or rigid_by_kind.get(RiskType.SCHOOLING, 0) > 0:
         if pupils:
-            spent = rigid_by_kind.get(RiskType.SCHOOLING, 0.0)
+            spent = rigid_by_kind.get(RiskType.SCHOOLING, ZERO)
             add(RiskType.SCHOOLING, "RISK-SCHOOL", f"{len(pupils)}名在校生，就学支出{spent:.0f}元",
-                在校生数=len(pupils), 就学支出=rigid_by_kind.get(RiskType.SCHOOLING, 0.0))
+                在校生数=len(pupils), 就学支出=spent)
         else:
             consistency.append(Evidence(rule_id="CONS-SCHOOL", text="标注因学风险，但家中没有在校生"))
     # 因残
@@ -111,13 +113,13 @@ def assess_risks(form: VisitForm, members: dict[str, MemberFacts], income: Incom
             consistency.append(Evidence(rule_id="CONS-DISABLED", text="标注因残风险，但没有残疾成员"))
     for kind, rule in ((RiskType.NATURAL_DISASTER, "RISK-DISASTER"), (RiskType.ACCIDENT, "RISK-ACCIDENT"),
                        (RiskType.INDUSTRY_FAILURE, "RISK-INDUSTRY"), (RiskType.OTHER, "RISK-OTHER")):
-        spent = rigid_by_kind.get(kind, 0.0)
+        spent = rigid_by_kind.get(kind, ZERO)
         if kind in noted or spent > 0:
             add(kind, rule, f"采集表记录{kind.value}" + (f"，刚性支出{spent:.0f}元" if spent else ""), 刚性支出=spent)
     # 因务工就业不稳: needs a member with labour capacity
     lines = income.lines
     total_income = lines["工资性收入"] + lines["生产经营性收入"] + lines["财产性收入"] + income.transfers
-    wage_share = income.lines["工资性收入"] / total_income if total_income > 0 else 0.0
+    wage_share = income.lines["工资性收入"] / total_income if total_income > 0 else ZERO
     short = [mid for mid, m in sorted(members.items())
              if m.migrant_months is not None and 0 < m.migrant_months < section.unstable_migrant_months]
     unstable = RiskType.UNSTABLE_EMPLOYMENT in noted or RiskType.UNSTABLE_EMPLOYMENT in found or (
@@ -126,7 +128,7 @@ def assess_risks(form: VisitForm, members: dict[str, MemberFacts], income: Incom
         if capable:
             add(RiskType.UNSTABLE_EMPLOYMENT, "RISK-EMPLOY",
                 f"工资性收入占{wage_share:.0%}，{len(short)}名成员务工不足{section.unstable_migrant_months}个月",
-                工资性收入占比=round(wage_share, 4), 务工不稳成员数=len(short))
+                工资性收入占比=wage_share.quantize(SHARE, ROUND_HALF_UP), 务工不稳成员数=len(short))
         else:
             found.pop(RiskType.UNSTABLE_EMPLOYMENT, None)
             consistency.append(Evidence(rule_id="CONS-EMPLOY", text="标注因务工就业不稳，但家中没有劳动力"))

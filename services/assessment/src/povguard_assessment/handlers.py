@@ -68,7 +68,7 @@ def township_stream(township_code: str) -> StreamRef:
 def decode_fact(type_: str, type_version: int, data: dict[str, Any]) -> Fact:
     if type_ == "VisitsDeadlinePassed":
         return VisitsDeadlinePassed.model_validate(data)
-    return CATALOGUE.payload_class(type_).model_validate(CATALOGUE.upcast(type_, type_version, data))
+    return CATALOGUE.decode_data(type_, type_version, data)
 
 
 @dataclass

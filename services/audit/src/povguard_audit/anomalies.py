@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -230,8 +231,9 @@ async def _paper_income(conn: AsyncConnection, settings: AuditSettings, entry: E
         return
     line = policy.income.monitoring_line
     (prev_idx, _, _, prev), (last_idx, last_time, _, last) = incomes[-2], incomes[-1]
-    before, after = float(prev.get("per_capita", 0)), float(last.get("per_capita", 0))
-    if not (before < line <= after <= line * (1 + settings.paper_income_margin)):
+    # amounts as Decimals (a JSON number as it prints), so that "just above the line" is exact
+    before, after = Decimal(str(prev.get("per_capita", 0))), Decimal(str(last.get("per_capita", 0)))
+    if not (before < line <= after <= line * (1 + Decimal(str(settings.paper_income_margin)))):
         return
     correction = next((h for h in reversed(history) if h[2] == "VisitCorrected"
                        and h[3].get("visit_id") == last.get("visit_id")), None)
@@ -242,9 +244,9 @@ async def _paper_income(conn: AsyncConnection, settings: AuditSettings, entry: E
         return
     evidence: dict[str, Any] = {
         "entry": entry.index, "decision": event.type, "decided_on": decided.isoformat(),
-        "monitoring_line": line, "margin": settings.paper_income_margin,
+        "monitoring_line": float(line), "margin": settings.paper_income_margin,
         "window_days": settings.paper_income_window_days,
-        "per_capita_before": before, "per_capita_after": after, "income_entries": [prev_idx, last_idx],
+        "per_capita_before": float(before), "per_capita_after": float(after), "income_entries": [prev_idx, last_idx],
         "raised_at": ts(raised_at), "days_before_decision": days}
     if correction is not None:
         evidence["visit_correction"] = {"entry": correction[0], "visit_id": correction[3].get("visit_id"),

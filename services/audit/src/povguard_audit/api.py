@@ -1,6 +1,12 @@
 """The audit API under /v1/audit: checkpoints, proofs, public keys, inspection queries (each entry with its
 inclusion proof), household timelines, bundles, witness cosignatures, re-checks and findings. Inspectors
-(纪检监察) read everything and change nothing."""
+(纪检监察) read everything in their org unit and change nothing.
+
+Reach: entries, timelines, disputes, bundles and findings are limited to the reader's org unit (an entry belongs
+to its event's township); what concerns the county's whole ledger (signing, re-checks, witnesses, whole or time-range
+bundles) needs an actor of the county. Checkpoints, proofs and public keys are hashes and signatures only, meant to
+be checked by anyone holding a token (a transparency log's witnesses included). Every read that returns stored
+events unmasked is entered in the ledger (`access.record_read`)."""
 
 from __future__ import annotations
 
@@ -13,16 +19,36 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from povguard_audit import bundle, checkpoints, dispute, ledger, note, recheck
+from povguard_audit import access, bundle, checkpoints, dispute, ledger, note, recheck
 from povguard_audit.settings import audit_settings
 from povguard_platform.actor import Actor, Role
-from povguard_platform.auth import CurrentActor, require_roles
+from povguard_platform.api import Int64
+from povguard_platform.auth import CurrentActor, org_prefix, require_org, require_roles
 from povguard_platform.problems import Conflict, InvalidInput, NotFound
 from povguard_platform.service import Runtime
 
 Reader = Annotated[Actor, Depends(require_roles(Role.INSPECTOR, Role.COUNTY_BUREAU))]
 Operator = Annotated[Actor, Depends(require_roles(Role.COUNTY_BUREAU))]
 Admin = Annotated[Actor, Depends(require_roles())]
+Purpose = Annotated[str, Query(min_length=1, max_length=100, description="why the stored events are read (recorded)")]
+
+
+def _county() -> str:
+    return audit_settings().county
+
+
+def _scope(actor: Actor) -> dict[str, str]:
+    """Parameters of `ledger.org_unit()` LIKE :prefix: the entries in the actor's org unit."""
+    return {"county": _county(), "prefix": org_prefix(actor) + "%"}
+
+
+async def _household_in_scope(conn: Any, actor: Actor, household: str) -> str:
+    """The household's org unit, once the actor may read it (404 when the ledger has nothing on it)."""
+    place = await access.household_place(conn, household, _county())
+    if place is None:
+        raise NotFound(f"no ledger entries for household {household}")
+    require_org(actor, place)
+    return place
 
 
 def _b64(items: list[bytes]) -> list[str]:
@@ -153,6 +179,7 @@ async def latest_checkpoint(runtime: Runtime, actor: CurrentActor) -> Checkpoint
 @checkpoint_router.post("", operation_id="sign_checkpoint", status_code=status.HTTP_201_CREATED)
 async def sign_checkpoint(runtime: Runtime, actor: Operator) -> CheckpointPublic:
     """Sign a checkpoint of the ledger now (after checking consistency with the previous one)."""
+    require_org(actor, _county())
     try:
         async with runtime.engine.begin() as conn:
             c = await checkpoints.sign(conn, audit_settings())
@@ -165,7 +192,7 @@ async def sign_checkpoint(runtime: Runtime, actor: Operator) -> CheckpointPublic
 
 @checkpoint_router.post("/{checkpoint_id}/cosignatures", operation_id="add_cosignature",
                         status_code=status.HTTP_201_CREATED)
-async def add_cosignature(checkpoint_id: int, body: Cosignature, runtime: Runtime, actor: CurrentActor
+async def add_cosignature(checkpoint_id: Int64, body: Cosignature, runtime: Runtime, actor: CurrentActor
                           ) -> CheckpointPublic:
     """Collect a witness's cosignature; it is checked against the registered witness keys."""
     try:
@@ -184,8 +211,8 @@ async def add_cosignature(checkpoint_id: int, body: Cosignature, runtime: Runtim
 
 
 @proof_router.get("/inclusion", operation_id="get_inclusion_proof")
-async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotated[int, Query(ge=0)],
-                          tree_size: Annotated[int | None, Query(ge=1)] = None) -> InclusionProof:
+async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotated[Int64, Query(ge=0)],
+                          tree_size: Annotated[Int64 | None, Query(ge=1)] = None) -> InclusionProof:
     async with runtime.engine.connect() as conn:
         size = tree_size or await _latest_size(conn)
         if index >= size or size > await ledger.size(conn):
@@ -198,8 +225,8 @@ async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotate
 
 
 @proof_router.get("/consistency", operation_id="get_consistency_proof")
-async def consistency_proof(runtime: Runtime, actor: CurrentActor, first: Annotated[int, Query(ge=1)],
-                            second: Annotated[int, Query(ge=1)]) -> ConsistencyProof:
+async def consistency_proof(runtime: Runtime, actor: CurrentActor, first: Annotated[Int64, Query(ge=1)],
+                            second: Annotated[Int64, Query(ge=1)]) -> ConsistencyProof:
     async with runtime.engine.connect() as conn:
         if first > second or second > await ledger.size(conn):
             raise InvalidInput(f"no consistency proof from {first} to {second}")
@@ -246,10 +273,10 @@ async def list_entries(
     household: str | None = None, actor_user: Annotated[str | None, Query(alias="actor")] = None,
     action: str | None = None, org: Annotated[str | None, Query(description="org unit prefix")] = None,
     since: datetime | None = None, until: datetime | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[Int64 | None, Query(ge=0)] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EntriesPublic:
     """Entries by household, actor, action type, org unit and recording time, oldest first, each with its
-    inclusion proof against the latest checkpoint."""
+    inclusion proof against the latest checkpoint; only entries in the reader's org unit."""
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(
             text(f"""SELECT {ledger.ENTRY_COLUMNS} FROM audit.ledger
@@ -259,9 +286,10 @@ async def list_entries(
                        AND (CAST(:o AS text) IS NULL OR actor_org LIKE :o || '%')
                        AND (CAST(:since AS timestamptz) IS NULL OR recorded_at >= :since)
                        AND (CAST(:until AS timestamptz) IS NULL OR recorded_at < :until)
+                       AND {ledger.org_unit()} LIKE :prefix
                      ORDER BY idx LIMIT :n"""),
-            {"after": int(cursor) if cursor else -1, "h": household, "u": actor_user, "a": action, "o": org,
-             "since": since, "until": until, "n": limit + 1})
+            {"after": -1 if cursor is None else cursor, "h": household, "u": actor_user, "a": action, "o": org,
+             "since": since, "until": until, "n": limit + 1, **_scope(actor)})
         stored = [ledger.entry_from_row(r) for r in rows]
         page, more = stored[:limit], len(stored) > limit
         data, head = await _with_proofs(conn, page)
@@ -270,10 +298,15 @@ async def list_entries(
 
 
 @entries_router.post("/{index}/redaction", operation_id="redact_entry_payload", status_code=status.HTTP_200_OK)
-async def redact(index: int, runtime: Runtime, actor: Admin,
+async def redact(index: Int64, runtime: Runtime, actor: Admin,
                  reason: Annotated[str, Query(min_length=1, max_length=500)]) -> dict[str, Any]:
     """Remove an entry's stored event (personal data). The entry keeps the payload hash: every proof still holds."""
     async with runtime.engine.begin() as conn:
+        place = (await conn.execute(text(f"SELECT {ledger.org_unit()} FROM audit.ledger WHERE idx = :i"),
+                                    {"i": index, "county": _county()})).scalar_one_or_none()
+        if place is None:
+            raise NotFound(f"no entry {index}")
+        require_org(actor, place)
         if not await ledger.redact(conn, index, reason):
             raise NotFound(f"no unredacted payload for entry {index}")
     return {"index": index, "redacted": True}
@@ -281,10 +314,12 @@ async def redact(index: int, runtime: Runtime, actor: Admin,
 
 @households_router.get("/{household_id}/timeline", operation_id="get_household_timeline")
 async def household_timeline(household_id: str, runtime: Runtime, actor: Reader,
-                             as_of: datetime | None = None) -> Timeline:
+                             as_of: datetime | None = None, purpose: Purpose = "核查") -> Timeline:
     """The household's history across all services from the ledger's stored events, each entry with its proof,
-    and its state as of a past time replayed from those events (see `/dispute` for the recomputed assessment)."""
+    and its state as of a past time replayed from those events (see `/dispute` for the recomputed assessment).
+    The events are shown as stored, personal data included: the read is entered in the ledger."""
     async with runtime.engine.connect() as conn:
+        place = await _household_in_scope(conn, actor, household_id)
         rows = (await conn.execute(
             text(f"""SELECT {', '.join('l.' + c.strip() for c in ledger.ENTRY_COLUMNS.split(','))}, p.body
                      FROM audit.ledger l LEFT JOIN audit.payloads p USING (idx)
@@ -300,15 +335,20 @@ async def household_timeline(household_id: str, runtime: Runtime, actor: Reader,
         if event is not None:
             state.update(event.get("data") or {})
         items.append(TimelineItem(entry=entry, event=event))
+    async with runtime.engine.begin() as conn:
+        await access.record_read(conn, actor, household=household_id, view="timeline", entries=len(items),
+                                 purpose=purpose, township=place)
     return Timeline(household=household_id, as_of=as_of, items=items, state=state)
 
 
 @households_router.get("/{household_id}/dispute", operation_id="replay_household_dispute")
-async def household_dispute(household_id: str, runtime: Runtime, actor: Reader, as_of: datetime) -> Dispute:
+async def household_dispute(household_id: str, runtime: Runtime, actor: Reader, as_of: datetime,
+                            purpose: Purpose = "争议复核") -> Dispute:
     """Dispute replay: the household as of `as_of` from the ledger's stored events (event time ≤ as_of), the
     assessment recomputed from those facts under the policy version recorded on the events, and the proposals and
     county decisions actually recorded up to then, side by side. Redacted payloads are left out of the replay."""
     async with runtime.engine.connect() as conn:
+        place = await _household_in_scope(conn, actor, household_id)
         rows = (await conn.execute(
             text("""SELECT l.idx, p.body FROM audit.ledger l LEFT JOIN audit.payloads p USING (idx)
                     WHERE l.household = :h AND l.event_time <= :at ORDER BY l.idx"""),
@@ -317,25 +357,38 @@ async def household_dispute(household_id: str, runtime: Runtime, actor: Reader, 
         raise NotFound(f"no ledger entries for household {household_id} as of {as_of.isoformat()}")
     events = [dispute.StoredEvent(int(r[0]), json.loads(bytes(r[1]))) for r in rows if r[1] is not None]
     found = dispute.replay(household_id, events, runtime.settings.campaign)
+    async with runtime.engine.begin() as conn:
+        await access.record_read(conn, actor, household=household_id, view="dispute", entries=len(events),
+                                 purpose=purpose, township=place)
     return Dispute(household=household_id, as_of=as_of, **found)
 
 
 @bundles_router.get("", operation_id="export_bundle")
 async def export_bundle(runtime: Runtime, actor: Reader, household: str | None = None,
                         since: datetime | None = None, until: datetime | None = None,
-                        payloads: bool = False) -> dict[str, Any]:
-    """A bundle for `povguard audit verify`: a household, a time range, or (without either) the whole ledger."""
+                        payloads: bool = False, purpose: Purpose = "核查") -> dict[str, Any]:
+    """A bundle for `povguard audit verify`: a household (in the reader's org unit), a time range, or (without
+    either) the whole ledger (these two: an actor of the county). With `payloads` the stored events come along as
+    stored, personal data included: the read is entered in the ledger."""
     async with runtime.engine.connect() as conn:
+        place = await _household_in_scope(conn, actor, household) if household is not None else _county()
+        if household is None:
+            require_org(actor, place)
         try:
             found: dict[str, Any] = await bundle.export(conn, household=household, since=since, until=until,
                                                         include_payloads=payloads)
-            return found
         except bundle.NothingSigned as exc:
             raise NotFound(str(exc)) from exc
+    if payloads:
+        async with runtime.engine.begin() as conn:
+            await access.record_read(conn, actor, household=household, view="bundle",
+                                     entries=len(found.get("payloads", {})), purpose=purpose, township=place)
+    return found
 
 
 @witness_router.post("", operation_id="register_witness", status_code=status.HTTP_201_CREATED)
 async def register_witness(body: Witness, runtime: Runtime, actor: Admin) -> dict[str, str]:
+    require_org(actor, _county())
     try:
         v = note.Verifier.from_vkey(body.vkey)
     except note.NoteError as exc:
@@ -358,6 +411,7 @@ async def list_witnesses(runtime: Runtime, actor: CurrentActor) -> list[Witness]
 @ops_router.post("/rechecks", operation_id="run_recheck")
 async def run_recheck(runtime: Runtime, actor: Operator) -> RecheckPublic:
     """Re-hash every stored payload and entry and rebuild the tree against every signed checkpoint."""
+    require_org(actor, _county())
     r = await recheck.recheck(runtime.engine, audit_settings())
     return RecheckPublic(tree_size=r.tree_size, ok=r.ok, first_bad_index=r.first_bad_index, kind=r.kind,
                          detail=r.detail)
@@ -365,13 +419,18 @@ async def run_recheck(runtime: Runtime, actor: Operator) -> RecheckPublic:
 
 @ops_router.get("/findings", operation_id="list_findings")
 async def list_findings(runtime: Runtime, actor: Reader, kind: str | None = None,
-                        cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+                        cursor: Annotated[Int64 | None, Query(ge=0)] = None,
                         limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    """Anomaly findings in the reader's org unit: a household's where its entries are, one without a household
+    (a person's burst of edits) the county's."""
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT id, kind, household, actor_user, evidence, found_at FROM audit.findings "
-            "WHERE id > :after AND (CAST(:k AS text) IS NULL OR kind = :k) ORDER BY id LIMIT :n"),
-            {"after": int(cursor) if cursor else 0, "k": kind, "n": limit + 1})).all()
+        rows = (await conn.execute(text(f"""
+            SELECT f.id, f.kind, f.household, f.actor_user, f.evidence, f.found_at FROM audit.findings f
+            WHERE f.id > :after AND (CAST(:k AS text) IS NULL OR f.kind = :k)
+              AND coalesce((SELECT {ledger.org_unit("l")} FROM audit.ledger l WHERE l.household = f.household
+                            ORDER BY l.idx DESC LIMIT 1), CAST(:county AS text)) LIKE :prefix
+            ORDER BY f.id LIMIT :n"""),
+            {"after": 0 if cursor is None else cursor, "k": kind, "n": limit + 1, **_scope(actor)})).all()
     page = rows[:limit]
     return {"data": [FindingPublic(id=r[0], kind=r[1], household=r[2], actor=r[3], evidence=r[4], found_at=r[5])
                      for r in page],

@@ -37,7 +37,7 @@ async def record_batch(conn: AsyncConnection, events: list[RecordedEvent]) -> No
 
 LEDGER = ConsumerSpec(
     name="audit-ledger",
-    sources=["intake", "assessment", "review", "support"],
+    sources=["intake", "assessment", "review", "support", "reporting"],
     handlers={},
     fallback=record,  # every event, known type or not, becomes an entry
     batch_handler=record_batch,

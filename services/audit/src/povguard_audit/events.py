@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.numbers import Position
 from povguard_contracts.payload import EventPayload
 
 
@@ -13,7 +14,7 @@ class CheckpointSigned(EventPayload):
     event_type = "CheckpointSigned"
     service = "audit"
     origin: str
-    tree_size: int
+    tree_size: Position
     root_hash: str  # base64, as in the checkpoint
     note: str
 
@@ -24,8 +25,8 @@ class LedgerMismatchFound(EventPayload):
 
     event_type = "LedgerMismatchFound"
     service = "audit"
-    tree_size: int
-    first_bad_index: int | None
+    tree_size: Position
+    first_bad_index: Position | None
     kind: str
     detail: str
 
@@ -38,3 +39,17 @@ class AnomalyFound(EventPayload):
     household_id: str | None = None
     actor: str | None = None
     evidence: dict[str, Any]
+
+
+@CATALOGUE.register
+class LedgerPayloadsRead(EventPayload):
+    """An unmasked read of stored events from the ledger (they hold ID numbers, phones, health): a household's
+    timeline or dispute replay, or a bundle with its payloads. Entered in the ledger like intake's
+    PersonalDataRead, so that every read of personal data is on the record."""
+
+    event_type = "LedgerPayloadsRead"
+    service = "audit"
+    household_id: str | None  # None: a bundle of a time range or of the whole ledger
+    view: str  # timeline | dispute | bundle
+    entries: int
+    purpose: str

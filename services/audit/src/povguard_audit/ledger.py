@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_audit import merkle
 from povguard_audit.entry import Entry, canonical_event, entry_for, household_of
+from povguard_platform.auth import placed_sql
 from povguard_platform.envelope import RecordedEvent
 
 # One sequencer: appends (and checkpoint signing) hold this transaction-scoped lock from the size read to commit,
@@ -24,6 +25,12 @@ LEDGER_LOCK = zlib.crc32(b"povguard.audit.ledger")
 
 ENTRY_COLUMNS = ("idx, recorded_at, event_id, event_time, source, stream_type, stream_id, stream_version, action, "
                  "actor_user, actor_role, actor_org, household, payload_sha256, prev_idx, prev_leaf, leaf_hash")
+
+
+def org_unit(alias: str = "") -> str:
+    """SQL: the org unit an entry belongs to, for scoping reads: its event's township, or the county (`:county`)
+    for an event without one. The township is stored beside the entry, outside its hashed bytes."""
+    return placed_sql(f"{alias}.township" if alias else "township")
 
 
 # (database, size, last leaf, frontier) after this process's last append: the next append in the same database
@@ -158,21 +165,21 @@ async def append(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> list
         "au": [e.actor_user for e in entries], "ar": [e.actor_role for e in entries],
         "ao": [e.actor_org for e in entries], "hh": [e.household for e in entries],
         "ph": [e.payload_sha256 for e in entries], "pi": [e.prev_index for e in entries],
-        "pl": [e.prev_leaf for e in entries], "lh": leaves,
+        "pl": [e.prev_leaf for e in entries], "lh": leaves, "town": [e.township for e in events],
     }
     # One statement writes the entries, the new tree nodes and the stored payloads.
     try:
         await conn.execute(
             text(f"""WITH entries AS (
-                INSERT INTO audit.ledger ({ENTRY_COLUMNS})
+                INSERT INTO audit.ledger ({ENTRY_COLUMNS}, township)
                 SELECT u.idx, CAST(:rat AS timestamptz), u.eid, u.etime, u.src, u.st, u.sid, u.sv, u.act, u.au,
-                       u.ar, u.ao, u.hh, u.ph, u.pi, u.pl, u.lh
+                       u.ar, u.ao, u.hh, u.ph, u.pi, u.pl, u.lh, u.town
                 FROM unnest(CAST(:idx AS bigint[]), CAST(:eid AS uuid[]), CAST(:etime AS timestamptz[]),
                             CAST(:src AS text[]), CAST(:st AS text[]), CAST(:sid AS text[]), CAST(:sv AS int[]),
                             CAST(:act AS text[]), CAST(:au AS text[]), CAST(:ar AS text[]), CAST(:ao AS text[]),
                             CAST(:hh AS text[]), CAST(:ph AS bytea[]), CAST(:pi AS bigint[]),
-                            CAST(:pl AS bytea[]), CAST(:lh AS bytea[]))
-                     AS u(idx, eid, etime, src, st, sid, sv, act, au, ar, ao, hh, ph, pi, pl, lh)
+                            CAST(:pl AS bytea[]), CAST(:lh AS bytea[]), CAST(:town AS text[]))
+                     AS u(idx, eid, etime, src, st, sid, sv, act, au, ar, ao, hh, ph, pi, pl, lh, town)
                 RETURNING 1),
               tree AS (
                 INSERT INTO audit.tree_nodes (level, idx, hash)

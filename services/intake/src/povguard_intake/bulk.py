@@ -1,21 +1,30 @@
 """Bulk import and export of the registry in the template. An import runs in chunks of households, each chunk one
 transaction; a household with any bad row is refused, the others are registered; a household already registered
-with the same facts is counted unchanged, so importing a file twice changes nothing the second time."""
+with the same facts is counted unchanged, so importing a file twice changes nothing the second time.
+
+An import is a durable job: the uploaded file is stored with it, and each chunk's registrations commit together with
+the job's progress (counts, row errors, next chunk). Whoever holds the job's advisory lock runs it; if its process
+dies or the database goes away, the lock goes with the session, and `resume_imports` (every service replica, every
+few seconds) takes it up at the next chunk. A job that keeps failing ends `failed` with the reason."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import io
 import json
 import logging
+import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from povguard_contracts.numbers import STORED
 from povguard_contracts.template import COLUMNS, ERROR_HEADER, HEADERS, NO, SEPARATOR, YES
 from povguard_intake.domain.household import Household
 from povguard_intake.handlers import Intake, Registered
@@ -29,11 +38,15 @@ from povguard_intake.importer import (
     same_as_registered,
     violation_rows,
 )
-from povguard_platform.actor import Actor
+from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
+from povguard_platform.problems import is_outage
+from povguard_platform.spreadsheet import text_cells
 
 log = logging.getLogger(__name__)
 CHUNK = 500
+MAX_ATTEMPTS = 5  # starts of one job (the first and its resumes) before it ends `failed`
+RESUME_EVERY = 2.0  # seconds between looks for jobs nobody is running
 
 
 @dataclass
@@ -59,89 +72,181 @@ async def start_import(engine: AsyncEngine, import_id: str, file_name: str, cont
                             "c": content})
 
 
-async def run_import(engine: AsyncEngine, intake: Intake, import_id: str, file_name: str, content: bytes,
-                     actor: Actor, in_scope: Callable[[str], bool],
-                     on_progress: Callable[[ImportProgress], None] | None = None) -> ImportProgress:
-    """Import a file already recorded by `start_import`; progress is written to its row after every chunk."""
-    progress = ImportProgress()
+def import_scope(actor: Actor) -> Callable[[str], bool]:
+    """Which households the uploader may register: those inside its org unit."""
+    return lambda group_code: actor.role == Role.ADMIN or actor.covers(group_code)
+
+
+def _lock_key(import_id: str) -> int:
+    return zlib.crc32(f"povguard.import.{import_id}".encode())
+
+
+async def run_import(engine: AsyncEngine, intake: Intake, import_id: str,
+                     on_progress: Callable[[ImportProgress], None] | None = None) -> ImportProgress | None:
+    """Run (or resume) the import job `import_id` if nobody else is running it: under its advisory lock, from its
+    next chunk, each chunk committed with the job's progress. Returns the progress, or None when another session
+    holds the job, it is finished, or the database went away (the job is then resumed later)."""
     try:
-        households = await asyncio.to_thread(lambda: list(group_households(read_table(content, file_name))))
+        async with engine.connect() as lock_conn:
+            got = (await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(import_id)}))
+            if not got.scalar():
+                return None
+            await lock_conn.commit()
+            try:
+                return await _run_locked(engine, intake, import_id, on_progress)
+            finally:
+                await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(import_id)})
+                await lock_conn.commit()
+    except Exception as exc:
+        if is_outage(exc):
+            log.warning("import %s interrupted by a database outage; it resumes when the database is back: %r",
+                        import_id, exc)
+            return None
+        raise
+
+
+async def _run_locked(engine: AsyncEngine, intake: Intake, import_id: str,
+                      on_progress: Callable[[ImportProgress], None] | None) -> ImportProgress | None:
+    async with engine.begin() as conn:
+        row = (await conn.execute(text("""
+            UPDATE intake.imports SET attempts = attempts + 1 WHERE import_id = :i AND status = 'running'
+            RETURNING file_name, actor, content, next_chunk, attempts, households, processed, imported, unchanged,
+                      refused, rows, errors"""), {"i": import_id})).first()
+    if row is None:
+        return None
+    progress = ImportProgress(row.households, row.processed, row.imported, row.unchanged, row.refused, row.rows,
+                              [RowError(**e) for e in row.errors])
+    if row.attempts > MAX_ATTEMPTS:
+        await _save_progress(engine, import_id, progress, "failed",
+                             f"导入已中断 {MAX_ATTEMPTS} 次，已停止；请检查服务日志后重新上传（import stopped after "
+                             f"{MAX_ATTEMPTS} interrupted attempts）")
+        return progress
+    actor = Actor.model_validate(row.actor)
+    content = bytes(row.content)
+    try:
+        households = await asyncio.to_thread(lambda: list(group_households(read_table(content, row.file_name))))
         progress.households = len(households)
         progress.rows = sum(len(h.rows) for h in households)
-        for start in range(0, len(households), CHUNK):
-            await _import_chunk(engine, intake, households[start:start + CHUNK], actor, in_scope, progress)
-            await _save_progress(engine, import_id, progress, "running")
+        chunks = range(0, len(households), CHUNK)
+        for index in range(row.next_chunk, len(chunks)):
+            start = chunks[index]
+            await _import_chunk(engine, intake, import_id, index, households[start:start + CHUNK], actor,
+                                import_scope(actor), progress)
             if on_progress:
                 on_progress(progress)
             await asyncio.sleep(0)  # let the API answer between chunks
-        await _save_progress(engine, import_id, progress, "done")
+        message = None if households else "文件中没有农户数据（只有表头）"
+        await _save_progress(engine, import_id, progress, "done", message)
     except Exception as exc:
+        if is_outage(exc):
+            raise
         log.exception("import %s failed", import_id)
-        await _save_progress(engine, import_id, progress, "failed", str(exc))
-        raise
+        await _save_progress(engine, import_id, progress, "failed", f"{type(exc).__name__}: {exc}"[:500])
     return progress
 
 
-async def _import_chunk(engine: AsyncEngine, intake: Intake, chunk: list[HouseholdRows], actor: Actor,
-                        in_scope: Callable[[str], bool], progress: ImportProgress) -> None:
+async def resume_imports(engine: AsyncEngine, intake: Intake, stop: asyncio.Event) -> None:
+    """Every few seconds, take up the running jobs nobody holds (their process died, or the database went away)."""
+    running: dict[str, asyncio.Task[ImportProgress | None]] = {}
+    while not stop.is_set():
+        try:
+            async with engine.connect() as conn:
+                ids = [r[0] for r in await conn.execute(text(
+                    "SELECT import_id FROM intake.imports WHERE status = 'running' ORDER BY created_at"))]
+            for import_id in ids:
+                if import_id not in running:
+                    task = asyncio.create_task(run_import(engine, intake, import_id))
+                    running[import_id] = task
+                    task.add_done_callback(lambda _, i=import_id: running.pop(i, None))  # type: ignore[misc]
+        except Exception as exc:  # an outage: look again later
+            log.warning("looking for imports to resume failed: %r", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), RESUME_EVERY)
+    for task in running.values():
+        task.cancel()
+
+
+async def _import_chunk(engine: AsyncEngine, intake: Intake, import_id: str, index: int, chunk: list[HouseholdRows],
+                        actor: Actor, in_scope: Callable[[str], bool], progress: ImportProgress) -> None:
+    """One chunk, committed together with the job's progress: a crash before the commit redoes the chunk (nothing
+    of it was written), a crash after it resumes at the next one."""
+    before = dataclasses.replace(progress, errors=list(progress.errors))
     today = intake.today()
     parsed = await asyncio.to_thread(lambda: [parse_household(h, today) for h in chunk])
-    async with engine.begin() as conn:
-        valid = []
-        for p in parsed:
-            if p.command is not None and not in_scope(p.command.place.group_code):
-                p.errors.append(RowError(p.household.row_numbers[0], "村民小组代码",
-                                         f"不在您的管辖范围（{actor.org}）内", "scope"))
-                p.command = None
-            if p.command is None:
-                progress.refused += 1
-                progress.errors += p.errors
-            else:
-                valid.append(p)
-        rows = await conn.execute(text("SELECT code, state FROM intake.households WHERE code = ANY(:c)"),
-                                  {"c": [p.household.code for p in valid]})
-        registered = {r[0]: Household.model_validate(r[1]) for r in rows}
-        new = []
-        for p in valid:
-            assert p.command is not None
-            state = registered.get(p.household.code)
-            if state is None:
-                new.append(p)
-            elif same_as_registered(p.command, state):
-                progress.unchanged += 1
-            else:
-                progress.refused += 1
-                message = f"户编号 {p.household.code} 已登记，文件内容与系统记录不一致；请通过成员变更或采集表更新"
-                progress.errors += [RowError(n, "户编号", message, "changed") for n in p.household.row_numbers]
-        results = await intake.register_many(conn, [p.command for p in new if p.command], actor,
-                                             source="批量导入") if new else []
-        for p, result in zip(new, results, strict=True):
-            assert p.command is not None
-            if isinstance(result, Registered):
-                progress.imported += 1
-            elif isinstance(result, RuleViolations):
-                progress.refused += 1
-                progress.errors += [e for v in result.violations for e in violation_rows(v, p.household)]
-            elif isinstance(result, DomainConflict):
-                progress.refused += 1
-                duplicates: Any = result.extra.get("duplicates", [])
-                ids = [d["id_number"] for d in duplicates]
-                progress.errors += duplicate_rows(ids, str(result), p.household, p.command)
-    progress.processed += len(chunk)
+    try:
+        async with engine.begin() as conn:
+            valid = []
+            for p in parsed:
+                if p.command is not None and not in_scope(p.command.place.group_code):
+                    p.errors.append(RowError(p.household.row_numbers[0], "村民小组代码",
+                                             f"不在您的管辖范围（{actor.org}）内", "scope"))
+                    p.command = None
+                if p.command is None:
+                    progress.refused += 1
+                    progress.errors += p.errors
+                else:
+                    valid.append(p)
+            rows = await conn.execute(text("SELECT code, state FROM intake.households WHERE code = ANY(:c)"),
+                                      {"c": [p.household.code for p in valid]})
+            registered = {r[0]: Household.model_validate(r[1], context=STORED) for r in rows}
+            new = []
+            for p in valid:
+                assert p.command is not None
+                state = registered.get(p.household.code)
+                if state is None:
+                    new.append(p)
+                elif same_as_registered(p.command, state):
+                    progress.unchanged += 1
+                else:
+                    progress.refused += 1
+                    message = f"户编号 {p.household.code} 已登记，文件内容与系统记录不一致；请通过成员变更或采集表更新"
+                    progress.errors += [RowError(n, "户编号", message, "changed") for n in p.household.row_numbers]
+            results = await intake.register_many(conn, [p.command for p in new if p.command], actor,
+                                                 source="批量导入") if new else []
+            for p, result in zip(new, results, strict=True):
+                assert p.command is not None
+                if isinstance(result, Registered):
+                    progress.imported += 1
+                elif isinstance(result, RuleViolations):
+                    progress.refused += 1
+                    progress.errors += [e for v in result.violations for e in violation_rows(v, p.household)]
+                elif isinstance(result, DomainConflict):
+                    progress.refused += 1
+                    duplicates: Any = result.extra.get("duplicates", [])
+                    ids = [d["id_number"] for d in duplicates]
+                    progress.errors += duplicate_rows(ids, str(result), p.household, p.command)
+            progress.processed += len(chunk)
+            await _write_progress(conn, import_id, progress, "running", None, next_chunk=index + 1)
+    except BaseException:
+        _restore(progress, before)
+        raise
+
+
+def _restore(progress: ImportProgress, before: ImportProgress) -> None:
+    """The chunk's transaction did not commit: its counts and errors did not happen."""
+    for f in dataclasses.fields(ImportProgress):
+        setattr(progress, f.name, getattr(before, f.name))
 
 
 async def _save_progress(engine: AsyncEngine, import_id: str, progress: ImportProgress, status: str,
                          message: str | None = None) -> None:
-    errors = sorted(progress.errors, key=lambda e: (e.row, e.column))
     async with engine.begin() as conn:
-        await conn.execute(text("""
-            UPDATE intake.imports SET status = :st, households = :h, processed = :p, imported = :i, unchanged = :u,
-                   refused = :r, rows = :rows, errors = CAST(:e AS jsonb), message = :m,
-                   finished_at = CASE WHEN :st IN ('done', 'failed') THEN now() END
-            WHERE import_id = :id"""),
-            {"st": status, "h": progress.households, "p": progress.processed, "i": progress.imported,
-             "u": progress.unchanged, "r": progress.refused, "rows": progress.rows,
-             "e": json.dumps([e.__dict__ for e in errors], ensure_ascii=False), "m": message, "id": import_id})
+        await _write_progress(conn, import_id, progress, status, message)
+
+
+async def _write_progress(conn: AsyncConnection, import_id: str, progress: ImportProgress, status: str,
+                          message: str | None, next_chunk: int | None = None) -> None:
+    errors = sorted(progress.errors, key=lambda e: (e.row, e.column))
+    await conn.execute(text("""
+        UPDATE intake.imports SET status = :st, households = :h, processed = :p, imported = :i, unchanged = :u,
+               refused = :r, rows = :rows, errors = CAST(:e AS jsonb), message = :m,
+               next_chunk = coalesce(CAST(:next AS integer), next_chunk),
+               finished_at = CASE WHEN :st IN ('done', 'failed') THEN now() END
+        WHERE import_id = :id"""),
+        {"st": status, "h": progress.households, "p": progress.processed, "i": progress.imported,
+         "u": progress.unchanged, "r": progress.refused, "rows": progress.rows,
+         "e": json.dumps([e.__dict__ for e in errors], ensure_ascii=False), "m": message, "next": next_chunk,
+         "id": import_id})
 
 
 # --- files -------------------------------------------------------------------------------------------------------
@@ -183,7 +288,7 @@ def errors_xlsx(content: bytes, file_name: str, errors: list[dict[str, Any]]) ->
     sheet = book.create_sheet("农户信息")
     sheet.append([*HEADERS, ERROR_HEADER])
     for number, row in read_table(content, file_name):
-        sheet.append([_plain(v) for v in row] + ["；".join(by_row.get(number, []))])
+        sheet.append(text_cells(sheet, [_plain(v) for v in row] + ["；".join(by_row.get(number, []))]))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -218,7 +323,7 @@ async def export_rows(engine: AsyncEngine, org: str) -> AsyncIterator[list[Any]]
         result = await conn.stream(text("SELECT state FROM intake.households WHERE group_code LIKE :p ORDER BY code"),
                                    {"p": org + "%"})
         async for (raw,) in result:
-            state = Household.model_validate(raw)
+            state = Household.model_validate(raw, context=STORED)
             for facts in state.members.values():
                 yield _row_of(state, facts)
 
@@ -231,7 +336,7 @@ async def export_xlsx(engine: AsyncEngine, org: str) -> tuple[bytes, int]:
     sheet.append(HEADERS)
     count = 0
     async for row in export_rows(engine, org):
-        sheet.append(row)
+        sheet.append(text_cells(sheet, row))
         count += 1
     out = io.BytesIO()
     book.save(out)

@@ -52,8 +52,10 @@ def import_file(
     errors_xlsx: Annotated[Path | None, typer.Option(help="save the input with an error column here")] = None,
     url: UrlOption = "http://127.0.0.1:8101",
     token: TokenOption = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the import to finish")] = 3600,
 ) -> None:
-    """Import households (批量导入农户信息); every bad row is reported with row, column and reason."""
+    """Import households (批量导入农户信息); every bad row is reported with row, column and reason. The import is a
+    job on the server: if the service restarts it resumes there, and this command keeps waiting up to --wait."""
     headers = _headers(token)
     with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
         with file.open("rb") as f:
@@ -63,9 +65,20 @@ def import_file(
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, disable=as_json) as progress:
             task = progress.add_task(f"导入 {file.name}", total=None)
+            deadline = time.monotonic() + wait
             while report["status"] == "running":
+                if time.monotonic() > deadline:
+                    console.print(f"[red]导入 {import_id} 在 {wait:.0f} 秒内没有结束[/red]：它仍在服务端进行"
+                                  f"（服务重启后会继续），稍后用 GET {url}/v1/imports/{import_id} 查看结果")
+                    raise typer.Exit(2)
                 time.sleep(0.5)
-                report = _check(client.get(f"/v1/imports/{import_id}", params={"limit": 0})).json()
+                try:
+                    polled = client.get(f"/v1/imports/{import_id}", params={"limit": 0})
+                except httpx.TransportError:  # the service is restarting: the job survives it
+                    continue
+                if polled.status_code == 503:
+                    continue
+                report = _check(polled).json()
                 progress.update(task, total=report["households"] or None, completed=report["processed"])
         report = _check(client.get(f"/v1/imports/{import_id}", params={"limit": 100_000})).json()
         if errors_xlsx is not None and report["error_count"]:

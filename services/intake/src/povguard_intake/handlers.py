@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -45,7 +46,7 @@ from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, Stream
 from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations, Violation
 from povguard_platform.eventstore import ConcurrencyError, EventStore
 from povguard_platform.ids import uuid7
-from povguard_platform.policy import Policy
+from povguard_platform.policy import Policy, amount_violations
 
 UNKNOWN_TOWNSHIP = "000000000"  # subject token for a warning about a person not in the registry
 
@@ -73,7 +74,7 @@ class WarningCommand:
     id_number: str | None
     person_name: str | None
     household_id: str | None
-    amount: float | None
+    amount: Decimal | None
     occurred_on: date
     reported_on: date
     source_ref: str
@@ -314,8 +315,7 @@ class Intake:
             violations.append(Violation("occurred_on", "发生日期不能晚于报送日期", "date"))
         if cmd.reported_on > self.today():
             violations.append(Violation("reported_on", "报送日期不能晚于今天", "date"))
-        if cmd.amount is not None and cmd.amount > self.policy.bounds.max_line_amount:
-            violations.append(Violation("amount", "金额超出合理范围", "range"))
+        violations += amount_violations(cmd.amount, self.policy.bounds.max_line_amount, "amount")
         if violations:
             raise RuleViolations(violations)
         dup = await conn.execute(

@@ -10,11 +10,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from povguard_contracts.intake import MemberFacts, Place
+from povguard_contracts.numbers import COUNT_MAX
 from povguard_contracts.template import BY_HEADER, COLUMNS, HEADERS, NO, SEPARATOR, YES, Column
 from povguard_contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, PriorityGroup
 from povguard_intake.domain.household import Household
@@ -22,6 +24,8 @@ from povguard_intake.domain.idcard import normalise
 from povguard_intake.domain.rules import member_violations
 from povguard_intake.handlers import RegisterCommand
 from povguard_platform.errors import Violation
+from povguard_platform.problems import InvalidInput
+from povguard_platform.spreadsheet import FORMULA_REFUSED, Formula, read_sheet
 
 BY_KEY = {c.key: c for c in COLUMNS}
 M = TypeVar("M", bound=BaseModel)
@@ -62,7 +66,7 @@ def read_table(content: bytes, file_name: str) -> Iterator[tuple[int, Row]]:
     if file_name.lower().endswith(".csv"):
         yield from _read_csv(content)
     elif file_name.lower().endswith(".xlsx"):
-        yield from _read_xlsx(content)
+        yield from _read_xlsx(content, file_name)
     else:
         raise TemplateError("只支持 .xlsx 或 .csv 文件")
 
@@ -101,25 +105,18 @@ def _read_csv(content: bytes) -> Iterator[tuple[int, Row]]:
             yield number, _pick(values, where)
 
 
-def _read_xlsx(content: bytes) -> Iterator[tuple[int, Row]]:
-    import openpyxl
-
+def _read_xlsx(content: bytes, file_name: str) -> Iterator[tuple[int, Row]]:
     try:
-        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:
-        raise TemplateError(f"无法读取 XLSX 文件：{exc}") from exc
-    try:
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
+        rows = read_sheet(content, file_name)
         try:
             where = _check_headers(next(rows))
         except StopIteration:
             raise TemplateError("文件为空") from None
-        for number, values in enumerate(rows, start=2):
-            if any(v is not None and str(v).strip() for v in values):
-                yield number, _pick(values, where)
-    finally:
-        book.close()
+    except InvalidInput as exc:
+        raise TemplateError(exc.detail) from exc
+    for number, values in enumerate(rows, start=2):
+        if any(v is not None and str(v).strip() for v in values):
+            yield number, _pick(values, where)
 
 
 def group_households(rows: Iterator[tuple[int, Row]]) -> Iterator[HouseholdRows]:
@@ -143,6 +140,17 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _whole(text: str) -> int | None:
+    """A whole number as a cell holds it ("3", "3.0", "2020"); not "2.5", "NaN", "inf" or "1e400"."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value() or abs(number) > COUNT_MAX:
+        return None
+    return int(number)
+
+
 _DATE = re.compile(r"^(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?$")
 
 
@@ -155,10 +163,8 @@ def _cell(column: Column, value: Any) -> tuple[Any, str | None]:
         return None, (f"“{column.header}”不能为空" if column.required else None)
     match column.kind:
         case "int":
-            try:
-                return int(float(text)), None
-            except ValueError:
-                return None, f"“{text}”不是整数"
+            number = _whole(text)
+            return (number, None) if number is not None else (None, f"“{text}”不是整数")
         case "bool":
             if text in (YES, NO):
                 return text == YES, None
@@ -203,7 +209,11 @@ def _fields(row: Row, level: str, number: int, errors: list[RowError]) -> dict[s
         prefix, _, name = column.key.partition(".")
         if prefix != level:
             continue
-        value, problem = _cell(column, cell(row, column.header))
+        raw = cell(row, column.header)
+        if isinstance(raw, Formula):
+            errors.append(RowError(number, column.header, FORMULA_REFUSED, "formula"))
+            continue
+        value, problem = _cell(column, raw)
         if problem:
             errors.append(RowError(number, column.header, problem, "cell"))
         elif value is not None:
@@ -238,10 +248,15 @@ def _message(error: Any) -> str:
 def parse_household(household: HouseholdRows, today: date) -> Parsed:
     errors: list[RowError] = []
     first_number, first = household.rows[0]
-    # household columns must agree across the household's rows
+    # household columns must agree across the household's rows (the first row's are read below)
     for number, row in household.rows[1:]:
         for column in COLUMNS:
-            if column.household_level and _text(cell(row, column.header)) != _text(cell(first, column.header)):
+            if not column.household_level:
+                continue
+            value = cell(row, column.header)
+            if isinstance(value, Formula):
+                errors.append(RowError(number, column.header, FORMULA_REFUSED, "formula"))
+            elif _text(value) != _text(cell(first, column.header)):
                 errors.append(RowError(number, column.header,
                                        f"同一户编号的“{column.header}”与第{first_number}行不一致", "inconsistent"))
     place_fields = _fields(first, "place", first_number, errors)

@@ -26,6 +26,16 @@ async def _rebuild(runtime: ServiceRuntime, conn: AsyncConnection) -> int:
     return await rebuild(conn, runtime.store)
 
 
+async def _resume_imports(runtime: ServiceRuntime) -> None:
+    """Imports whose process died or whose database went away are taken up again (bulk.resume_imports)."""
+    from povguard_intake.bulk import resume_imports
+    from povguard_intake.handlers import Intake
+    from povguard_platform.policy import load_policy
+
+    intake = Intake(runtime.store, load_policy(runtime.settings.campaign))
+    await resume_imports(runtime.engine, intake, runtime.stop)
+
+
 SERVICE = ServiceDef(
     name="intake",
     title="povguard intake: 农户信息 household registry, visits (form 2-1), department warnings",
@@ -35,4 +45,5 @@ SERVICE = ServiceDef(
     routers=_routers,
     consumers=[DECISIONS],
     rebuild=_rebuild,
+    background=[_resume_imports],
 )

@@ -77,6 +77,13 @@ class Review:
         value = row.scalar_one_or_none()
         return Outcome(value) if value is not None else None
 
+    async def village_of(self, conn: AsyncConnection, household_id: str) -> str | None:
+        """The household's administrative village as the registry has it (None: not registered, or not yet here)."""
+        row = await conn.execute(text("SELECT village_code FROM review.households WHERE household_id = :h"),
+                                 {"h": household_id})
+        village: str | None = row.scalar_one_or_none()
+        return village
+
     async def _registry(self, conn: AsyncConnection, household_id: str) -> Any:
         row = await conn.execute(text("SELECT kind, lifted_year, status FROM review.households "
                                       "WHERE household_id = :h"), {"h": household_id})

@@ -11,6 +11,8 @@ from datetime import date
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
+from povguard_platform.spreadsheet import text_cells
+
 COLUMNS = ["序号", "村民小组", "户主姓名", "家庭人口", "拟调整类型", "监测对象类别", "公示期"]
 
 
@@ -52,10 +54,11 @@ def to_xlsx(notice: Notice) -> bytes:
     ws = wb.active
     assert ws is not None
     ws.title = "公示名单"
-    ws.append([notice.title])
+    # names come from the registry as people typed them: text_cells keeps "=…" a text
+    ws.append(text_cells(ws, [notice.title]))
     ws["A1"].font = Font(bold=True, size=14)
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(COLUMNS))
-    ws.append([notice.text])
+    ws.append(text_cells(ws, [notice.text]))
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(COLUMNS))
     ws["A2"].alignment = Alignment(wrap_text=True)
     ws.row_dimensions[2].height = 48
@@ -63,11 +66,11 @@ def to_xlsx(notice: Notice) -> bytes:
     for cell in ws[3]:
         cell.font = Font(bold=True)
     for i, row in enumerate(notice.rows, 1):
-        ws.append(row.cells(i))
+        ws.append(text_cells(ws, row.cells(i)))
     for col, width in zip("ABCDEFG", (6, 12, 12, 10, 22, 16, 30), strict=True):
         ws.column_dimensions[col].width = width
     ws.append([])
-    ws.append([f"{notice.village}村民委员会"])
+    ws.append(text_cells(ws, [f"{notice.village}村民委员会"]))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -47,7 +48,7 @@ class DeliveryRecord:
     household_id: str
     kind: MeasureKind
     delivered_on: date
-    amount: float | None = None
+    amount: Decimal | None = None
 
 
 @dataclass
@@ -58,6 +59,16 @@ class Support:
     policy: Policy
     catalogue: SupportPolicy
     today: Callable[[], date] = field(default=date.today)
+
+    @property
+    def max_amount(self) -> Decimal:
+        """The policy's bound for one amount ([bounds] max_line_amount): measures' amounts, measured incomes."""
+        return self.policy.bounds.max_line_amount
+
+    @property
+    def county(self) -> str:
+        """The campaign's county: where a plan not yet placed in a village belongs."""
+        return self.policy.policy.county_code
 
     def metadata(self, actor: Actor, cause: RecordedEvent | None = None) -> Metadata:
         if cause is None:
@@ -71,6 +82,8 @@ class Support:
         events = await self.store.load(conn, plan_stream(household_id))
         state = domain.fold(self.store.decode_all(events))
         state.household_id = household_id
+        domain.note_implementers(state, [(e.data["measure_id"], e.actor) for e in events
+                                         if e.type == "MeasureImplemented"])
         return state
 
     async def commit(self, conn: AsyncConnection, plan: Plan, events: Sequence[EventPayload], metadata: Metadata,
@@ -227,7 +240,8 @@ class Support:
         state = domain.fold(events, plan)
         for kind in dict.fromkeys(decided.proposed_measures):
             if kind not in have:
-                assigned = domain.assign(state, str(uuid7()), kind, self.catalogue, planned_start=on)
+                assigned = domain.assign(state, str(uuid7()), kind, self.catalogue, planned_start=on,
+                                         max_amount=self.max_amount)
                 events.append(assigned.model_copy(update={"source": "县级审定"}))
         return events
 

@@ -33,7 +33,7 @@ async def load_facts(conn: AsyncConnection, household_ids: Sequence[str],
         facts = HouseholdFacts(
             risks=frozenset(r.risks or ()), gaps=frozenset(r.gaps or ()), no_labour=r.no_labour,
             labour_capable_members=r.labour_capable_members,
-            per_capita=float(r.per_capita) if r.per_capita is not None else None) if assessed else None
+            per_capita=r.per_capita) if assessed else None
         place = Place(r.village_code, r.township_code) if r.village_code else None
         out[r.household_id] = (facts, place)
     return out

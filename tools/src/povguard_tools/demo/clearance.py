@@ -5,9 +5,11 @@ corrections; what needs other work (members' records, categories, measures) stay
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 from povguard_contracts.intake import VisitForm
+from povguard_contracts.numbers import fen
 from povguard_contracts.vocab import RiskType
 from povguard_tools.demo.client import Who, every_page
 from povguard_tools.demo.state import COUNTY_BUREAU, COUNTY_CODE, Campaign, settle, sync_forms
@@ -23,9 +25,9 @@ def corrected(h: SyntheticHousehold, problems: list[dict[str, Any]]) -> VisitFor
     rules = {p["rule_id"]: p for p in problems}
     if "DQ-C-PREVIOUS" in rules:  # 上年度人均纯收入, from last year's record
         previous = max(0.0, h.truth.previous_per_capita or h.truth.per_capita)  # a net loss is recorded as 0
-        form = form.model_copy(update={"previous_year_per_capita": round(previous, 2)})
+        form = form.model_copy(update={"previous_year_per_capita": fen(Decimal(str(previous)))})
     if "DQ-C-EXPENSE" in rules:  # 生产经营性支出 left empty: the household's own estimate
-        spending = form.spending.model_copy(update={"business_expense": round(form.income.business * 0.3, 2)})
+        spending = form.spending.model_copy(update={"business_expense": fen(form.income.business * Decimal("0.3"))})
         form = form.model_copy(update={"spending": spending})
     if "DQ-A-RISK" in rules:
         text = rules["DQ-A-RISK"]["text"]

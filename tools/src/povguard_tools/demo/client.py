@@ -22,11 +22,12 @@ class DemoError(RuntimeError):
 
 @dataclass(frozen=True)
 class Who:
-    """An actor of the campaign: a role in an org unit, by name."""
+    """An actor of the campaign: a role in an org unit, by name (a department actor also names its department)."""
 
     role: Role
     org: str
     user: str
+    dept: str | None = None
 
 
 @dataclass
@@ -50,7 +51,8 @@ class Api:
 
     def headers(self, who: Who) -> dict[str, str]:
         if who not in self._tokens:
-            self._tokens[who] = issue_token(Actor(user=who.user, role=who.role, org=who.org), self.settings)
+            self._tokens[who] = issue_token(Actor(user=who.user, role=who.role, org=who.org, dept=who.dept),
+                                             self.settings)
         return {"Authorization": f"Bearer {self._tokens[who]}"}
 
     async def call(self, service: str, method: str, path: str, who: Who, *, ok: Iterable[int] = (200, 201, 202),

@@ -56,7 +56,7 @@ async def stage_warnings(c: Campaign) -> None:
     async def push(chunk: tuple[str, list[Any]]) -> None:
         nonlocal matched
         department, warnings = chunk
-        who = Who(Role.DEPARTMENT, department, f"{department}-接口")
+        who = Who(Role.DEPARTMENT, COUNTY_CODE, f"{department}-接口", department)
         answer = (await c.api.call("intake", "POST", "/v1/batches/warnings", who, json={"items": [
             {"department": w.department.value, "kind": w.kind.value, "id_number": w.id_number,
              "person_name": w.person_name, "amount": w.amount, "occurred_on": w.occurred_on.isoformat(),

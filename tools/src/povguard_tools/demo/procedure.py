@@ -16,7 +16,7 @@ from povguard_platform.actor import Role
 from povguard_platform.batch import MAX_ITEMS
 from povguard_platform.policy import policy_section
 from povguard_tools.demo.client import DemoError, Who, every_page, gather_bounded
-from povguard_tools.demo.state import COUNTY_BUREAU, Campaign, settle
+from povguard_tools.demo.state import COUNTY_BUREAU, COUNTY_CODE, Campaign, settle
 
 # when each step is taken in the 2022 campaign (seed §三)
 APPRAISAL, VILLAGE, NOTICE, OBJECTION, CLOSE = (date(2022, 5, d) for d in (15, 17, 17, 19, 24))
@@ -144,7 +144,7 @@ async def stage_review(c: Campaign) -> None:
 
     async def answer(department: str) -> None:
         """县级联审: each department compares its records and answers for all the cases in one call per batch."""
-        who = Who(Role.DEPARTMENT, department, f"{department}-联审")
+        who = Who(Role.DEPARTMENT, COUNTY_CODE, f"{department}-联审", department)
         waiting = [case for case in at_county if department not in case.get("checks", {})]
         for start in range(0, len(waiting), MAX_ITEMS):  # a department's system sends what a request may hold
             results = []
@@ -237,7 +237,7 @@ async def stage_support(c: Campaign) -> None:
 
     async def deliver(chunk: tuple[str, list[dict[str, Any]]]) -> None:
         department, items = chunk
-        who = Who(Role.DEPARTMENT, department, f"{department}-帮扶")
+        who = Who(Role.DEPARTMENT, COUNTY_CODE, f"{department}-帮扶", department)
         answer = (await c.api.call("support", "POST", "/v1/batches/implementations", who,
                                    json={"items": items})).json()
         if answer["failed"]:

@@ -18,12 +18,13 @@ from povguard_tools.demo.stages import STAGES
 from povguard_tools.demo.state import Campaign, progress_bar
 from povguard_tools.runtime.servers import free_port, port_open
 
-SERVICES = ["intake", "assessment", "review", "support", "audit"]
-DEFAULT_PORTS = {"intake": 8101, "assessment": 8102, "review": 8103, "support": 8104, "audit": 8105}
+SERVICES = ["intake", "assessment", "review", "support", "audit", "reporting"]
+DEFAULT_PORTS = {"intake": 8101, "assessment": 8102, "review": 8103, "support": 8104, "audit": 8105,
+                 "reporting": 8106}
 
 
 def _running_system() -> dict[str, str] | None:
-    """The five services on their default ports, if a `povguard up` is serving them."""
+    """The services on their default ports, if a `povguard up` is serving them."""
     urls = {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
     try:
         if all(httpx.get(f"{u}/readyz", timeout=2).status_code == 200 for u in urls.values()):
@@ -42,7 +43,6 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
                  use_running: bool = True) -> tuple[int, Campaign | None]:
     """The whole demo; returns the exit code and the campaign (its figures, proposals and decisions)."""
     from povguard_tools.runtime.supervisor import Stack, up
-    from povguard_tools.synthetic import generate_to
 
     started = time.monotonic()
     stack: Stack | None = None
@@ -52,16 +52,12 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
     else:
         shutil.rmtree(data_dir, ignore_errors=True)
         ports = {name: (p if not port_open(p) else free_port()) for name, p in DEFAULT_PORTS.items()}
-        with console.status("starting NATS, PostgreSQL and the five services…"):
+        with console.status("starting NATS, PostgreSQL and the services…"):
             stack = up(data_dir / "system", ports, nats_port=free_port(), pg_port=free_port())
         urls = stack.urls
         console.print(f"system up in {time.monotonic() - started:.1f}s (data in {data_dir / 'system'})")
     try:
-        with console.status(f"generating a county of {households:,} households (seed {seed})…"):
-            county = generate_to(data_dir / "county" / "registry.xlsx", households, seed)
-        console.print(f"county: {len(county.households):,} households, {county.members:,} people, "
-                      f"{len(county.warnings):,} department warnings → {data_dir / 'county'}")
-        campaign = asyncio.run(_drive(urls, county, data_dir / "county" / "registry.xlsx", console))
+        campaign = drive_campaign(urls, households, seed, data_dir, console)
     except DemoError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         return 1, None
@@ -71,6 +67,17 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
                 stack.stop()
     _report(campaign, urls, time.monotonic() - started, console)
     return (0 if campaign.figures.get("audit", {}).get("verified") else 1), campaign
+
+
+def drive_campaign(urls: dict[str, str], households: int, seed: int, data_dir: Path, console: Console) -> Campaign:
+    """Generate the county and drive every stage against a running system (its services' URLs)."""
+    from povguard_tools.synthetic import generate_to
+
+    with console.status(f"generating a county of {households:,} households (seed {seed})…"):
+        county = generate_to(data_dir / "county" / "registry.xlsx", households, seed)
+    console.print(f"county: {len(county.households):,} households, {county.members:,} people, "
+                  f"{len(county.warnings):,} department warnings → {data_dir / 'county'}")
+    return asyncio.run(_drive(urls, county, data_dir / "county" / "registry.xlsx", console))
 
 
 async def _drive(urls: dict[str, str], county: object, registry: Path, console: Console) -> Campaign:
@@ -129,6 +136,21 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     console.print(table)
     _bands(f.get("bands", []), {h.place.township_code: h.place.township for h in c.county.households}, console)
     console.print(f"done in {seconds:.0f}s. API docs: " + "  ".join(f"{n} {u}/docs" for n, u in urls.items()))
+    if "reporting" in urls:
+        console.print(f"看板 (dashboard): {dashboard_url(urls['reporting'])}")
+
+
+def dashboard_url(base: str) -> str:
+    """The dashboard, signed in as the county bureau (a development token in the fragment: never sent to a server)."""
+    from datetime import timedelta
+
+    from povguard_platform.actor import Actor, Role
+    from povguard_platform.auth import issue_token
+
+    settings = get_settings()
+    token = issue_token(Actor(user="县乡村振兴局", role=Role.COUNTY_BUREAU, org=settings.campaign.split("-")[0]),
+                        settings, timedelta(hours=12))
+    return f"{base}/dashboard#token={token}"
 
 
 def _bands(bands: list[dict[str, object]], towns: dict[str, str], console: Console) -> None:

@@ -4,7 +4,12 @@ stream, then every service as its own process; ready when every /readyz says so;
 While it runs it supervises: a process that dies (a service, nats-server or the postmaster) is logged and started
 again with exponential backoff, the others keep running; five crashes of one process within five minutes are
 reported as a crash loop (and it is still retried, at the longest backoff). `<data-dir>/status.json` holds each
-process, its pid, state and restarts; `povguard status` shows it."""
+process, its pid, state and restarts; `povguard status` shows it.
+
+With the embedded PostgreSQL, `up` provisions every service's roles with its superuser (the server trusts local
+connections: no passwords) and starts each service with its own runtime role's URL (DATABASE_URL) and its owner's
+(MIGRATION_DATABASE_URL). With an external server the operator has provisioned it (`povguard db provision`) and the
+environment's URLs are passed on as they are."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -69,8 +74,11 @@ class Stack:
 
     data_dir: Path
     nats_url: str
-    database_url: str
+    database_url: str | None  # the embedded server's superuser, DATABASE_URL as given, or None: per-service URLs
     urls: dict[str, str] = field(default_factory=dict)
+    # each service's runtime and owner URLs when `up` provisioned the roles itself (embedded PostgreSQL)
+    database_urls: dict[str, str] = field(default_factory=dict)
+    migration_database_urls: dict[str, str] = field(default_factory=dict)
     nats: EmbeddedNats | None = None
     postgres: EmbeddedPostgres | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -83,7 +91,13 @@ class Stack:
         """Start (or start again) one service's process, its output appended to its log."""
         log = (self.data_dir / "logs" / f"{name}.log").open("ab")
         self.logs.append(log)
-        child_env = {**self.env, "NATS_URL": self.nats_url, "DATABASE_URL": self.database_url}
+        child_env = {**self.env, "NATS_URL": self.nats_url,
+                     # where the others answer (the reporting service's 运行 page reads them)
+                     **{f"{other.upper()}_URL": f"http://127.0.0.1:{port}" for other, port in self.ports.items()}}
+        if url := self.database_urls.get(name, self.database_url):  # its own runtime role's URL
+            child_env["DATABASE_URL"] = url
+        if name in self.migration_database_urls:  # its schema owner's, for the migrations at start
+            child_env["MIGRATION_DATABASE_URL"] = self.migration_database_urls[name]
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "povguard_platform.serve", name, "--port", str(self.ports[name])],
             env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -116,16 +130,20 @@ class Stack:
             self.postgres.stop()
 
 
-def start_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str, str]) -> Stack:
+def start_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str, str],
+                  services: Iterable[str] = ()) -> Stack:
+    """Start what the environment does not point at: NATS unless NATS_URL, PostgreSQL unless DATABASE_URL or a
+    service's own <SVC>_DATABASE_URL is set."""
     data_dir.mkdir(parents=True, exist_ok=True)
     nats_url, database_url = env.get("NATS_URL"), env.get("DATABASE_URL")
+    external_db = bool(database_url) or any(env.get(f"{name.upper()}_DATABASE_URL") for name in services)
     nats = postgres = None
     if not nats_url:
         if port_open(nats_port):
             raise RuntimeError(f"port {nats_port} is taken: is another `povguard up` running? (--nats-port)")
         nats = EmbeddedNats(data_dir / "nats", nats_port)
         nats_url = nats.start()
-    if not database_url:
+    if not external_db:
         if port_open(pg_port):
             raise RuntimeError(f"port {pg_port} is taken: is another `povguard up` running? (--pg-port)")
         postgres = EmbeddedPostgres(data_dir / "postgres", pg_port)
@@ -139,21 +157,24 @@ def start_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str
 
 
 async def prepare(stack: Stack, services: list[str]) -> None:
-    """Create every service's schema (migrations) and the events stream before the services start."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
+    """Provision the embedded server's roles, migrate every service's schema (as its owner) and declare the events
+    stream before the services start."""
     from povguard_platform.bus import connect, ensure_stream
-    from povguard_platform.migrations import upgrade
+    from povguard_platform.migrations import migrate
+    from povguard_platform.roles import login_urls, provision
     from povguard_platform.serve import service_definitions
-    from povguard_platform.settings import Settings, sqlalchemy_url
+    from povguard_platform.settings import Settings
 
-    settings = Settings(nats_url=stack.nats_url, database_url=stack.database_url)
+    if stack.postgres is not None and stack.database_url:
+        await provision(stack.database_url, services)
+        stack.database_urls, stack.migration_database_urls = login_urls(stack.database_url, services)
+    settings = Settings(nats_url=stack.nats_url, database_urls=stack.database_urls,
+                        migration_database_urls=stack.migration_database_urls)
+    if stack.database_url:  # else each service's <SVC>_DATABASE_URL from the environment
+        settings = settings.model_copy(update={"database_url": stack.database_url})
     definitions = service_definitions()
     for name in services:
-        engine = create_async_engine(sqlalchemy_url(settings.database_url_for(name)))
-        async with engine.begin() as conn:
-            await upgrade(conn, definitions[name].migrations_dir, name)
-        await engine.dispose()
+        await migrate(settings.migration_url_for(name), definitions[name].migrations_dir, name)
     nc = await connect(stack.nats_url, "povguard-up")
     await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds,
                         settings.stream_replicas)
@@ -196,7 +217,7 @@ def up(data_dir: Path, ports: Mapping[str, int], nats_port: int = DEFAULT_NATS_P
        pg_port: int = DEFAULT_PG_PORT, on_ready: Callable[[str], None] | None = None) -> Stack:
     """Start the whole system and return once every service is ready."""
     env = dict(os.environ)
-    stack = start_servers(data_dir, nats_port, pg_port, env)
+    stack = start_servers(data_dir, nats_port, pg_port, env, ports)
     try:
         asyncio.run(prepare(stack, list(ports)))
         start_services(stack, ports, env)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import date
 
 from povguard_contracts.intake import MemberFacts, Place
+from povguard_contracts.numbers import fen
 from povguard_contracts.vocab import (
     LABOUR_CAPABLE,
     Health,
@@ -125,8 +126,8 @@ def _generate(households: int, seed: int) -> County:
     result = []
     for d, visit in zip(drafts, visits, strict=True):
         net = net_income(visit.income, visit.spending)
-        truth = Truth(labels=tuple(s for s in Scenario if s in d.labels), net_income=net,
-                      per_capita=round(net / d.size, 2), previous_per_capita=d.previous_per_capita,
+        truth = Truth(labels=tuple(s for s in Scenario if s in d.labels), net_income=float(net),
+                      per_capita=float(fen(net / d.size)), previous_per_capita=d.previous_per_capita,
                       blank=d.blank, duplicate=d.duplicate)
         result.append(SyntheticHousehold(
             code=d.code, place=d.place, kind=d.kind, lifted_year=d.lifted_year, category=d.category,

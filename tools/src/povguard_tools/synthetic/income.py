@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from povguard_contracts.intake import IncomeLines, MemberFacts, RigidSpending, SpendingLines
 from povguard_contracts.vocab import (
@@ -61,7 +62,7 @@ class Money:
 
     @property
     def rigid(self) -> float:
-        return self.medical_out_of_pocket + sum(r.amount for r in self.other_rigid)
+        return self.medical_out_of_pocket + sum(float(r.amount) for r in self.other_rigid)
 
     def income_lines(self) -> IncomeLines:
         return IncomeLines(
@@ -76,7 +77,8 @@ class Money:
                              other_rigid=list(self.other_rigid))
 
 
-def net_income(income: IncomeLines, spending: SpendingLines, *, rewards: bool = True, claims: bool = True) -> float:
+def net_income(income: IncomeLines, spending: SpendingLines, *, rewards: bool = True, claims: bool = True,
+               ) -> Decimal:
     """家庭纯收入 = 工资性收入 + 生产经营性收入 + 财产性收入 + 转移性收入 − 生产经营性支出 (DOMAIN.md), where
     转移性收入 = 养老金, 计划生育金, 生态补偿金, 低保金, 特困供养金, 其他转移性收入, plus 产业奖励 and 就业奖励
     (`rewards`) and 家庭理赔收入 (`claims`): the 2022 policy counts both ([assessment] count_* in the policy file).

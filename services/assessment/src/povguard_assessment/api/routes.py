@@ -21,6 +21,7 @@ from povguard_assessment.api.schemas import (
 )
 from povguard_assessment.domain.scale import INDICATOR_NAMES
 from povguard_contracts.assessment import DataProblemFound, IncomeAssessed, OutcomeProposed, RiskAssessed
+from povguard_contracts.numbers import STORED
 from povguard_contracts.vocab import Outcome
 from povguard_platform.auth import require_org
 from povguard_platform.errors import DomainNotFound
@@ -44,11 +45,12 @@ async def get_assessment(
             if row is None:
                 raise DomainNotFound(f"没有这一户的研判结果（{household_id}）")
             require_org(actor, row.village_code)
-            proposal = OutcomeProposed.model_validate(row.proposal) if row.proposal else None
+            proposal = OutcomeProposed.model_validate(row.proposal, context=STORED) if row.proposal else None
+            income = IncomeAssessed.model_validate(row.income, context=STORED) if row.income else None
             return AssessmentPublic(
                 household_id=household_id, township_code=row.township_code, village_code=row.village_code,
-                policy=row.policy, income=IncomeAssessed.model_validate(row.income) if row.income else None,
-                risk=RiskAssessed.model_validate(row.risk) if row.risk else None, proposal=proposal,
+                policy=row.policy, income=income,
+                risk=RiskAssessed.model_validate(row.risk, context=STORED) if row.risk else None, proposal=proposal,
                 held=row.held, hold_reason=row.hold_reason,
                 elimination_conditions=row.detail.get("elimination_conditions", {}),
                 problems=[DataProblemFound.model_validate(p) for _, p in sorted(row.problems.items())])
@@ -86,7 +88,7 @@ async def list_proposals(
         found = rows.all()
     more = len(found) > limit
     found = found[:limit]
-    return ProposalsPage(data=[OutcomeProposed.model_validate(r.proposal) for r in found],
+    return ProposalsPage(data=[OutcomeProposed.model_validate(r.proposal, context=STORED) for r in found],
                          next_cursor=found[-1].household_id if more else None)
 
 

@@ -12,6 +12,7 @@ from povguard_contracts.assessment import (
     OutcomeProposed,
     RiskAssessed,
 )
+from povguard_contracts.numbers import Finite
 
 
 class AssessmentPublic(BaseModel):
@@ -70,8 +71,8 @@ class ProblemsPage(BaseModel):
 class ScaleRiskPublic(BaseModel):
     township_code: str
     households: int
-    indicators: dict[str, float]
-    thresholds: dict[str, float]
+    indicators: dict[str, Finite]
+    thresholds: dict[str, Finite]
     names: dict[str, str]
     crossed: list[str]
     raised: list[str]

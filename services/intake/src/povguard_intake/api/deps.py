@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from povguard_contracts.intake import MemberFacts
 from povguard_intake.domain.household import Household
-from povguard_intake.domain.idcard import mask
 from povguard_intake.handlers import Intake
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org, require_roles
+from povguard_platform.personal import PERSONAL_FIELDS as PERSONAL
+from povguard_platform.personal import mask_personal
 from povguard_platform.policy import load_policy
 
 # Who may see ID numbers, phones and health facts on a single-household read (each such read is audited).
 PERSONAL_DATA_ROLES = frozenset({Role.COLLECTOR, Role.VILLAGE_CLERK, Role.TOWNSHIP_REVIEWER, Role.COUNTY_BUREAU,
                                  Role.INSPECTOR, Role.ADMIN})
-PERSONAL_FIELDS = ["id_number", "phone", "health", "disability_category"]
+PERSONAL_FIELDS = list(PERSONAL)
 
 Registrar = Annotated[Actor, Depends(require_roles(Role.COLLECTOR, Role.VILLAGE_CLERK, Role.COUNTY_BUREAU))]
 Collector = Annotated[Actor, Depends(require_roles(Role.COLLECTOR, Role.VILLAGE_CLERK))]
@@ -51,27 +52,6 @@ def scope(actor: Actor) -> Callable[[Household], None]:
         require_org(actor, state.place.group_code)
 
     return check
-
-
-def mask_personal(data: Any) -> Any:
-    """JSON with ID numbers, phones and health facts masked, wherever they appear (member facts, event payloads)."""
-    if isinstance(data, list):
-        return [mask_personal(v) for v in data]
-    if not isinstance(data, dict):
-        return data
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "id_number" and isinstance(value, str):
-            out[key] = mask(value)
-        elif key == "phone" and isinstance(value, str):
-            out[key] = value[:3] + "****" + value[-4:]
-        elif key == "health" and value:
-            out[key] = ["***"]
-        elif key == "disability_category" and value:
-            out[key] = "***"
-        else:
-            out[key] = mask_personal(value)
-    return out
 
 
 def masked_facts(facts: MemberFacts) -> dict[str, object]:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
 
+from povguard_contracts.numbers import STORED
 from povguard_contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
 from povguard_intake.api.deps import (
     PERSONAL_DATA_ROLES,
@@ -18,7 +19,6 @@ from povguard_intake.api.deps import (
     Reader,
     Registrar,
     VillageWorker,
-    mask_personal,
     masked_facts,
     scope,
 )
@@ -44,8 +44,9 @@ from povguard_intake.domain.household import Household, Visit
 from povguard_intake.domain.idcard import id_number_problems, mask, normalise
 from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
-from povguard_platform.api import ExpectedVersion
+from povguard_platform.api import ExpectedVersion, Int64
 from povguard_platform.auth import require_org
+from povguard_platform.personal import mask_personal
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
 from povguard_platform.service import Runtime
 
@@ -106,7 +107,7 @@ async def list_households(
             ORDER BY household_id LIMIT :n"""),
             {"prefix": org + "%", "kind": kind.value if kind else None, "status": status_.value if status_ else None,
              "flags": [f.value for f in flag or []], "cursor": cursor or "", "n": limit + 1})
-        states = [Household.model_validate(r[0]) for r in rows]
+        states = [Household.model_validate(r[0], context=STORED) for r in rows]
     more = len(states) > limit
     states = states[:limit]
     return HouseholdsPublic(data=[public(s, personal=False) for s in states],
@@ -134,7 +135,7 @@ async def get_household(
     include_personal: Annotated[bool, Query(description="show ID numbers, phones and health (audited)")] = False,
     purpose: Annotated[str, Query(max_length=100, description="why personal data is read (recorded)")] = "核查",
     as_of: Annotated[datetime | None, Query(description="the household as it stood at this time")] = None,
-    version: Annotated[int | None, Query(ge=1, description="the household as of this version")] = None,
+    version: Annotated[Int64 | None, Query(ge=1, description="the household as of this version")] = None,
 ) -> HouseholdPublic:
     result = await _read(runtime, intake, actor, household_id, include_personal, purpose, as_of, version)
     response.headers["ETag"] = f'"{result.version}"'

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from povguard_contracts.intake import MemberFacts, Place, VisitForm
+from povguard_contracts.numbers import Year, Yuan
 from povguard_contracts.vocab import (
     ChangeReason,
     Department,
@@ -22,14 +23,14 @@ from povguard_platform.batch import MAX_ITEMS
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class HouseholdCreate(_In):
     code: str = Field(min_length=1, max_length=40, title="户编号")
     place: Place = Field(title="住址")
     kind: HouseholdKind = Field(title="户类型")
-    lifted_year: int | None = Field(default=None, title="脱贫年度")
+    lifted_year: Year | None = Field(default=None, title="脱贫年度")
     category: MonitoringCategory | None = Field(default=None, title="监测对象类别")
     status: MonitoringStatus = Field(default=MonitoringStatus.NOT_MONITORED, title="监测状态")
     flags: list[PriorityGroup] = Field(default_factory=list, title="重点排查类型")
@@ -64,7 +65,7 @@ class VisitCreate(_In):
 
 class VisitItem(VisitCreate):
     household_id: str = Field(min_length=1, max_length=64)
-    expected_version: int | None = Field(default=None, ge=0,
+    expected_version: int | None = Field(default=None, ge=0, le=2**31 - 1,
                                          description="the household's version the form was filled against (If-Match)")
     corrects: str | None = Field(default=None, max_length=64, title="更正的采集记录",
                                  description="a correction: the visit_id it replaces (both records are kept)")
@@ -100,7 +101,7 @@ class WarningCreate(_In):
     id_number: str | None = Field(default=None, min_length=15, max_length=18, title="身份证号码")
     person_name: str | None = Field(default=None, max_length=30, title="姓名")
     household_id: str | None = Field(default=None, title="户ID")
-    amount: float | None = Field(default=None, ge=0, title="金额（元）")
+    amount: Yuan | None = Field(default=None, title="金额（元）")
     occurred_on: date = Field(title="发生日期")
     reported_on: date | None = Field(default=None, title="报送日期", description="默认为今天")
     source_ref: str = Field(min_length=1, max_length=100, title="来源编号", description="部门系统中的记录编号")
@@ -175,7 +176,7 @@ class WarningPublic(BaseModel):
     person_name: str | None
     household_id: str | None
     matched: bool
-    amount: float | None
+    amount: Yuan | None
     occurred_on: date
     source_ref: str
 

@@ -13,6 +13,7 @@ from povguard_intake.api.schemas import WarningCreate, WarningPublic, WarningsPu
 from povguard_intake.domain.idcard import mask
 from povguard_intake.handlers import Intake, WarningCommand
 from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import department_of, org_prefix, require_org
 from povguard_platform.problems import Forbidden
 from povguard_platform.service import Runtime
 
@@ -29,8 +30,12 @@ async def receive_warning(body: WarningCreate, runtime: Runtime, intake: IntakeD
 
 
 async def receive(conn: AsyncConnection, intake: Intake, actor: Actor, body: WarningCreate) -> WarningPublic:
-    if actor.role == Role.DEPARTMENT and actor.org != body.department.value:
-        raise Forbidden(f"部门账号 {actor.org} 只能报送本部门的预警（不能代 {body.department.value} 报送）")
+    # a warning is about anyone in the campaign's county (matched or not): a sender must serve that county
+    require_org(actor, intake.policy.policy.county_code)
+    own = department_of(actor)
+    if actor.role == Role.DEPARTMENT and own != body.department:
+        raise Forbidden(f"部门账号 {actor.dept} 只能报送本部门的预警（不能代 {body.department.value} 报送）",
+                        code="department")
     cmd = WarningCommand(
         department=body.department, kind=body.kind, id_number=body.id_number, person_name=body.person_name,
         household_id=body.household_id, amount=body.amount, occurred_on=body.occurred_on,
@@ -45,28 +50,28 @@ async def receive(conn: AsyncConnection, intake: Intake, actor: Actor, body: War
 
 @router.get("", operation_id="list_warnings", summary="预警列表（可只看未匹配的）")
 async def list_warnings(
-    runtime: Runtime, actor: Reader,
+    runtime: Runtime, intake: IntakeDep, actor: Reader,
     matched: Annotated[bool | None, Query(description="false: only warnings about people not in the registry")] = None,
     department: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> WarningsPublic:
-    county_wide = actor.role in (Role.COUNTY_BUREAU, Role.INSPECTOR, Role.ADMIN) or len(actor.org) <= 6
+    """Warnings about households in one's org unit; those about people not in the registry belong to the county."""
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(text("""
-            SELECT warning_id, department, kind, id_number, person_name, household_id, amount, occurred_on,
-                   source_ref, township_code
-            FROM intake.warnings
-            WHERE (CAST(:matched AS boolean) IS NULL OR (household_id IS NOT NULL) = :matched)
-              AND (CAST(:dept AS text) IS NULL OR department = :dept) AND warning_id > :cursor
-              AND (:all OR township_code LIKE :prefix)
-            ORDER BY warning_id LIMIT :n"""),
+            SELECT w.warning_id, w.department, w.kind, w.id_number, w.person_name, w.household_id, w.amount,
+                   w.occurred_on, w.source_ref
+            FROM intake.warnings w LEFT JOIN intake.households h USING (household_id)
+            WHERE (CAST(:matched AS boolean) IS NULL OR (w.household_id IS NOT NULL) = :matched)
+              AND (CAST(:dept AS text) IS NULL OR w.department = :dept) AND w.warning_id > :cursor
+              AND coalesce(h.group_code, :county) LIKE :prefix
+            ORDER BY w.warning_id LIMIT :n"""),
             {"matched": matched, "dept": department, "cursor": cursor or "", "n": limit + 1,
-             "all": county_wide, "prefix": actor.org[:9] + "%"})
+             "county": intake.policy.policy.county_code, "prefix": org_prefix(actor) + "%"})
         items = [WarningPublic(warning_id=r.warning_id, department=r.department, kind=r.kind,
                                id_number=mask(r.id_number) if r.id_number else None, person_name=r.person_name,
                                household_id=r.household_id, matched=r.household_id is not None,
-                               amount=float(r.amount) if r.amount is not None else None, occurred_on=r.occurred_on,
+                               amount=r.amount, occurred_on=r.occurred_on,
                                source_ref=r.source_ref) for r in rows]
     more = len(items) > limit
     items = items[:limit]

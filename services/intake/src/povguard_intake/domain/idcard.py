@@ -11,6 +11,8 @@ from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidComponent
 
+from povguard_platform.personal import mask_id_number
+
 
 def id_number_problems(number: str) -> list[str]:
     """Why an ID number is invalid, in Chinese (empty when it is valid). Same checks as stdnum's ric.validate, with
@@ -66,4 +68,4 @@ def region_known(code: str) -> bool:
 
 def mask(number: str) -> str:
     """For lists and notices: the region and the last four only (公示不得显示身份证号码)."""
-    return number[:6] + "*" * (len(number) - 10) + number[-4:] if len(number) > 10 else "*" * len(number)
+    return mask_id_number(number)

@@ -4,10 +4,10 @@ Chinese. Pure: the caller gives today's date and the policy in force."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 
-from povguard_contracts.intake import IncomeLines, MemberFacts, Place, SpendingLines, VisitForm
+from povguard_contracts.intake import MemberFacts, Place, VisitForm
 from povguard_contracts.vocab import (
     Health,
     HouseholdKind,
@@ -18,7 +18,7 @@ from povguard_contracts.vocab import (
 )
 from povguard_intake.domain.idcard import birth_date_of, id_number_problems, is_male, normalise
 from povguard_platform.errors import Violation
-from povguard_platform.policy import Policy
+from povguard_platform.policy import Policy, amount_violations
 
 
 def member_violations(facts: MemberFacts, path: str, today: date) -> list[Violation]:
@@ -108,12 +108,6 @@ def effective_date_violations(day: date, policy: Policy, today: date, path: str 
     return out
 
 
-def _amounts(lines: IncomeLines | SpendingLines, path: str, bound: float) -> Iterable[Violation]:
-    for name, value in lines.model_dump().items():
-        if isinstance(value, (int, float)) and value > bound:
-            yield Violation(f"{path}.{name}", f"金额超出合理范围（不超过 {bound:,.0f} 元）", "range")
-
-
 def visit_violations(form: VisitForm, policy: Policy, today: date, path: str = "form") -> list[Violation]:
     out: list[Violation] = []
     window = policy.calendar.campaign_window
@@ -121,12 +115,7 @@ def visit_violations(form: VisitForm, policy: Policy, today: date, path: str = "
         out.append(Violation(f"{path}.visit_date", f"调查日期应在本次排查期间（{window[0]} 至 {window[1]}）", "window"))
     if form.visit_date > today:
         out.append(Violation(f"{path}.visit_date", "调查日期不能晚于今天", "date"))
-    bound = policy.bounds.max_line_amount
-    out += _amounts(form.income, f"{path}.income", bound)
-    out += _amounts(form.spending, f"{path}.spending", bound)
-    for i, item in enumerate(form.spending.other_rigid):
-        if item.amount > bound:
-            out.append(Violation(f"{path}.spending.other_rigid.{i}.amount", "金额超出合理范围", "range"))
+    out += amount_violations(form, policy.bounds.max_line_amount, path)
     if form.income.public_welfare_job_income > form.income.wages:
         out.append(Violation(f"{path}.income.public_welfare_job_income", "公益性岗位收入不能超过工资性收入", "range"))
     if form.income.asset_dividend > form.income.property:

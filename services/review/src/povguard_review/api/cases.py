@@ -12,13 +12,13 @@ from sqlalchemy import text
 from povguard_contracts.review import CaseOpened
 from povguard_contracts.vocab import Department, Outcome
 from povguard_platform.actor import Actor, Role
-from povguard_platform.auth import require_org
+from povguard_platform.auth import department_of, org_prefix, require_org
 from povguard_platform.batch import BatchResult, failure
 from povguard_platform.errors import RuleViolations, Violation
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import Forbidden
 from povguard_platform.service import Runtime
-from povguard_review.api.deps import Acting, Opener, Reader, ReviewDep, case_public, check_read, scope_prefix
+from povguard_review.api.deps import Acting, Opener, Reader, ReviewDep, case_public, check_read
 from povguard_review.api.schemas import (
     AppraisalBody,
     AppraisalItem,
@@ -61,7 +61,19 @@ def _done(case: Case, events: list[Any], review: Review) -> dict[str, Any]:
 @router.post("/cases", status_code=status.HTTP_201_CREATED, operation_id="open_case",
              summary="按村级分析研判会确定的重点排查名单手工建案", responses=_CONFLICT)
 async def open_case(body: CaseCreate, runtime: Runtime, review: ReviewDep, actor: Opener) -> dict[str, Any]:
-    require_org(actor, body.village_code)
+    """The case's village is the household's, as the registry has it (intake's HouseholdRegistered), never the
+    request's: a clerk cannot open a case for another village's household, nor for a household that is not
+    registered."""
+    async with runtime.engine.connect() as conn:
+        village = await review.village_of(conn, body.household_id)
+    if village is None:
+        raise RuleViolations([Violation(
+            "household_id", f"户 {body.household_id} 不是在册农户（登记中没有这一户，或刚登记尚未同步）",
+            "unknown_household")])
+    if body.village_code is not None and body.village_code != village:
+        raise RuleViolations([Violation("village_code", f"该户在册于行政村 {village}，不是 {body.village_code}",
+                                        "registry")])
+    require_org(actor, village)
     violations = []
     if body.acted_on > review.today():
         violations.append(Violation("acted_on", "日期不能晚于今天", "date"))
@@ -78,8 +90,8 @@ async def open_case(body: CaseCreate, runtime: Runtime, review: ReviewDep, actor
     async with runtime.engine.begin() as conn:
         before = await review.before(conn, body.household_id, body.outcome, body.category)
         opened = CaseOpened(
-            case_id=str(uuid7()), household_id=body.household_id, village_code=body.village_code,
-            township_code=body.village_code[:9], outcome=body.outcome, category=body.category, risks=body.risks,
+            case_id=str(uuid7()), household_id=body.household_id, village_code=village,
+            township_code=village[:9], outcome=body.outcome, category=body.category, risks=body.risks,
             lead_date=body.lead_date, source="重点排查名单", collector=body.collector,
             three_year_target=body.three_year_target,
             income_increase_target=body.outcome == Outcome.INCOME_INCREASE_TARGET,
@@ -103,7 +115,7 @@ async def list_cases(
               AND (CAST(:stage AS text) IS NULL OR stage = :stage) AND (NOT :open_only OR open)
               AND (CAST(:hh AS text) IS NULL OR household_id = :hh) AND case_id > :cursor
             ORDER BY case_id LIMIT :n"""),
-            {"prefix": scope_prefix(actor) + "%", "village": village, "stage": stage, "open_only": open_only,
+            {"prefix": org_prefix(actor) + "%", "village": village, "stage": stage, "open_only": open_only,
              "hh": household_id, "cursor": cursor or "", "n": limit + 1})
         cases = [Case.model_validate(r[0]) for r in rows]
     more = len(cases) > limit
@@ -136,7 +148,8 @@ async def work_queue(runtime: Runtime, review: ReviewDep, actor: Acting,
         Role.DEPARTMENT: [S.COUNTY_REVIEW],
         Role.ADMIN: list(domain.OPEN_STAGES),
     }.get(actor.role, [])
-    department = actor.org if actor.role == Role.DEPARTMENT else None
+    own = department_of(actor)
+    department = own.value if own else None
     level = domain.ROLE_LEVEL.get(actor.role)
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(text("""
@@ -146,7 +159,7 @@ async def work_queue(runtime: Runtime, review: ReviewDep, actor: Acting,
               AND (CAST(:dept AS text) IS NULL OR NOT (CAST(:dept AS text) = ANY(checked)))
               AND (state->'people'->>:user IS NULL OR state->'people'->>:user = :level)
             ORDER BY lead_date NULLS LAST, case_id LIMIT :n"""),
-            {"prefix": scope_prefix(actor) + "%", "stages": [s.value for s in stages],
+            {"prefix": org_prefix(actor) + "%", "stages": [s.value for s in stages],
              "township": actor.role == Role.TOWNSHIP_REVIEWER, "notice": S.NOTICE.value, "dept": department,
              "user": actor.user, "level": level.value if level else "", "n": limit})
         cases = [Case.model_validate(r[0]) for r in rows]
@@ -276,13 +289,11 @@ async def department_check(case_id: str, body: CheckBody, runtime: Runtime, revi
 
 def _checking_department(actor: Actor, named: Department | None) -> Department:
     """A department's machine client answers for its own department only; others must name one."""
-    if actor.role == Role.DEPARTMENT:
-        if named is not None and named.value != actor.org:
-            raise Forbidden(f"部门账号 {actor.org} 只能反馈本部门的比对结果", code="department")
-        try:
-            return Department(actor.org)
-        except ValueError:
-            raise Forbidden(f"{actor.org} 不是行业部门", code="department") from None
+    own = department_of(actor)
+    if own is not None:
+        if named is not None and named != own:
+            raise Forbidden(f"部门账号 {own.value} 只能反馈本部门的比对结果", code="department")
+        return own
     if named is None:
         raise RuleViolations([Violation("department", "须写明部门", "required")])
     return named

@@ -18,7 +18,6 @@ Reader = Annotated[Actor, Depends(require_roles(
 Opener = Annotated[Actor, Depends(require_roles(Role.VILLAGE_CLERK, Role.VILLAGE_COMMITTEE, Role.WORK_TEAM))]
 # every role with a token may act; the domain decides who may do which action (403) and when (409)
 Acting = Annotated[Actor, Depends(require_roles(*Role))]
-COUNTY_WIDE = frozenset({Role.COUNTY_BUREAU, Role.INSPECTOR, Role.ADMIN, Role.DEPARTMENT})
 
 
 def get_review(request: Request) -> Review:
@@ -33,14 +32,8 @@ def get_review(request: Request) -> Review:
 ReviewDep = Annotated[Review, Depends(get_review)]
 
 
-def scope_prefix(actor: Actor) -> str:
-    """The village-code prefix an actor reads: its org unit, or everything for county-wide roles."""
-    return "" if actor.role in COUNTY_WIDE else actor.org
-
-
 def check_read(actor: Actor, case: Case) -> None:
-    if actor.role not in COUNTY_WIDE:
-        require_org(actor, case.village_code)
+    require_org(actor, case.village_code)
 
 
 def case_public(case: Case, review: Review) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from sqlalchemy import text
 
 from povguard_contracts.review import CaseStage
 from povguard_platform.api import cursor_key, cursor_of
+from povguard_platform.auth import org_prefix
 from povguard_platform.service import Runtime
-from povguard_review.api.deps import Reader, ReviewDep, scope_prefix
+from povguard_review.api.deps import Reader, ReviewDep
 
 router = APIRouter(prefix="/v1", tags=["lists"])
 
@@ -69,7 +70,7 @@ async def overdue(runtime: Runtime, review: ReviewDep, actor: Reader, as_of: dat
     rows, next_cursor, townships = await _page(
         runtime, """open AND stage = ANY(:stages) AND village_code LIKE :prefix
                     AND (CAST(:town AS text) IS NULL OR township_code = :town)""",
-        {"stages": [s.value for s in late], "prefix": scope_prefix(actor) + "%", "town": township}, cursor, limit)
+        {"stages": [s.value for s in late], "prefix": org_prefix(actor) + "%", "town": township}, cursor, limit)
     data = [_item(r) | {"deadline": late[CaseStage(r.stage)].isoformat(),
                         "days_overdue": (as_of - late[CaseStage(r.stage)]).days} for r in rows]
     return {"as_of": as_of.isoformat(), "count": sum(t["count"] for t in townships), "townships": townships,
@@ -87,7 +88,7 @@ async def identification_limit(runtime: Runtime, review: ReviewDep, actor: Reade
         runtime, """open AND lead_date IS NOT NULL
                     AND lead_date + CAST(:max_days AS int) - CAST(:near AS int) <= CAST(:as_of AS date)
                     AND village_code LIKE :prefix""",
-        {"max_days": max_days, "near": near, "as_of": as_of, "prefix": scope_prefix(actor) + "%"}, cursor, limit)
+        {"max_days": max_days, "near": near, "as_of": as_of, "prefix": org_prefix(actor) + "%"}, cursor, limit)
     data = []
     for r in rows:
         limit_day = r.lead_date + timedelta(days=max_days)
@@ -104,7 +105,7 @@ async def stage_counts(runtime: Runtime, actor: Reader) -> dict[str, Any]:
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(text("""
             SELECT township_code, stage, count(*) FROM review.cases WHERE village_code LIKE :prefix
-            GROUP BY township_code, stage ORDER BY township_code"""), {"prefix": scope_prefix(actor) + "%"})
+            GROUP BY township_code, stage ORDER BY township_code"""), {"prefix": org_prefix(actor) + "%"})
         counts: dict[str, dict[str, int]] = defaultdict(dict)
         for town, stage, n in rows:
             counts[town][stage] = int(n)

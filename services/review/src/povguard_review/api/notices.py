@@ -10,11 +10,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import text
 
-from povguard_platform.actor import Role
 from povguard_platform.api import cursor_key, cursor_of
-from povguard_platform.auth import require_org
+from povguard_platform.auth import org_prefix, require_org
 from povguard_platform.service import Runtime
-from povguard_review.api.deps import Reader, ReviewDep, scope_prefix
+from povguard_review.api.deps import Reader, ReviewDep
 from povguard_review.domain.case import Case
 from povguard_review.notice import Notice, NoticeRow, to_html, to_xlsx
 
@@ -35,7 +34,7 @@ async def list_notices(runtime: Runtime, actor: Reader, as_of: Annotated[date | 
               AND (CAST(:as_of AS date) IS NULL OR c.notice_ends_on >= :as_of)
               AND (c.village_code, c.case_id) > (:after_village, :after_case)
             ORDER BY c.village_code, c.case_id LIMIT :n"""),
-            {"prefix": scope_prefix(actor) + "%", "as_of": as_of, "after_village": after[0],
+            {"prefix": org_prefix(actor) + "%", "as_of": as_of, "after_village": after[0],
              "after_case": after[1], "n": limit + 1})).all()
     more = len(rows) > limit
     data = []
@@ -59,8 +58,7 @@ async def list_notices(runtime: Runtime, actor: Reader, as_of: Annotated[date | 
                                                          "spreadsheetml.sheet": {}}}})
 async def village_notice(village_code: str, runtime: Runtime, review: ReviewDep, actor: Reader,
                          format: Literal["html", "xlsx"] = "html", as_of: date | None = None) -> Response:
-    if actor.role not in (Role.COUNTY_BUREAU, Role.INSPECTOR, Role.ADMIN):
-        require_org(actor, village_code)
+    require_org(actor, village_code)
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(text("""
             SELECT c.state, h.head_name, h.group_name, h.members, h.village, h.township

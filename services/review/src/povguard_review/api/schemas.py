@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from povguard_contracts.numbers import Count
 from povguard_contracts.review import CaseStage, CheckFinding, Opinion
 from povguard_contracts.vocab import (
     Department,
@@ -23,7 +24,7 @@ from povguard_platform.batch import MAX_ITEMS
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class StageAction(_Body):
@@ -35,8 +36,10 @@ class StageAction(_Body):
 class CaseCreate(_Body):
     """By hand, from the village analysis meeting's 重点排查名单."""
 
-    household_id: str = Field(min_length=1, max_length=64)
-    village_code: str = Field(pattern=r"^\d{12}$")
+    household_id: str = Field(min_length=1, max_length=64, description="a registered household (户籍登记)")
+    village_code: str | None = Field(default=None, pattern=r"^\d{12}$",
+                                     description="optional: the case's village is the registry's; if given, it must "
+                                                 "be the same")
     outcome: Outcome
     category: MonitoringCategory | None = None
     risks: list[RiskType] = Field(default_factory=list, max_length=5)
@@ -52,10 +55,10 @@ class CaseCreate(_Body):
 
 class AppraisalBody(StageAction):
     meeting_date: date = Field(title="评议会日期")
-    party_members_present: int = Field(ge=0, title="到会党员人数")
-    household_heads_present: int = Field(ge=0, title="到会户主人数")
-    votes_for: int = Field(ge=0, title="赞成票")
-    votes_against: int = Field(ge=0, title="反对票")
+    party_members_present: Count = Field(title="到会党员人数")
+    household_heads_present: Count = Field(title="到会户主人数")
+    votes_for: Count = Field(title="赞成票")
+    votes_against: Count = Field(title="反对票")
     opinions: list[Opinion] = Field(default_factory=list, title="意见及答复")
 
 

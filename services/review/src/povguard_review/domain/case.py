@@ -95,10 +95,9 @@ class Action(StrEnum):
 @dataclass(frozen=True)
 class Rule:
     stages: frozenset[CaseStage]
-    roles: frozenset[Role]  # ADMIN may always act (as a county administrator)
+    roles: frozenset[Role]  # ADMIN may always act (as a county administrator), inside its org unit
     level_action: bool = True  # counts for segregation of duties
     approval: bool = False  # the collector of the visit may not do it
-    scoped: bool = True  # the actor's org unit must cover the household's village
 
 
 _ANY = frozenset(r for r in Role if r not in (Role.SYSTEM, Role.INSPECTOR))
@@ -106,13 +105,12 @@ RULES: dict[Action, Rule] = {
     Action.APPRAISE: Rule(frozenset({S.APPRAISAL}), VILLAGE_ROLES),
     Action.VILLAGE_DECIDE: Rule(frozenset({S.VILLAGE_DECISION}), frozenset({Role.VILLAGE_COMMITTEE}), approval=True),
     Action.START_NOTICE: Rule(frozenset({S.NOTICE_PENDING}), VILLAGE_ROLES),
-    Action.RAISE_OBJECTION: Rule(frozenset({S.NOTICE}), _ANY, level_action=False, scoped=False),
+    Action.RAISE_OBJECTION: Rule(frozenset({S.NOTICE}), _ANY, level_action=False),
     Action.RESOLVE_OBJECTION: Rule(frozenset({S.NOTICE}), frozenset({Role.VILLAGE_COMMITTEE, Role.WORK_TEAM,
                                                                      Role.TOWNSHIP_REVIEWER})),
     Action.CLOSE_NOTICE: Rule(frozenset({S.NOTICE}), VILLAGE_ROLES),
     Action.TOWNSHIP_REVIEW: Rule(frozenset({S.TOWNSHIP_REVIEW}), frozenset({Role.TOWNSHIP_REVIEWER}), approval=True),
-    Action.DEPARTMENT_CHECK: Rule(frozenset({S.COUNTY_REVIEW}), frozenset({Role.DEPARTMENT}), level_action=False,
-                                  scoped=False),
+    Action.DEPARTMENT_CHECK: Rule(frozenset({S.COUNTY_REVIEW}), frozenset({Role.DEPARTMENT}), level_action=False),
     Action.COUNTY_DECIDE: Rule(frozenset({S.COUNTY_REVIEW}), frozenset({Role.COUNTY_BUREAU}), approval=True),
     Action.RETURN: Rule(OPEN_STAGES - {S.APPRAISAL}, frozenset({Role.VILLAGE_COMMITTEE, Role.TOWNSHIP_REVIEWER,
                                                                Role.COUNTY_BUREAU})),
@@ -307,7 +305,7 @@ def authorise(case: Case, actor: Actor, action: Action, acted_on: date, *, today
     if actor.role != Role.ADMIN and actor.role not in rule.roles:
         raise DomainForbidden(f"角色 {actor.role.value} 不能{action.value}；可由："
                         + "、".join(sorted(r.value for r in rule.roles)) + " 办理", code="role")
-    if rule.scoped and actor.role != Role.ADMIN and not actor.covers(case.village_code):
+    if not actor.covers(case.village_code):  # every role, administrators too: the actor's org unit
         raise DomainForbidden(f"单位 {actor.org} 不能办理 {case.village_code} 的案件（不在本单位范围内）",
                               code="org_scope")
     if case.stage not in rule.stages:

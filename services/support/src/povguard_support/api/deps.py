@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from povguard_platform.actor import Actor, Role
-from povguard_platform.auth import require_org, require_roles
+from povguard_platform.auth import department_of, placed, require_org, require_roles
 from povguard_platform.policy import load_policy, policy_section
 from povguard_platform.problems import Forbidden
 from povguard_support.domain.catalogue import SupportPolicy
@@ -16,7 +16,6 @@ from povguard_support.domain.plan import Measure, Plan
 from povguard_support.handlers import Support
 
 CADRE_ROLES = frozenset({Role.VILLAGE_CLERK, Role.VILLAGE_COMMITTEE, Role.WORK_TEAM})
-COUNTY_WIDE = frozenset({Role.COUNTY_BUREAU, Role.INSPECTOR, Role.ADMIN, Role.DEPARTMENT})
 
 Reader = Annotated[Actor, Depends(require_roles(
     Role.VILLAGE_CLERK, Role.VILLAGE_COMMITTEE, Role.WORK_TEAM, Role.TOWNSHIP_REVIEWER, Role.COUNTY_BUREAU,
@@ -43,34 +42,23 @@ SupportDep = Annotated[Support, Depends(get_support)]
 
 
 
-def in_scope(actor: Actor) -> Callable[[Plan], None]:
-    """The plan's village lies in the actor's org unit (departments and the county see every plan)."""
+def in_scope(actor: Actor, county: str) -> Callable[[Plan], None]:
+    """The plan's village lies in the actor's org unit (the county's roles: every plan of their county; a plan not
+    yet placed in a village belongs to the county)."""
 
     def check(plan: Plan) -> None:
-        if actor.role in COUNTY_WIDE:
-            return
-        require_org(actor, plan.village_code or plan.township_code or "?")
+        require_org(actor, placed(plan.village_code or plan.township_code, county))
 
     return check
 
 
-def may_deliver(actor: Actor, plan: Plan, measure: Measure) -> None:
-    """A measure's step is taken by its responsible department (org = the department's name) or by a cadre of the
-    household's village."""
-    if actor.role == Role.ADMIN:
-        return
-    if actor.role == Role.DEPARTMENT:
-        if actor.org != measure.department.value:
-            raise Forbidden(f"部门账号 {actor.org} 不是该措施的责任部门（{measure.department.value}）")
-        return
-    if actor.role in CADRE_ROLES:
-        require_org(actor, plan.village_code or "?")
-        return
-    raise Forbidden(f"role {actor.role.value} may not record a measure's delivery")
-
-
-def org_prefix(actor: Actor) -> str:
-    """The code prefix a list is limited to ('' = county-wide)."""
-    if actor.role in COUNTY_WIDE or len(actor.org) <= 6:
-        return ""
-    return actor.org
+def may_deliver(actor: Actor, plan: Plan, measure: Measure, county: str) -> None:
+    """A measure's step is taken, inside the actor's org unit, by its responsible department or by a cadre of the
+    household's village (or an administrator)."""
+    in_scope(actor, county)(plan)
+    department = department_of(actor)
+    if department is not None and department != measure.department:
+        raise Forbidden(f"部门账号 {department.value} 不是该措施的责任部门（{measure.department.value}）",
+                        code="department")
+    if actor.role not in {*CADRE_ROLES, Role.DEPARTMENT, Role.ADMIN}:
+        raise Forbidden(f"role {actor.role.value} may not record a measure's delivery", code="role")

@@ -9,18 +9,14 @@ from fastapi import APIRouter, Query
 from sqlalchemy import text
 
 from povguard_contracts.vocab import Department, MeasureKind
-from povguard_platform.actor import Role
+from povguard_platform.auth import department_of, org_prefix
 from povguard_platform.problems import Forbidden
 from povguard_platform.service import Runtime
-from povguard_support.api.deps import Reader, org_prefix
+from povguard_support.api.deps import Reader
 from povguard_support.api.schemas import MeasurePublic, MeasuresPublic
 from povguard_support.domain.plan import MeasureStatus
 
 router = APIRouter(prefix="/v1/measures", tags=["measures"])
-
-
-def _f(value: Any) -> float | None:
-    return float(value) if value is not None else None
 
 
 def _d(value: Any) -> date | None:
@@ -37,12 +33,11 @@ async def list_measures(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MeasuresPublic:
-    if actor.role == Role.DEPARTMENT:
-        if department is not None and department.value != actor.org:
-            raise Forbidden(f"部门账号 {actor.org} 只能查看本部门的措施")
-        department = Department(actor.org) if actor.org in {d.value for d in Department} else None
-        if department is None:
-            raise Forbidden(f"部门账号 {actor.org} 不是已知的行业部门")
+    own = department_of(actor)
+    if own is not None:
+        if department is not None and department != own:
+            raise Forbidden(f"部门账号 {own.value} 只能查看本部门的措施", code="department")
+        department = own
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(text("""
             SELECT measure_id, household_id, village_code, kind, developmental, department, status, description,
@@ -60,8 +55,8 @@ async def list_measures(
         items = [MeasurePublic(
             measure_id=r.measure_id, household_id=r.household_id, village_code=r.village_code, kind=r.kind,
             developmental=r.developmental, department=r.department, status=r.status, description=r.description,
-            amount=_f(r.amount), planned_start=_d(r.planned_start), planned_end=_d(r.planned_end),
-            implemented_on=_d(r.implemented_on), implemented_amount=_f(r.implemented_amount),
+            amount=r.amount, planned_start=_d(r.planned_start), planned_end=_d(r.planned_end),
+            implemented_on=_d(r.implemented_on), implemented_amount=r.implemented_amount,
             evidence_ref=r.evidence_ref, verified_on=_d(r.verified_on)) for r in rows]
     more = len(items) > limit
     items = items[:limit]

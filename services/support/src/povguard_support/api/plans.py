@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from povguard_contracts.payload import EventPayload
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
-from povguard_platform.auth import require_org
+from povguard_platform.auth import org_prefix
 from povguard_platform.batch import BatchResult, apply_each
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import NotFound
@@ -26,7 +26,6 @@ from povguard_support.api.deps import (
     SupportDep,
     in_scope,
     may_deliver,
-    org_prefix,
 )
 from povguard_support.api.schemas import (
     CadreAssign,
@@ -68,7 +67,7 @@ async def get_plan(household_id: str, runtime: Runtime, support: SupportDep, act
         plan = await support.load(conn, household_id)
     if not plan.exists:
         raise NotFound(f"户 {household_id} 没有帮扶计划")
-    in_scope(actor)(plan)
+    in_scope(actor, support.county)(plan)
     return await _public(runtime, support, plan, response)
 
 
@@ -77,7 +76,7 @@ async def assign_cadre(household_id: str, body: CadreAssign, runtime: Runtime, s
                        expected: ExpectedVersion, response: Response) -> PlanPublic:
     async with runtime.engine.begin() as conn:
         plan = await support.change(conn, household_id, actor, expected,
-                                    _cadre(body.cadre), in_scope(actor))
+                                    _cadre(body.cadre), in_scope(actor, support.county))
     return await _public(runtime, support, plan, response)
 
 
@@ -91,14 +90,14 @@ async def assign_measure(household_id: str, body: MeasureCreate, runtime: Runtim
         plan = await support.change(
             conn, household_id, actor, expected,
             _measure(support, body, measure_id),
-            in_scope(actor))
+            in_scope(actor, support.county))
     response.headers["Location"] = f"/v1/plans/{household_id}/measures/{measure_id}"
     return await _public(runtime, support, plan, response)
 
 
-def _delivery_check(actor: Actor, measure_id: str) -> Any:
+def _delivery_check(actor: Actor, measure_id: str, county: str) -> Any:
     def check(plan: Plan) -> None:
-        may_deliver(actor, plan, domain.measure(plan, measure_id))
+        may_deliver(actor, plan, domain.measure(plan, measure_id), county)
 
     return check
 
@@ -113,8 +112,9 @@ async def implement_measure(household_id: str, measure_id: str, body: MeasureImp
     async with runtime.engine.begin() as conn:
         plan = await support.change(
             conn, household_id, actor, expected,
-            lambda p: domain.implement(p, measure_id, body.implemented_on, body.amount, body.evidence_ref, today),
-            _delivery_check(actor, measure_id))
+            lambda p: domain.implement(p, measure_id, body.implemented_on, body.amount, body.evidence_ref, today,
+                                       support.max_amount),
+            _delivery_check(actor, measure_id, support.county))
     return await _public(runtime, support, plan, response)
 
 
@@ -128,8 +128,8 @@ async def verify_measure(household_id: str, measure_id: str, body: MeasureVerify
     async with runtime.engine.begin() as conn:
         plan = await support.change(
             conn, household_id, actor, expected,
-            lambda p: domain.verify(p, measure_id, body.verified_on, body.note, today),
-            _delivery_check(actor, measure_id))
+            lambda p: domain.verify(p, measure_id, body.verified_on, body.note, today, actor),
+            _delivery_check(actor, measure_id, support.county))
     return await _public(runtime, support, plan, response)
 
 
@@ -140,13 +140,13 @@ async def measure_income(household_id: str, body: IncomeCreate, runtime: Runtime
     today = support.today()
 
     def check(plan: Plan) -> None:
-        require_org(actor, plan.village_code or "?")
+        in_scope(actor, support.county)(plan)
 
     async with runtime.engine.begin() as conn:
         plan = await support.change(
             conn, household_id, actor, expected,
             lambda p: domain.measure_income(p, body.measured_on, body.per_capita, body.note, support.catalogue,
-                                            today), check)
+                                            today, support.max_amount), check)
     return await _public(runtime, support, plan, response)
 
 
@@ -164,12 +164,13 @@ async def enter_plans(body: PlanEntries, runtime: Runtime, support: SupportDep,
             steps = [_cadre(entry.cadre)] if entry.cadre is not None else []
             steps += [_measure(support, m, str(uuid7())) for m in entry.measures]
             if steps:
-                plan = await support.change_all(conn, entry.household_id, actor, None, steps, in_scope(actor))
+                plan = await support.change_all(conn, entry.household_id, actor, None, steps,
+                                                in_scope(actor, support.county))
             else:
                 plan = await support.load(conn, entry.household_id)
                 if not plan.exists:
                     raise NotFound(f"户 {entry.household_id} 没有帮扶计划")
-                in_scope(actor)(plan)
+                in_scope(actor, support.county)(plan)
             return await _state(conn, support, plan)
 
         return await apply_each(conn, body.items, lambda entry: entry.household_id, one)
@@ -181,8 +182,8 @@ def _cadre(cadre: str) -> Callable[[Plan], EventPayload]:
 
 def _measure(support: Support, m: MeasureCreate, measure_id: str) -> Callable[[Plan], EventPayload]:
     return lambda p: domain.assign(p, measure_id, m.kind, support.catalogue, description=m.description,
-                                   amount=m.amount, planned_start=m.planned_start, planned_end=m.planned_end,
-                                   department=m.department)
+                                   amount=m.amount, max_amount=support.max_amount, planned_start=m.planned_start,
+                                   planned_end=m.planned_end, department=m.department)
 
 
 @router.post("/batches/implementations", operation_id="implement_measures",
@@ -197,8 +198,8 @@ async def implement_measures(body: Implementations, runtime: Runtime, support: S
             plan = await support.change(
                 conn, item.household_id, actor, None,
                 lambda p: domain.implement(p, item.measure_id, item.implemented_on, item.amount, item.evidence_ref,
-                                           today),
-                _delivery_check(actor, item.measure_id))
+                                           today, support.max_amount),
+                _delivery_check(actor, item.measure_id, support.county))
             return await _state(conn, support, plan)
 
         return await apply_each(conn, body.items, lambda item: f"{item.household_id}/{item.measure_id}", one)
@@ -230,15 +231,11 @@ async def _plans(runtime: Runtime, actor: Actor, where: str, params: dict[str, A
             household_id=r.household_id, village_code=r.village_code, township_code=r.township_code, open=r.open,
             basis=r.basis, lead_department=r.lead_department, cadre=r.cadre, measures=r.measures,
             developmental=r.developmental, missing=r.missing, labour_capable=r.labour_capable,
-            safety_net_only=r.safety_net_only, final_goal=_f(r.final_goal), latest_per_capita=_f(r.latest_per_capita),
-            latest_expected=_f(r.latest_expected), behind=r.behind, closed_reason=r.closed_reason) for r in rows]
+            safety_net_only=r.safety_net_only, final_goal=r.final_goal, latest_per_capita=r.latest_per_capita,
+            latest_expected=r.latest_expected, behind=r.behind, closed_reason=r.closed_reason) for r in rows]
     more = len(items) > limit
     items = items[:limit]
     return PlansPublic(data=items, next_cursor=items[-1].household_id if more else None)
-
-
-def _f(value: Any) -> float | None:
-    return float(value) if value is not None else None
 
 
 Limit = Annotated[int, Query(ge=1, le=500)]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from povguard_contracts.numbers import SignedYuan, fen
+from povguard_platform.auth import org_prefix
 from povguard_platform.service import Runtime
-from povguard_support.api.deps import Reader, org_prefix
+from povguard_support.api.deps import Reader
 
 router = APIRouter(prefix="/v1/progress", tags=["progress"])
 
@@ -20,9 +23,9 @@ class ProgressRow(BaseModel):
     measured: int
     behind: int
     on_track: int
-    average_per_capita: float | None
-    average_expected: float | None
-    average_final_goal: float | None
+    average_per_capita: SignedYuan | None
+    average_expected: SignedYuan | None
+    average_final_goal: SignedYuan | None
     missing_measures: int
     safety_net_only: int
 
@@ -63,5 +66,5 @@ async def progress(runtime: Runtime, actor: Reader,
     return ProgressPublic(level=level, data=items, next_cursor=items[-1].code if more else None)
 
 
-def _round(value: object) -> float | None:
-    return round(float(value), 2) if value is not None else None  # type: ignore[arg-type]
+def _round(value: Decimal | None) -> Decimal | None:
+    return fen(value) if value is not None else None

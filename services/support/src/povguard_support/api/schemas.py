@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from povguard_contracts.numbers import SignedYuan, Year, Yuan
 from povguard_contracts.vocab import Department, MeasureKind
 from povguard_platform.batch import MAX_ITEMS
 from povguard_support.domain import plan as domain
@@ -14,7 +15,7 @@ from povguard_support.domain.plan import HouseholdFacts, Measure, Plan
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class CadreAssign(_In):
@@ -24,7 +25,7 @@ class CadreAssign(_In):
 class MeasureCreate(_In):
     kind: MeasureKind
     description: str = Field(default="", max_length=500)
-    amount: float | None = None
+    amount: Yuan | None = None
     planned_start: date | None = None
     planned_end: date | None = None
     department: Department | None = Field(default=None, description="default: the catalogue's department")
@@ -32,7 +33,7 @@ class MeasureCreate(_In):
 
 class MeasureImplement(_In):
     implemented_on: date
-    amount: float | None = None
+    amount: Yuan | None = None
     evidence_ref: str = Field(max_length=200, description="实施佐证材料编号")
 
 
@@ -73,7 +74,7 @@ class MeasureVerify(_In):
 
 class IncomeCreate(_In):
     measured_on: date
-    per_capita: float = Field(title="人均纯收入（测算）")
+    per_capita: Yuan = Field(title="人均纯收入（测算）")
     note: str = Field(default="", max_length=500)
 
 
@@ -85,11 +86,11 @@ class MeasurePublic(BaseModel):
     department: str
     status: str
     description: str
-    amount: float | None
+    amount: Yuan | None
     planned_start: date | None
     planned_end: date | None
     implemented_on: date | None
-    implemented_amount: float | None
+    implemented_amount: Yuan | None
     evidence_ref: str
     verified_on: date | None
     village_code: str = ""
@@ -101,15 +102,15 @@ class MeasuresPublic(BaseModel):
 
 
 class GoalPublic(BaseModel):
-    year: int
-    per_capita: float
+    year: Year
+    per_capita: SignedYuan
 
 
 class IncomePublic(BaseModel):
     measured_on: date
-    per_capita: float
-    goal: float | None
-    expected: float | None
+    per_capita: Yuan
+    goal: SignedYuan | None
+    expected: SignedYuan | None
     behind: bool
     note: str
 
@@ -125,7 +126,7 @@ class PlanPublic(BaseModel):
     risks: list[str]
     lead_department: str | None
     cadre: str | None
-    base_per_capita: float
+    base_per_capita: SignedYuan
     base_source: str
     goals: list[GoalPublic]
     created_on: date | None
@@ -155,9 +156,9 @@ class PlanSummary(BaseModel):
     missing: list[str]
     labour_capable: bool | None
     safety_net_only: bool
-    final_goal: float | None
-    latest_per_capita: float | None
-    latest_expected: float | None
+    final_goal: SignedYuan | None
+    latest_per_capita: Yuan | None
+    latest_expected: SignedYuan | None
     behind: bool
     closed_reason: str | None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from povguard_contracts.vocab import Department, MeasureKind, RiskType
@@ -10,7 +12,7 @@ GAPS = ("两不愁", "义务教育", "基本医疗", "住房安全", "饮水安�
 
 
 class MeasureEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     developmental: bool
     department: Department
@@ -26,11 +28,12 @@ class MeasureEntry(BaseModel):
 
 
 class SupportPolicy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     goal_years: int = Field(default=3, ge=1, le=10)
-    goal_growth: float = Field(default=0.08, ge=0, le=1)
-    behind_tolerance: float = Field(default=0.05, ge=0, lt=1)
+    # shares that weigh amounts: Decimals, so that goals and the behind check are exact
+    goal_growth: Decimal = Field(default=Decimal("0.08"), ge=0, le=1)
+    behind_tolerance: Decimal = Field(default=Decimal("0.05"), ge=0, lt=1)
     measures: dict[MeasureKind, MeasureEntry]
 
     @model_validator(mode="after")

@@ -8,8 +8,10 @@ import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
+from povguard_contracts.numbers import fen
 from povguard_contracts.payload import EventPayload
 from povguard_contracts.support import (
     CadreAssigned,
@@ -25,9 +27,12 @@ from povguard_contracts.support import (
     PlanReopened,
 )
 from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus, RiskType
-from povguard_platform.errors import DomainConflict, RuleViolations, Violation
+from povguard_platform.actor import Actor, Role
+from povguard_platform.errors import DomainConflict, DomainForbidden, RuleViolations, Violation
+from povguard_platform.policy import amount_violations
 from povguard_support.domain.catalogue import SupportPolicy
 
+YUAN = Decimal(1)
 MONITORED = "监测对象"
 THREE_YEAR = "三年帮扶目标"
 INCOME_INCREASE = "户户增收"
@@ -46,16 +51,17 @@ class Measure:
     developmental: bool
     department: Department
     description: str = ""
-    amount: float | None = None
+    amount: Decimal | None = None
     planned_start: date | None = None
     planned_end: date | None = None
     source: str = ""
     status: MeasureStatus = MeasureStatus.PLANNED
     implemented_on: date | None = None
-    implemented_amount: float | None = None
+    implemented_amount: Decimal | None = None
     evidence_ref: str = ""
     verified_on: date | None = None
     verify_note: str = ""
+    implemented_by: Actor | None = None  # who recorded the implementation (the event's actor)
 
 
 @dataclass
@@ -72,9 +78,9 @@ class Plan:
     risks: list[RiskType] = field(default_factory=list)
     lead_department: Department | None = None
     cadre: str | None = None
-    base_per_capita: float = 0.0
+    base_per_capita: Decimal = Decimal(0)
     base_source: str = ""
-    goals: dict[int, float] = field(default_factory=dict)
+    goals: dict[int, Decimal] = field(default_factory=dict)
     created_on: date | None = None
     measures: dict[str, Measure] = field(default_factory=dict)
     incomes: list[IncomeMeasured] = field(default_factory=list)
@@ -95,7 +101,7 @@ class HouseholdFacts:
     gaps: frozenset[str] = frozenset()
     no_labour: bool | None = None
     labour_capable_members: int | None = None
-    per_capita: float | None = None
+    per_capita: Decimal | None = None
 
     @property
     def labour_capable(self) -> bool | None:
@@ -152,12 +158,13 @@ def fold(events: Iterable[EventPayload], state: Plan | None = None) -> Plan:
 # --- creating, closing, reopening (from county decisions) -----------------------------------------------------------
 
 
-def income_goals(base: float, start_year: int, policy: SupportPolicy, floor: float) -> list[IncomeGoal]:
+def income_goals(base: Decimal, start_year: int, policy: SupportPolicy, floor: Decimal) -> list[IncomeGoal]:
     """三年帮扶目标: the last year reaches at least `floor` (10000) and at least `base` grown by the policy's yearly
-    growth; the years before it step evenly from `base`."""
+    growth; the years before it step evenly from `base`, each rounded half up to the yuan."""
     n = policy.goal_years
     final = max(floor, base * (1 + policy.goal_growth) ** n)
-    return [IncomeGoal(year=start_year + i, per_capita=round(base + (final - base) * (i + 1) / n))
+    return [IncomeGoal(year=start_year + i,
+                       per_capita=(base + (final - base) * (i + 1) / n).quantize(YUAN, ROUND_HALF_UP))
             for i in range(n)]
 
 
@@ -190,8 +197,8 @@ class NewPlan:
     cadre: str | None = None
 
 
-def create(plan: Plan, cmd: NewPlan, facts: HouseholdFacts | None, policy: SupportPolicy, monitoring_line: float,
-           goal_floor: float, measure_ids: Sequence[str]) -> list[EventPayload]:
+def create(plan: Plan, cmd: NewPlan, facts: HouseholdFacts | None, policy: SupportPolicy, monitoring_line: Decimal,
+           goal_floor: Decimal, measure_ids: Sequence[str]) -> list[EventPayload]:
     """PlanCreated and a MeasureAssigned for each measure the decision proposed (one id per proposed measure)."""
     if plan.exists:
         raise DomainConflict(f"户 {cmd.household_id} 已有帮扶计划", household_id=cmd.household_id)
@@ -202,7 +209,7 @@ def create(plan: Plan, cmd: NewPlan, facts: HouseholdFacts | None, policy: Suppo
     created = PlanCreated(
         household_id=cmd.household_id, village_code=cmd.village_code, township_code=cmd.township_code,
         basis=cmd.basis, case_id=cmd.case_id, outcome=cmd.outcome, risks=list(cmd.risks),
-        lead_department=cmd.lead_department, cadre=cmd.cadre, base_per_capita=round(base, 2),
+        lead_department=cmd.lead_department, cadre=cmd.cadre, base_per_capita=fen(base),
         base_source="收入评估" if known is not None else "监测范围",
         goals=income_goals(base, cmd.decided_on.year, policy, goal_floor), created_on=cmd.decided_on)
     events: list[EventPayload] = [created]
@@ -244,17 +251,15 @@ def assign_cadre(plan: Plan, cadre: str) -> CadreAssigned:
     return CadreAssigned(household_id=plan.household_id, cadre=cadre.strip())
 
 
-def assign(plan: Plan, measure_id: str, kind: MeasureKind, policy: SupportPolicy, *, description: str = "",
-           amount: float | None = None, planned_start: date | None = None, planned_end: date | None = None,
-           department: Department | None = None) -> MeasureAssigned:
+def assign(plan: Plan, measure_id: str, kind: MeasureKind, policy: SupportPolicy, *, max_amount: Decimal,
+           description: str = "", amount: Decimal | None = None, planned_start: date | None = None,
+           planned_end: date | None = None, department: Department | None = None) -> MeasureAssigned:
     """Plan a measure; its department and whether it is developmental come from the catalogue unless the
-    department is named."""
+    department is named. `max_amount`: the policy's bound for one amount ([bounds] max_line_amount)."""
     _require(plan)
     if not plan.open:
         raise DomainConflict(f"帮扶计划已关闭（{plan.closed_reason}），不能新增措施", household_id=plan.household_id)
-    violations = []
-    if amount is not None and amount < 0:
-        violations.append(Violation("amount", "金额不能为负", "range"))
+    violations = amount_violations(amount, max_amount, "amount")
     if planned_start and planned_end and planned_end < planned_start:
         violations.append(Violation("planned_end", "计划完成日期不能早于开始日期", "date"))
     if violations:
@@ -276,8 +281,8 @@ def measure(plan: Plan, measure_id: str) -> Measure:
     return found
 
 
-def implement(plan: Plan, measure_id: str, on: date, amount: float | None, evidence_ref: str,
-              today: date) -> MeasureImplemented:
+def implement(plan: Plan, measure_id: str, on: date, amount: Decimal | None, evidence_ref: str,
+              today: date, max_amount: Decimal) -> MeasureImplemented:
     """planned → implemented, with the date, the amount and a reference to the evidence."""
     m = measure(plan, measure_id)
     if m.status != MeasureStatus.PLANNED:
@@ -288,8 +293,7 @@ def implement(plan: Plan, measure_id: str, on: date, amount: float | None, evide
         violations.append(Violation("evidence_ref", "须提供实施佐证材料编号", "required"))
     if on > today:
         violations.append(Violation("implemented_on", "实施日期不能晚于今天", "date"))
-    if amount is not None and amount < 0:
-        violations.append(Violation("amount", "金额不能为负", "range"))
+    violations += amount_violations(amount, max_amount, "amount")
     if violations:
         raise RuleViolations(violations)
     return MeasureImplemented(household_id=plan.household_id, measure_id=measure_id, kind=m.kind,
@@ -297,12 +301,29 @@ def implement(plan: Plan, measure_id: str, on: date, amount: float | None, evide
                               amount=amount, evidence_ref=evidence_ref.strip())
 
 
-def verify(plan: Plan, measure_id: str, on: date, note: str, today: date) -> MeasureVerified:
-    """implemented → verified."""
+def note_implementers(plan: Plan, implemented: Iterable[tuple[str, Actor]]) -> None:
+    """Who recorded each implementation (measure id, the event's actor), for the verification's separation."""
+    for measure_id, actor in implemented:
+        if measure_id in plan.measures:
+            plan.measures[measure_id].implemented_by = actor
+
+
+def verify(plan: Plan, measure_id: str, on: date, note: str, today: date, verifier: Actor) -> MeasureVerified:
+    """implemented → verified, by someone other than who recorded the implementation. Verifying is the check that
+    the household really received the measure (未享受录入 is its failure): the person who recorded it cannot
+    confirm it, and a department that recorded its own delivery is checked from the village side (the cadres who
+    visit the household), not by itself again through another of its accounts."""
     m = measure(plan, measure_id)
     if m.status != MeasureStatus.IMPLEMENTED:
         raise DomainConflict(f"措施 {measure_id} 当前为 {m.status.value}，只有 implemented 的措施可以核验",
                              current_status=m.status.value)
+    by = m.implemented_by
+    if by is not None and by.user == verifier.user:
+        raise DomainForbidden(f"{verifier.user} 登记了该措施的实施，不能再核验（实施与核验须由不同的人）",
+                              code="segregation")
+    if by is not None and by.role == Role.DEPARTMENT and verifier.role == Role.DEPARTMENT:
+        raise DomainForbidden(f"责任部门（{m.department.value}）登记的实施由村级干部到户核验，不能由部门自己核验",
+                              code="segregation")
     assert m.implemented_on is not None
     violations = []
     if on < m.implemented_on:
@@ -344,7 +365,7 @@ def safety_net_only(plan: Plan, facts: HouseholdFacts | None) -> bool:
 # --- 季度收入测算 ----------------------------------------------------------------------------------------------------
 
 
-def expected_income(plan: Plan, day: date) -> tuple[float, float] | None:
+def expected_income(plan: Plan, day: date) -> tuple[Decimal, Decimal] | None:
     """(goal of the year, where the household should be by `day`): from the previous year's goal (or the base, in
     the first year) towards this year's goal, pro rata by day of the year. After the last year: the last goal."""
     if not plan.goals:
@@ -357,16 +378,13 @@ def expected_income(plan: Plan, day: date) -> tuple[float, float] | None:
     goal = plan.goals[day.year]
     previous = plan.goals.get(day.year - 1, plan.base_per_capita)
     days = 366 if calendar.isleap(day.year) else 365
-    share = day.timetuple().tm_yday / days
-    return goal, round(previous + (goal - previous) * share, 2)
+    return goal, fen(previous + (goal - previous) * day.timetuple().tm_yday / days)
 
 
-def measure_income(plan: Plan, on: date, per_capita: float, note: str, policy: SupportPolicy,
-                   today: date) -> IncomeMeasured:
+def measure_income(plan: Plan, on: date, per_capita: Decimal, note: str, policy: SupportPolicy,
+                   today: date, max_amount: Decimal) -> IncomeMeasured:
     _require(plan)
-    violations = []
-    if per_capita < 0:
-        violations.append(Violation("per_capita", "人均纯收入不能为负", "range"))
+    violations = amount_violations(per_capita, max_amount, "per_capita")
     if on > today:
         violations.append(Violation("measured_on", "测算日期不能晚于今天", "date"))
     if violations:

@@ -1,8 +1,9 @@
 """The ledger: entries, Merkle tree nodes, payloads, checkpoints, cosignatures, signing keys, re-check runs.
 
-Append-only at the database: the application role gets SELECT and INSERT only, and triggers refuse UPDATE, DELETE
-and TRUNCATE. The triggers are ENABLE ALWAYS, so `session_replication_role = replica` does not bypass them; only a
-superuser who disables a trigger can change a row, and the re-check and `povguard audit verify` then find it.
+Append-only at the database: triggers refuse UPDATE, DELETE and TRUNCATE, and the runtime role gets SELECT and
+INSERT only (0004). The triggers are ENABLE ALWAYS, so `session_replication_role = replica` does not bypass them;
+only the owner or a superuser who disables a trigger can change a row, and the re-check and `povguard audit verify`
+then find it.
 
 Revision ID: 0002
 Revises: 0001
@@ -15,7 +16,6 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "povguard_audit_app"  # production logs in as a member of this role
 IMMUTABLE = ("ledger", "tree_nodes", "checkpoints", "cosignatures")
 
 
@@ -134,20 +134,6 @@ def upgrade() -> None:
                   FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()""")
     op.execute("ALTER TABLE audit.payloads ENABLE ALWAYS TRIGGER payloads_redaction_only")
     op.execute("ALTER TABLE audit.payloads ENABLE ALWAYS TRIGGER payloads_no_truncate")
-
-    # The application role: append and read the ledger, never change it.
-    op.execute(f"""DO $$ BEGIN
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN CREATE ROLE {APP_ROLE} NOLOGIN; END IF;
-        END $$""")
-    op.execute(f"GRANT USAGE ON SCHEMA audit TO {APP_ROLE}")
-    op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM {APP_ROLE}")
-    op.execute(f"GRANT SELECT, INSERT ON {', '.join('audit.' + t for t in IMMUTABLE)}, audit.events, "
-               f"audit.recheck_runs TO {APP_ROLE}")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE (body, redacted_at, redaction_reason) ON audit.payloads TO {APP_ROLE}")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON audit.inbox, audit.consumer_streams, "
-               f"audit.consumer_failures, audit.dead_letters, audit.relay_checkpoint, audit.signing_keys, "
-               f"audit.witnesses, audit.findings TO {APP_ROLE}")
-    op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA audit TO {APP_ROLE}")
 
 
 def downgrade() -> None:

@@ -1,0 +1,3 @@
+from povguard_platform.migrations import run_env
+
+run_env("reporting")

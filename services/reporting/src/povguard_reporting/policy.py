@@ -1,0 +1,64 @@
+"""What the reporting service reads of the campaign's policy: the calendar, each review stage's deadline and who acts
+at it, the 15-day identification limit, and the measure catalogue (which risks and gaps a measure kind answers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict
+
+from povguard_platform.policy import Policy, load_policy, policy_section
+
+# who acts at each open stage (seed §三(六)-(九)); the dashboard's "who must act"
+ACTS_AT = {"村民评议": "村两委", "村两委决定": "村两委", "待公示": "村级数据员", "公示中": "村级数据员",
+           "乡镇审核": "乡镇审核", "县级审定": "县乡村振兴局"}
+
+
+class _ReviewSection(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    near_limit_days: int = 3
+    stage_deadlines: dict[str, str] = {}
+
+
+class _Measure(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    developmental: bool
+    risks: list[str] = []
+    gaps: list[str] = []
+
+
+class _SupportSection(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    measures: dict[str, _Measure] = {}
+
+
+@dataclass(frozen=True)
+class ReportingPolicy:
+    policy: Policy
+    stage_deadlines: dict[str, date]
+    near_limit_days: int
+    covers: dict[str, frozenset[str]]
+
+    @property
+    def county_code(self) -> str:
+        return self.policy.policy.county_code
+
+    @property
+    def county(self) -> str:
+        return self.policy.policy.county
+
+
+@lru_cache
+def reporting_policy(campaign: str) -> ReportingPolicy:
+    policy = load_policy(campaign)
+    review = policy_section(campaign, "review", _ReviewSection)
+    support = policy_section(campaign, "support", _SupportSection)
+    deadlines = {stage: value for stage, key in review.stage_deadlines.items()
+                 if isinstance(value := getattr(policy.calendar, key, None), date)}
+    covers = {kind: frozenset([*m.risks, *m.gaps]) for kind, m in support.measures.items()}
+    return ReportingPolicy(policy, deadlines, review.near_limit_days, covers)
