@@ -66,16 +66,14 @@ if ! $DOCKER image inspect povguard-infra:bookworm >/dev/null 2>&1; then
   rm -rf "$WORK/rootfs-infra/var/cache/apt/archives/"*.deb "$WORK/rootfs-infra/var/lib/apt/lists/"*
   tar -C "$WORK/rootfs-infra" -c . | $DOCKER import - povguard-infra:bookworm
 fi
-if ! ls deploy/wheels/*.whl >/dev/null 2>&1; then
-  log "downloading wheels on the host"
-  packages=$(for d in libs/contracts libs/platform libs/rules services/*/; do
-    sed -n 's/^name = "\(.*\)"/--package \1/p' "$d/pyproject.toml" | head -1; done)
-  # shellcheck disable=SC2086
-  .uv/bin/uv export --frozen --no-dev --no-emit-workspace $packages -o "$WORK/requirements.txt" >/dev/null
-  .venv/bin/python -m pip --version >/dev/null 2>&1 || .uv/bin/uv pip install --python .venv/bin/python pip
-  .venv/bin/python -m pip download -q --only-binary=:all: -d deploy/wheels -r "$WORK/requirements.txt"
-  .venv/bin/python -m pip download -q --only-binary=:all: -d deploy/wheels uv hatchling
-fi
+log "wheels on the host (pip download keeps those already there)"
+packages=$(for d in libs/contracts libs/platform libs/rules services/*/; do
+  sed -n 's/^name = "\(.*\)"/--package \1/p' "$d/pyproject.toml" | head -1; done)
+# shellcheck disable=SC2086
+.uv/bin/uv export --frozen --no-dev --no-emit-workspace $packages -o "$WORK/requirements.txt" >/dev/null
+.venv/bin/python -m pip --version >/dev/null 2>&1 || .uv/bin/uv pip install --python .venv/bin/python pip
+.venv/bin/python -m pip download -q --only-binary=:all: -d deploy/wheels -r "$WORK/requirements.txt"
+.venv/bin/python -m pip download -q --only-binary=:all: -d deploy/wheels uv hatchling
 stand_in() {  # name, image
   local ctx="$WORK/ctx-$1"; rm -rf "$ctx"; cp -a "deploy/stand-ins/$1" "$ctx"
   [ "$1" = nats ] && cp .venv/bin/nats-server "$ctx/"
