@@ -45,7 +45,7 @@ async def schemas_and_stream(database_url: str, nats_url: str) -> tuple[dict[str
         await nc.close()
 
 
-def test_the_migration_job_then_a_service_configured_by_environment(database_url: str, nats_url: str) -> None:
+def test_the_migration_job_then_every_service_as_its_own_role(database_url: str, nats_url: str, tmp_path: Path) -> None:
     names = list(service_definitions())
     runtime, owners = login_urls(database_url, names)
     urls = {**{f"{n.upper()}_DATABASE_URL": u for n, u in runtime.items()},
@@ -62,31 +62,38 @@ def test_the_migration_job_then_a_service_configured_by_environment(database_url
     assert versions == dict.fromkeys(names, 1)
     assert subjects == ["ev.>"] and replicas == 1
 
-    port = free_port()
-    service = subprocess.Popen([BIN / "povguard-serve", "review"], env=env(
-        PORT=str(port), HOST="127.0.0.1", REVIEW_DATABASE_URL=runtime["review"], NATS_URL=nats_url),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # every service, each with its runtime role's URL only, gets ready on what the job prepared
+    ports = {name: free_port() for name in names}
+    services = {name: subprocess.Popen([BIN / "povguard-serve", name], env=env(
+        PORT=str(ports[name]), HOST="127.0.0.1", NATS_URL=nats_url, **{f"{name.upper()}_DATABASE_URL": runtime[name]}),
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / f"{name}.log").open("w")) for name in names}
     try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
-            while True:
-                try:
-                    ready = client.get("/readyz")
-                    if ready.status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline and service.poll() is None, "povguard-serve did not get ready"
+        deadline = time.monotonic() + 90
+        waiting = set(names)
+        with httpx.Client(timeout=2) as client:
+            while waiting:
+                for name in sorted(waiting):
+                    log = tmp_path / f"{name}.log"
+                    assert services[name].poll() is None, f"{name} exited: {log.read_text()[-2000:]}"
+                    try:
+                        ready = client.get(f"http://127.0.0.1:{ports[name]}/readyz")
+                        if ready.status_code == 200:
+                            waiting.discard(name)
+                    except httpx.HTTPError:
+                        pass
+                assert time.monotonic() < deadline, f"not ready: {sorted(waiting)}"
                 time.sleep(0.3)
-            assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "nats": "ok"}
             # only its own metrics: another service's gauges (0 here) would blur the alerts' max() and sum()
-            scraped = client.get("/metrics").text
+            scraped = client.get(f"http://127.0.0.1:{ports['review']}/metrics").text
             assert 'povguard_ready{service="review"} 1.0' in scraped and "povguard_audit_" not in scraped
+        port = ports["review"]
         check = subprocess.run([BIN / "povguard-healthcheck"], env=env(PORT=str(port)), capture_output=True, timeout=30)
         assert check.returncode == 0, check.stderr
     finally:
-        service.terminate()
-        service.wait(30)
+        for process in services.values():
+            process.terminate()
+        for process in services.values():
+            process.wait(30)
     check = subprocess.run([BIN / "povguard-healthcheck"], env=env(PORT=str(port)), capture_output=True, text=True,
                            timeout=30)
     assert check.returncode == 1 and str(port) in check.stderr
