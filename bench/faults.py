@@ -51,7 +51,7 @@ class Load:
         self.county = {"Authorization": "Bearer " + issue_token(Actor(user="bench", role=Role.COUNTY_BUREAU,
                                                                              org="533123"), settings)}
         self.department = {"Authorization": "Bearer " + issue_token(Actor(user="民政-接口", role=Role.DEPARTMENT,
-                                                                                 org="民政"), settings)}
+                                                                                 org="533123", dept="民政"), settings)}
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.stopping = threading.Event()

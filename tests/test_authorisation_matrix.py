@@ -346,9 +346,9 @@ def requests(s: Seed, service: str) -> dict[str, Callable[[], Request]]:
         "POST /v1/households/{household_id}/members": lambda: {"json": {
             "facts": member("之女", name="岳小红"), "reason": "新生儿", "effective": ON}},
         "PUT /v1/households/{household_id}/members/{member_id}": lambda: {
-            "path": {"member_id": m[1]}, "json": {"facts": spouse, "effective": ON}},
+            "path": {"member_id": m[1]}, "json": {"facts": spouse, "effective": ON}, "headers": {"If-Match": "*"}},
         "POST /v1/households/{household_id}/members/{member_id}/removal": lambda: {
-            "path": {"member_id": m[2]}, "json": {"reason": "迁出", "effective": ON}},
+            "path": {"member_id": m[2]}, "json": {"reason": "迁出", "effective": ON}, "headers": {"If-Match": "*"}},
         "PUT /v1/households/{household_id}/flags": lambda: {"json": {"flags": ["2020年脱贫户"], "reason": "核实"}},
         "POST /v1/households/{household_id}/visits": lambda: {"json": {"form": visit_form()}},
         "POST /v1/households/{household_id}/visits/{visit_id}/corrections": lambda: {
@@ -477,7 +477,9 @@ async def check_service(name: str, client: httpx.AsyncClient, s: Seed, settings:
                        args: Request = args) -> httpx.Response:
             nonlocal calls
             calls += 1
-            return await client.request(method, path, headers=headers, **args)
+            extra = {k: v for k, v in args.items() if k != "headers"}
+            return await client.request(method, path, headers={**(headers or {}), **args.get("headers", {})},
+                                        **extra)
 
         anonymous = await call(None)
         if access.public:

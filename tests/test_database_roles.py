@@ -121,7 +121,8 @@ async def test_a_database_migrated_before_the_roles_is_handed_to_them(
         async with admin_engine.begin() as conn:
             await conn.execute(text(f"ALTER SCHEMA {name} OWNER TO CURRENT_USER"))
         directory = definitions[name].migrations_dir
-        before = ScriptDirectory.from_config(alembic_config(directory, name)).get_revision("head").down_revision
+        script = ScriptDirectory.from_config(alembic_config(directory, name))
+        before = next(r for r in script.walk_revisions() if r.path.endswith("_roles.py")).down_revision
         await migrate(database_url, directory, name, revision=str(before))
         async with admin_engine.begin() as conn:
             for sql in events_triggers_undo_ddl(name):
@@ -158,8 +159,8 @@ def test_povguard_db_provision_then_up_against_that_server_runs_each_service_as_
     assert re.fullmatch(rf"postgresql://povguard_intake:[\w-]{{32}}@127\.0\.0\.1:\d+/{database}",
                         urls["INTAKE_DATABASE_URL"])
     assert urls["AUDIT_MIGRATION_DATABASE_URL"].startswith("postgresql://povguard_audit_owner:")
-    unknown = CliRunner().invoke(cli, ["db", "provision", database_url, "--service", "reporting"])
-    assert unknown.exit_code == 2 and "no such service: reporting" in unknown.output
+    unknown = CliRunner().invoke(cli, ["db", "provision", database_url, "--service", "nosuch"])
+    assert unknown.exit_code == 2 and "no such service: nosuch" in unknown.output
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("NATS_URL", nats_url)

@@ -22,6 +22,9 @@ HELPER = re.compile(r"^(([A-Z]+_)?(OWNER_)?DB_PASSWORD|ADMIN_(USER|PASSWORD))$")
 # Read by the code, but alternatives a deployment does not use: one URL for every service, and the maps a process
 # running several services takes (the tests).
 ALTERNATIVES = {"DATABASE_URL", "DATABASE_URLS", "MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URLS"}
+# Optional settings a production deployment leaves unset (set, they change behaviour: a fixed campaign day). The
+# compose file cannot set a variable to "unset", so these are named, commented, in .env.example and the ConfigMap.
+UNSET_IN_PRODUCTION = {"CAMPAIGN_TODAY"}
 # Only the migration job's: the superuser that provisions, and the owners that migrate.
 JOB_ONLY = {"ADMIN_DATABASE_URL", "{SERVICE}_MIGRATION_DATABASE_URL"}
 
@@ -37,7 +40,7 @@ def required(service: str) -> set[str]:
     names = set(every["povguard_platform.settings:Settings"])
     names |= {n for cls, found in every.items() if cls.startswith(f"povguard_{service}.") for n in found}
     names |= _expand(environ_reads() - NOT_FOR_DEPLOYMENTS - JOB_ONLY, service)
-    return names - ALTERNATIVES
+    return names - ALTERNATIVES - UNSET_IN_PRODUCTION
 
 
 def job_required() -> set[str]:
@@ -64,6 +67,15 @@ def test_the_code_reads_what_this_test_expects() -> None:
     assert "AUDIT_SIGNING_KEYS" in required("audit") and "AUDIT_SIGNING_KEYS" not in required("intake")
     assert {"NATS_URL", "JWT_SECRET", "STREAM_REPLICAS", "INTAKE_DATABASE_URL", "PORT"} <= required("intake")
     assert not {"AUDIT_DATABASE_URL", "INTAKE_MIGRATION_DATABASE_URL", "ADMIN_DATABASE_URL"} & required("intake")
+
+
+def test_settings_left_unset_are_named_where_operators_look() -> None:
+    from deploy_files import DEPLOY, ROOT
+
+    assert known() >= UNSET_IN_PRODUCTION
+    for name in UNSET_IN_PRODUCTION:
+        for path in (ROOT / ".env.example", DEPLOY / "k8s" / "base" / "config.yaml"):
+            assert f"# {name}=" in path.read_text() or f"# {name}:" in path.read_text(), f"{path} does not name {name}"
 
 
 def _compose_env(model: dict[str, Any], name: str) -> set[str]:

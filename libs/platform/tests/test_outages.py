@@ -13,6 +13,7 @@ import pytest
 from helpers import bearer
 
 from povguard_platform.actor import Role
+from povguard_platform.roles import login_urls, provision
 from povguard_platform.settings import Settings
 from povguard_platform.web import create_app
 from povguard_platform_sample.service import SAMPLE
@@ -28,8 +29,11 @@ async def own_servers(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, E
     pg, nats = EmbeddedPostgres(tmp_path / "pg", durable=False), EmbeddedNats(tmp_path / "nats")
     url = await asyncio.to_thread(pg.start)
     nats_url = await asyncio.to_thread(nats.start)
+    await provision(url, ["sample"])  # the sample service's owner and runtime roles, as `povguard db provision` does
+    runtime_urls, owner_urls = login_urls(url, ["sample"])
     try:
-        yield pg, nats, Settings(environment="test", database_url=url, nats_url=nats_url)
+        yield pg, nats, Settings(environment="test", database_url=url, nats_url=nats_url, database_urls=runtime_urls,
+                                 migration_database_urls=owner_urls)
     finally:
         await asyncio.to_thread(nats.stop)
         await asyncio.to_thread(pg.stop)

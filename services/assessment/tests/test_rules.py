@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from assessment_helpers import family, form, person, registered, rules, visit
 
-from povguard_assessment.domain.scale import TownshipCounts, crossed, indicators, should_raise
+from povguard_assessment.domain.scale import AreaCounts, crossed, flatten, indicators, should_raise, village_crossings
 from povguard_contracts.assessment import (
     DataProblemCleared,
     DataProblemFound,
@@ -166,7 +166,7 @@ def test_sharp_fall_alone_is_not_hardship_when_enough_is_left() -> None:
 
 
 def test_no_signed_authorisation_holds_the_identification() -> None:
-    p = run(registered(), visit(income={"wages": 15000}, authorisation_signed=False))
+    p = run(registered(), visit(income={"wages": 15000}, authorisation_signed=False, risks_noted=["缺劳动力"]))
     assert p.outcome is Outcome.NEWLY_IDENTIFIED and p.held and p.hold_reason == "未签署授权承诺书"
     assert "HOLD-AUTH" in p.rule_ids
 
@@ -321,8 +321,12 @@ def test_gaps_rigid_spending_warnings_and_income_drop_are_evidence() -> None:
                                  previous_year_per_capita=16000)]), rules())
     assert a is not None and a.risk is not None and a.income is not None
     assert a.risk.gaps == ["饮水安全", "基本医疗"]
-    assert [r.type for r in a.risk.risks] == [RiskType.NATURAL_DISASTER, RiskType.ACCIDENT]
-    assert a.risk.risks[0].evidence[0].facts["warning_id"] == "w1"
+    # the uninsured member is 因病 (RISK-GAP-MEDICAL), unsafe water 其他 (RISK-GAP-WATER)
+    assert [r.type for r in a.risk.risks] == [RiskType.ILLNESS, RiskType.NATURAL_DISASTER, RiskType.ACCIDENT,
+                                              RiskType.OTHER]
+    assert a.risk.risks[0].evidence[0].rule_id == "RISK-GAP-MEDICAL"
+    assert [e.rule_id for e in a.risk.risks[-1].evidence] == ["RISK-GAP-WATER"]
+    assert a.risk.risks[1].evidence[0].facts["warning_id"] == "w1"
     assert a.risk.rigid_spending == 16000
     assert {e.rule_id for e in a.risk.consistency} == {"RISK-RIGID", "RISK-DROP"}  # 16000 ≥ 15000; 10000 vs 16000
     assert a.income.change_ratio == -0.375
@@ -399,14 +403,20 @@ def test_same_facts_same_events_and_no_op_changes_emit_nothing() -> None:
 
 # --- scale risk --------------------------------------------------------------------------------------------------
 
-def test_scale_risk_indicators_against_thresholds() -> None:
-    t = ScaleThresholds()
-    counts = TownshipCounts(households=200, not_eliminated=20, income_fell=10, disaster_warnings=5,
-                            medical_warnings=2, unemployment_warnings=0)
-    values = indicators(counts)
-    assert values == {"not_eliminated_share": 0.1, "income_fell_share": 0.05, "disaster_per_1000": 25.0,
-                      "epidemic_per_1000": 10.0, "unemployment_per_1000": 0.0}
-    assert crossed(values, t, 200) == ["not_eliminated_share", "disaster_per_1000"]
-    assert crossed(values, t, 10) == []  # too few households to judge
-    assert should_raise([], ["disaster_per_1000"]) and not should_raise(["disaster_per_1000"], ["disaster_per_1000"])
-    assert should_raise(["disaster_per_1000"], ["disaster_per_1000", "income_fell_share"])
+def test_scale_risk_indicators_are_rates_with_a_minimum_count() -> None:
+    t = ScaleThresholds(relocation_sites=["533123101201"])
+    small = AreaCounts(households=46, disaster=0, unemployment=1, industry_failure=0, relocation_households=0,
+                       relocation_unemployed=0, monitoring_objects=2, not_eliminated=2)
+    # one unemployment warning in 46 households and two monitoring objects at risk: shares high, counts too few
+    assert indicators(small)["unemployment"] == 0.0217 and indicators(small)["not_eliminated"] == 1.0
+    assert crossed(small, t) == []
+    hit = AreaCounts(households=20, disaster=6, unemployment=0, industry_failure=3, relocation_households=10,
+                     relocation_unemployed=3, monitoring_objects=12, not_eliminated=11)
+    assert indicators(hit) == {"disaster": 0.3, "unemployment": 0.0, "industry_failure": 0.15,
+                               "relocation_employment": 0.3, "not_eliminated": 0.9167}
+    assert crossed(hit, t) == ["disaster", "industry_failure", "relocation_employment", "not_eliminated"]
+    assert village_crossings({"533123101201": hit, "533123101202": small}, t) == {
+        "533123101201": ["disaster", "industry_failure", "relocation_employment", "not_eliminated"]}
+    assert flatten(["disaster"], {"533123101201": ["disaster"]}) == ["disaster", "533123101201:disaster"]
+    assert should_raise([], ["disaster"]) and not should_raise(["disaster"], ["disaster"])
+    assert should_raise(["disaster"], ["disaster", "533123101201:disaster"])

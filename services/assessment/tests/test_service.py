@@ -12,13 +12,13 @@ from povguard_assessment.handlers import Assessor
 from povguard_platform.actor import Role
 from povguard_platform.consumer import event_from_json
 from povguard_rules.config import rules_for
-from povguard_rules.policy import ScaleThresholds
+from povguard_rules.policy import ScaleLimit, ScaleThresholds
 from povguard_tools.testing import eventually
 
 
 async def test_visit_to_held_proposal_then_correction_and_as_of(stack: Stack) -> None:
     hid = await stack.register()
-    v1 = await stack.visit(hid, income={"wages": 15000}, authorisation_signed=False)
+    v1 = await stack.visit(hid, income={"wages": 15000}, authorisation_signed=False, risks_noted=["缺劳动力"])
     p = await stack.proposal(hid)
     assert (p["outcome"], p["category"], p["per_capita"], p["band"]) == ("新识别监测对象", "脱贫不稳定户", 5000,
                                                                         "监测范围以下")
@@ -140,23 +140,27 @@ async def test_proposals_bands_scale_and_rebuild(stack: Stack) -> None:
     assert township == {"8000-9000元": (2, 6), "监测范围以下": (1, 3)}
     assert {b["code"] for b in bands if b["level"] == "village"} == {VILLAGE}
 
-    # scale risk: with a minimum of three households, the township crosses: 1 of 3 at risk, 1 of 3 fell from 9000
-    # to 4000 per person, 1 disaster warning per 3 households
+    # scale risk with minimum counts of one: the township and its village cross: the one monitoring object
+    # (proposed) is at risk, 1 of 3 households hit by a disaster
     rules = rules_for("533123-2022")
     from dataclasses import replace
 
-    small = replace(rules, section=rules.section.model_copy(update={"scale": ScaleThresholds(min_households=3)}))
+    one = ScaleLimit(rate=0.3, min_count=1)
+    small = replace(rules, section=rules.section.model_copy(update={"scale": ScaleThresholds(
+        disaster=one, not_eliminated=one)}))
     assessor = Assessor(stack.runtime.store, small)
     async with stack.runtime.engine.begin() as conn:
         await assessor.check_scale(conn, TOWN, None)
         await assessor.check_scale(conn, TOWN, None)  # nothing new crossed: no second alert
     alerts = await stack.rows("SELECT data FROM assessment.events WHERE type = 'ScaleRiskRaised'")
     assert len(alerts) == 1
-    assert alerts[0].data["crossed"] == ["not_eliminated_share", "income_fell_share", "disaster_per_1000"]
-    assert alerts[0].data["indicators"]["not_eliminated_share"] == 0.3333
+    assert alerts[0].data["crossed"] == ["disaster", "not_eliminated"]
+    assert alerts[0].data["villages"] == {VILLAGE: ["disaster", "not_eliminated"]}
+    assert alerts[0].data["indicators"]["disaster"] == 0.3333 and alerts[0].data["indicators"]["not_eliminated"] == 1
     scale = (await stack.assess.get("/v1/scale-risk", params={"org": TOWN},
                                     headers=stack.auth(Role.TOWNSHIP_REVIEWER, org=TOWN))).json()
-    assert scale[0]["raised"] == alerts[0].data["crossed"] and scale[0]["households"] == 3
+    assert scale[0]["raised"] == ["disaster", "not_eliminated", f"{VILLAGE}:disaster", f"{VILLAGE}:not_eliminated"]
+    assert scale[0]["households"] == 3 and scale[0]["counts"]["not_eliminated"] == 1
 
     # rebuild: drop the read models and replay: identical
     async def snapshot() -> list[list[Any]]:
@@ -172,3 +176,40 @@ async def test_proposals_bands_scale_and_rebuild(stack: Stack) -> None:
         assert await assessor.rebuild(conn) == 3
     assert await snapshot() == before
     assert await stack.rows("SELECT count(*) FROM assessment.events") == events_before
+
+
+async def test_member_level_problems_cleared_by_member_corrections(stack: Stack) -> None:
+    """DQ-A-MEDICAL and DQ-A-SCHOOL name a member: a correction of that member's record (信息更正) clears them
+    (问题清零) without a new visit."""
+    from assessment_helpers import member_body
+
+    members = [member_body(medical_insurance="未参加"),
+               member_body("之子", birth=date(2012, 9, 1), education="小学", labour_skill="无劳动力", name="岳小明")]
+    hid = await stack.register(members=members)
+    await stack.visit(hid)
+
+    async def open_rules() -> set[str]:
+        items = (await stack.assess.get("/v1/data-problems", params={"org": VILLAGE, "open": "true"},
+                                        headers=stack.auth())).json()
+        return {i["rule_id"] for i in items["data"] if i["household_id"] == hid}
+
+    async def found() -> bool:
+        return {"DQ-A-MEDICAL", "DQ-A-SCHOOL"} <= await open_rules()
+
+    await eventually(found)
+    household = (await stack.intake.get(f"/v1/households/{hid}", headers=stack.auth())).json()
+    ids = {m["facts"]["relation"]: m["member_id"] for m in household["members"]}
+    fixes = {"户主": {**members[0], "medical_insurance": "城乡居民基本医疗保险"},
+             "之子": {**members[1], "education": None, "school_status": "七至九年级"}}
+    for relation, facts in fixes.items():
+        r = await stack.intake.put(f"/v1/households/{hid}/members/{ids[relation]}", headers=stack.auth(
+            Role.COLLECTOR, user="张采集"), json={"facts": facts, "reason": "信息更正", "effective": "2022-06-01",
+                                                "note": "问题清零：成员信息更正"})
+        assert r.status_code == 200, r.text
+
+    async def cleared() -> bool:
+        return not {"DQ-A-MEDICAL", "DQ-A-SCHOOL"} & await open_rules()
+
+    await eventually(cleared)
+    types = [e.type for e in await stack.assessed_events(hid)]
+    assert types.count("DataProblemCleared") >= 2

@@ -76,7 +76,8 @@ async def test_the_same_id_number_cannot_be_active_in_two_households(client: htt
     # once the person has left the first household (婚出), the second may register them
     hid = r1.json()["household_id"]
     wife = next(m for m in r1.json()["members"] if m["facts"]["relation"] == "配偶")
-    out = await client.post(f"/v1/households/{hid}/members/{wife['member_id']}/removal", headers=auth(settings),
+    out = await client.post(f"/v1/households/{hid}/members/{wife['member_id']}/removal",
+                            headers={**auth(settings), "If-Match": "*"},
                             json={"reason": "婚出", "effective": "2022-03-01"})
     assert out.status_code == 200, out.text
     assert (await register(client, settings, second)).status_code == 201
@@ -104,9 +105,14 @@ async def test_natural_changes_are_events_with_reasons_not_overwrites(client: ht
                               json={"facts": member("之孙女", birth=date(2022, 2, 2), male=False, education=None,
                                                     school_status="学龄前儿童", labour_skill="无劳动力"),
                                     "reason": "新生儿", "effective": "2022-02-02"})
-    assert stale.status_code == 409
+    assert stale.status_code == 412  # the If-Match precondition failed (RFC 9110 §13.1.1)
+    assert stale.json()["type"].endswith("/precondition-failed") and stale.json()["actual_version"] == 2
     head = h["members"][0]["member_id"]
-    refused = await client.post(f"/v1/households/{hid}/members/{head}/removal", headers=auth(settings),
+    blind = await client.post(f"/v1/households/{hid}/members/{head}/removal", headers=auth(settings),
+                              json={"reason": "死亡", "effective": "2022-03-01"})
+    assert blind.status_code == 428 and blind.json()["errors"][0]["field"] == "header.if-match"
+    refused = await client.post(f"/v1/households/{hid}/members/{head}/removal",
+                                headers={**auth(settings), "If-Match": '"2"'},
                                 json={"reason": "死亡", "effective": "2022-03-01"})
     assert refused.status_code == 422 and "户主" in refused.json()["detail"]
     wrong_reason = await client.post(f"/v1/households/{hid}/members", headers=auth(settings),
@@ -273,3 +279,24 @@ async def test_povguard_replay_rebuilds_the_registry_from_events(client: httpx.A
     assert "rebuilt 1" in done.stderr
     listed = (await client.get(f"/v1/households?org={VILLAGE}", headers=auth(settings))).json()["data"]
     assert [h["household_id"] for h in listed] == [hid]
+
+
+async def test_full_width_id_numbers_are_the_same_number(client: httpx.AsyncClient, settings: Settings) -> None:
+    """An ID number typed in full-width mode (全角：５３３１…Ｘ) is the same number to the national system: accepted
+    and stored half-width, so it matches the same person typed half-width; digits of other scripts are refused as
+    not digits, never as a wrong check character."""
+    first = household_body()
+    half = first["members"][0]["id_number"]
+    first["members"][0]["id_number"] = half.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    r1 = await register(client, settings, first)
+    assert r1.status_code == 201, r1.text
+    assert r1.json()["members"][0]["facts"]["id_number"] == half[:6] + "********" + half[-4:]
+    again = household_body(members=[member(id_number=half)])
+    r2 = await register(client, settings, again)
+    assert r2.status_code == 409 and r2.json()["duplicates"][0]["household_id"] == r1.json()["household_id"]
+    arabic = household_body(members=[member(id_number=half[:17].translate(
+        str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")) + half[-1])])
+    r3 = await register(client, settings, arabic)
+    assert r3.status_code == 422
+    assert [(e["field"], e["message"]) for e in r3.json()["errors"]] == [
+        ("body.members.0.id_number", "身份证号码前17位应为数字")]

@@ -121,7 +121,7 @@ async def test_amounts_round_trip_exactly_to_the_fen(client: httpx.AsyncClient, 
 
 async def test_a_warning_with_a_bad_amount_is_refused_and_a_good_one_is_exact(
         client: httpx.AsyncClient, settings: Settings) -> None:
-    dept = auth(settings, Role.DEPARTMENT, "医保", "医保接口")
+    dept = auth(settings, Role.DEPARTMENT, "533123", "医保接口", dept="医保")
     body = household_body()
     await client.post("/v1/households", json=body, headers=auth(settings))
     id_number = body["members"][0]["id_number"]

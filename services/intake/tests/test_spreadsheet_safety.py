@@ -47,7 +47,7 @@ async def test_names_that_look_like_formulas_are_exported_as_text(client: httpx.
     bad["kind"] = "外来户"
     result = await upload(client, settings, "names.csv", csv_bytes(template_rows(bad)), **COUNTY)
     assert result["refused"] == 1
-    report = await client.get(result["errors_xlsx"], headers=auth(settings))
+    report = await client.get(result["errors_xlsx"], headers=auth(settings, **COUNTY))
     assert_text_cells(report.content, *NAMES)
 
 
@@ -92,7 +92,7 @@ async def test_a_formula_cell_in_an_upload_is_a_row_error_and_nothing_of_its_hou
                                       {"p": before})).scalars().all()
     assert len(streams) == 1  # the good household's; the import writes nothing else
     # the error report shows the formulas as texts, not as live formulas
-    report = await client.get(result["errors_xlsx"], headers=auth(settings))
+    report = await client.get(result["errors_xlsx"], headers=auth(settings, **COUNTY))
     assert_text_cells(report.content, '=CONCAT("岳","老三")')
 
 
@@ -119,7 +119,7 @@ async def test_a_zip_bomb_is_refused_before_it_is_unpacked(client: httpx.AsyncCl
 
     async def failed() -> bool:
         nonlocal status
-        status = (await client.get(f"/v1/imports/{r.json()['import_id']}", headers=auth(settings))).json()
+        status = (await client.get(f"/v1/imports/{r.json()['import_id']}", headers=auth(settings, **COUNTY))).json()
         return bool(status["status"] == "failed")
 
     await eventually(failed, within=5)

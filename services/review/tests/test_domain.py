@@ -33,7 +33,8 @@ def opened(outcome: Outcome = Outcome.NEWLY_IDENTIFIED, **over: object) -> d.Cas
     data = {"case_id": "c1", "household_id": "h1", "village_code": VILLAGE, "township_code": VILLAGE[:9],
             "outcome": outcome, "category": MonitoringCategory.MARGINAL, "source": "研判建议", "collector": "张采集",
             "kind_before": before.kind, "status_before": before.status,
-            "kind_before_monitoring": before.kind_before_monitoring, "lead_date": date(2022, 5, 8)}
+            "kind_before_monitoring": before.kind_before_monitoring, "lead_date": date(2022, 5, 8),
+            "risks": ["因病"]}  # a monitoring object always has a 主要风险类型
     data.update(over)
     return d.fold([CaseOpened.model_validate(data)])
 
@@ -100,7 +101,7 @@ def test_a_changed_proposal_updates_the_case_only_before_the_appraisal() -> None
     changed = proposal("h1", "新识别监测对象", category="突发严重困难户")
     [update] = d.on_proposal(case, changed)
     assert update.event_type == "ProposalUpdated"
-    assert d.on_proposal(case, proposal("h1", category="边缘易致贫户", risks=[])) == []  # same: nothing
+    assert d.on_proposal(case, proposal("h1", category="边缘易致贫户", risks=["因病"])) == []  # same: nothing
     case.stage = d.S.VILLAGE_DECISION
     [noted] = d.on_proposal(case, changed)
     assert noted.event_type == "ProposalChangeRecorded"

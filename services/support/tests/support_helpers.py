@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from povguard_contracts.assessment import DetectedRisk, Evidence, IncomeAssessed, RiskAssessed
 from povguard_contracts.payload import EventPayload
@@ -108,3 +109,16 @@ async def plan_of(client: httpx.AsyncClient, settings: Settings, household_id: s
 
     await eventually(ready, within=20)
     return found
+
+
+async def facts_known(client: httpx.AsyncClient, household_id: str) -> None:
+    """Wait until support knows the household's assessed 三保障/water gaps."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def known() -> bool:
+        async with runtime.engine.connect() as conn:
+            rows = list(await conn.execute(text("SELECT gaps FROM support.facts WHERE household_id = :h"),
+                                           {"h": household_id}))
+        return bool(rows and rows[0].gaps)
+
+    await eventually(known, within=20)

@@ -8,9 +8,8 @@ import time
 
 import httpx
 from openpyxl import Workbook
-from support_helpers import auth, new_household
+from support_helpers import department, new_household
 
-from povguard_platform.actor import Role
 from povguard_platform.settings import Settings
 from povguard_platform.spreadsheet import FORMULA_REFUSED
 from povguard_tools.testing_xlsx import with_cached_values, zip_bomb
@@ -30,7 +29,7 @@ def sheet(*rows: list[object]) -> bytes:
 
 async def test_a_formula_cell_in_a_delivery_sheet_is_refused_by_row(client: httpx.AsyncClient,
                                                                     settings: Settings) -> None:
-    dept = auth(settings, Role.DEPARTMENT, "人社")
+    dept = department(settings, "人社")
     content = with_cached_values(sheet(["RS-1", new_household(), "公益岗位帮扶", "2022-06-01", "=400*2"],
                                        ["RS-2", new_household(), "公益岗位帮扶", "2022-06-01", 600]), {"E2": "800"})
     r = await client.post("/v1/delivery-records.xlsx", headers=dept, files={"file": ("人社发放.xlsx", content)})
@@ -43,7 +42,7 @@ async def test_a_zip_bomb_delivery_sheet_is_refused_before_it_is_unpacked(client
                                                                           settings: Settings) -> None:
     bomb = zip_bomb(sheet(["RS-1", new_household(), "公益岗位帮扶", "2022-06-01", 800]), 220 * 2**20)
     started = time.monotonic()
-    r = await client.post("/v1/delivery-records.xlsx", headers=auth(settings, Role.DEPARTMENT, "人社"),
+    r = await client.post("/v1/delivery-records.xlsx", headers=department(settings, "人社"),
                           files={"file": ("炸弹.xlsx", bomb)})
     assert time.monotonic() - started < 2
     assert r.status_code == 422, r.text

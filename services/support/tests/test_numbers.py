@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from support_helpers import VILLAGE, assess, auth, decide, new_household, plan_of
+from support_helpers import VILLAGE, assess, auth, decide, department, new_household, plan_of
 
 from povguard_assessment.service import SERVICE as ASSESSMENT
 from povguard_contracts.vocab import MeasureKind
@@ -51,7 +51,7 @@ async def test_bad_numbers_are_refused_naming_the_field_and_the_plan_stays_reada
         await decide(review, hh, measures=(MeasureKind.EMPLOYMENT,))
         plan = await plan_of(client, settings, hh)
     measure = plan["measures"][0]["measure_id"]
-    cadre, dept = auth(settings, Role.WORK_TEAM, VILLAGE), auth(settings, Role.DEPARTMENT, "人社", "人社")
+    cadre, dept = auth(settings, Role.WORK_TEAM, VILLAGE), department(settings, "人社")
     before = await rows(client, "SELECT id, data FROM support.events ORDER BY position")
 
     for value in BAD:

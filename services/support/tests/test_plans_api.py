@@ -6,7 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from support_helpers import OTHER_VILLAGE, TOWN, VILLAGE, assess, auth, decide, department, new_household, plan_of
+from support_helpers import (
+    OTHER_VILLAGE,
+    TOWN,
+    VILLAGE,
+    assess,
+    auth,
+    decide,
+    department,
+    facts_known,
+    new_household,
+    plan_of,
+)
 
 from povguard_assessment.service import SERVICE as ASSESSMENT
 from povguard_contracts.vocab import HouseholdKind, MeasureKind, MonitoringStatus, Outcome, RiskType
@@ -30,19 +41,21 @@ async def test_missing_measures_and_safety_net_only_are_flagged_until_supplied(
     hh = new_household()
     async with running(REVIEW, settings) as review, running(ASSESSMENT, settings) as assessment:
         await assess(assessment, hh, risks=(RiskType.ILLNESS,), gaps=("住房安全",), labour=2, per_capita=6500)
+        await facts_known(client, hh)
         await decide(review, hh, risks=(RiskType.ILLNESS, RiskType.SCHOOLING), measures=(MeasureKind.HEALTH,))
-        plan = await plan_of(client, settings, hh, missing=["住房安全", "因学"])
+        plan = await plan_of(client, settings, hh, missing=["因学"])  # 住房安全 answered when the plan was made
 
     assert plan["basis"] == ["监测对象"] and plan["village_code"] == VILLAGE and plan["lead_department"] == "农业农村"
     assert [g["per_capita"] for g in plan["goals"]] == [7667, 8833, 10000]  # from the assessed 6500
-    assert [(m["kind"], m["department"], m["status"]) for m in plan["measures"]] == [("健康帮扶", "卫健", "planned")]
+    assert [(m["kind"], m["department"], m["status"]) for m in plan["measures"]] == [
+        ("健康帮扶", "卫健", "planned"), ("住房安全保障", "住建", "planned")]
     assert plan["safety_net_only"] and plan["labour_capable"]
     gap = await listed(client, settings, "/v1/coverage-gaps", hh)
-    assert gap is not None and gap["missing"] == ["住房安全", "因学"]
+    assert gap is not None and gap["missing"] == ["因学"]
     assert await listed(client, settings, "/v1/safety-net-only", hh) is not None
 
     cadre = auth(settings, Role.WORK_TEAM, VILLAGE)
-    for kind in ("义务教育保障", "住房安全保障"):
+    for kind in ("义务教育保障",):
         r = await client.post(f"/v1/plans/{hh}/measures", json={"kind": kind, "amount": 2000}, headers=cadre)
         assert r.status_code == 201, r.text
     assert r.json()["missing"] == [] and r.json()["safety_net_only"]  # covered, but still no developmental measure
@@ -266,15 +279,16 @@ async def test_a_work_team_enters_plans_and_a_department_records_delivery_in_bat
     the team's village is refused by item and nothing of it is written."""
     hh, elsewhere = new_household(), new_household()
     async with running(REVIEW, settings) as review, running(ASSESSMENT, settings) as assessment:
-        await assess(assessment, hh, risks=(RiskType.ILLNESS,), gaps=("住房安全",), labour=2, per_capita=6500)
-        await decide(review, hh, risks=(RiskType.ILLNESS,), measures=(MeasureKind.HEALTH,))
+        # a 三保障/water gap gets its measure with the plan (test_gap_measures); a decided 因学 waits for the team
+        await assess(assessment, hh, risks=(RiskType.ILLNESS,), labour=2, per_capita=6500)
+        await decide(review, hh, risks=(RiskType.ILLNESS, RiskType.SCHOOLING), measures=(MeasureKind.HEALTH,))
         await decide(review, elsewhere, village=OTHER_VILLAGE, risks=(RiskType.ILLNESS,))
-        await plan_of(client, settings, hh, missing=["住房安全"])
+        await plan_of(client, settings, hh, missing=["因学"])
         await plan_of(client, settings, elsewhere)
 
     team = auth(settings, Role.WORK_TEAM, VILLAGE)
     r = await client.post("/v1/batches/plans", headers=team, json={"items": [
-        {"household_id": hh, "cadre": "王帮扶", "measures": [{"kind": "住房安全保障"}, {"kind": "就业帮扶"}]},
+        {"household_id": hh, "cadre": "王帮扶", "measures": [{"kind": "义务教育保障"}, {"kind": "就业帮扶"}]},
         {"household_id": elsewhere, "cadre": "王帮扶", "measures": [{"kind": "就业帮扶"}]}]})
     assert r.status_code == 200, r.text
     answer = r.json()

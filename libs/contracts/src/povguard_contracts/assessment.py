@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -117,12 +118,23 @@ class DataProblemCleared(_Assessment):
 
 @CATALOGUE.register
 class ScaleRiskRaised(EventPayload):
-    """规模性返贫风险 alert for a township: an indicator crossed its configured threshold."""
+    """规模性返贫风险 alert for a township (seed §二(四)): an indicator of the township or of one of its villages
+    crossed its configured rate with at least its minimum count. v2: per-village crossings and the counts."""
 
     event_type = "ScaleRiskRaised"
+    event_version = 2
     service = "assessment"
     township_code: str
     indicators: dict[str, Finite]
+    counts: dict[str, Count] = Field(default_factory=dict)
     thresholds: dict[str, Finite]
+    min_counts: dict[str, Count] = Field(default_factory=dict)
     crossed: list[str]
+    villages: dict[str, list[str]] = Field(default_factory=dict, description="行政村代码 → its crossed indicators")
     as_of: date
+
+
+@CATALOGUE.upcaster("ScaleRiskRaised", 1)
+def _scale_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 judged the township alone, on shares without a minimum count."""
+    return {**data, "counts": {}, "min_counts": {}, "villages": {}}

@@ -4,6 +4,7 @@ hold personal data (the statistics ledger with names and ID numbers)."""
 from __future__ import annotations
 
 from povguard_contracts.catalogue import CATALOGUE
+from povguard_contracts.numbers import Count
 from povguard_contracts.payload import EventPayload
 
 
@@ -16,6 +17,6 @@ class ReportExported(EventPayload):
     report: str
     org: str
     as_of: str
-    households: int
+    households: Count
     sha256: str
     purpose: str

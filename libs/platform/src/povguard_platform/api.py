@@ -11,9 +11,9 @@ import re
 from typing import Annotated
 
 from annotated_types import Interval
-from fastapi import Depends, Header, Response
+from fastapi import Depends, Header, Request, Response
 
-from povguard_platform.problems import FieldError, InvalidInput
+from povguard_platform.problems import FieldError, InvalidInput, ProblemError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -25,20 +25,41 @@ Int64 = Annotated[int, Interval(ge=INT64_MIN, le=INT64_MAX)]
 _ETAG = re.compile(r'(?:W/)?"?([0-9]{1,19})"?')
 
 
+class PreconditionRequired(ProblemError):
+    status, kind, title = 428, "precondition-required", "Precondition required"
+
+
 def expected_version(
-    if_match: Annotated[str | None, Header(description="the ETag of the version you saw; a stale one gets 409")] = None,
+    request: Request,
+    if_match: Annotated[str | None, Header(description='the ETag of the version you saw ("3"), or * for any '
+                                                       "version; a stale one gets 412 (RFC 9110 §13.1.1)")] = None,
 ) -> int | None:
-    if if_match is None:
+    """The version the client saw (If-Match), or None for none or `*` (any current version: the route still needs
+    the resource to exist). A stale one fails the append with a ConcurrencyError, which the edge answers with 412
+    because the request carried the precondition (see `problems.install_problem_handlers`)."""
+    if if_match is None or if_match.strip() == "*":
         return None
     found = _ETAG.fullmatch(if_match.strip())
     if found is None or int(found[1]) > INT64_MAX:
-        raise InvalidInput('If-Match must be the ETag of a version, e.g. "3"',
+        raise InvalidInput('If-Match must be the ETag of a version, e.g. "3", or *',
                            [FieldError(field="header.if-match", message='not the ETag of a version, e.g. "3"',
                                        type="etag")])
+    request.state.if_match = True
     return int(found[1])
 
 
+def required_version(request: Request, if_match: Annotated[str | None, Header(
+        description='required: the ETag of the version you saw ("3"), or * for any version')] = None) -> int | None:
+    """For changes that must not be made blind (a member's facts, a removal): no If-Match is 428 (RFC 6585 §3)."""
+    if if_match is None:
+        raise PreconditionRequired("此操作须带 If-Match（您看到的版本 ETag，或 *）：防止覆盖他人刚做的修改"
+                                   "（If-Match is required: the ETag of the version you saw, or *)",
+                                   [FieldError(field="header.if-match", message="required", type="missing")])
+    return expected_version(request, if_match)
+
+
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+RequiredVersion = Annotated[int | None, Depends(required_version)]
 
 
 def set_etag(response: Response, version: int) -> None:

@@ -98,6 +98,28 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 _TRANSIENT = {"40001", "40P01"}  # serialization failure, deadlock detected: the same command may simply be retried
 
 
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+# What every operation may answer besides its success, all as RFC 9457 problem details (web.create_app puts them on
+# every route, so the OpenAPI document says what a client must handle).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Bad request"),
+    401: _documented("Missing or invalid bearer token"),
+    403: _documented("The role or org unit may not do this"),
+    404: _documented("Not found (or not within your org unit)"),
+    409: _documented("Conflicts with what is recorded (a concurrent change, a duplicate, the wrong stage)"),
+    412: _documented("If-Match names a version that is no longer current: reload and try again"),
+    413: _documented("The body is larger than allowed"),
+    422: _documented("Invalid input: `errors` names every bad field"),
+    428: _documented("This change requires If-Match"),
+    500: _documented("Internal error: quote the trace id"),
+    503: _documented("The database or the bus is briefly unavailable: retry after Retry-After seconds"),
+}
+
+
 def problem_of(exc: BaseException, field_prefix: str = "body") -> Problem | None:
     """The problem details of a known domain or platform error (None for anything else, a bug). Field names are
     prefixed with where the command sat in the request (`body`, or `body.items.3` for an item of a batch)."""
@@ -170,6 +192,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _known(request: Request, exc: Exception) -> JSONResponse:
         problem = problem_of(exc)
         assert problem is not None
+        if isinstance(exc, ConcurrencyError) and getattr(request.state, "if_match", False):
+            # the client's own precondition (If-Match) failed: RFC 9110 §13.1.1 says 412, not 409
+            problem = problem.model_copy(update={"status": 412, "title": "Precondition failed",
+                                                 "type": TYPE_BASE + "precondition-failed"})
         body = problem.model_copy(update={"instance": str(request.url.path)}).model_dump(exclude_none=True)
         headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
         return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)

@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from povguard_platform.clock import Clock, campaign_clock
 from povguard_platform.consumer import Consumer, ConsumerSpec
 from povguard_platform.eventstore import EventStore
 from povguard_platform.relay import Relay
@@ -50,6 +51,7 @@ class ServiceRuntime:
     consumers: list[Consumer] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    clock: Clock = field(default_factory=Clock)  # the campaign's "today" for every rule and list of the service
 
     @classmethod
     def create(cls, definition: ServiceDef, settings: Settings) -> ServiceRuntime:
@@ -57,7 +59,7 @@ class ServiceRuntime:
             sqlalchemy_url(settings.database_url_for(definition.name)), pool_size=10, max_overflow=10,
             pool_pre_ping=True,
         )
-        return cls(definition, settings, engine, EventStore(definition.name))
+        return cls(definition, settings, engine, EventStore(definition.name), clock=campaign_clock(settings))
 
     @property
     def schema(self) -> str:

@@ -4,6 +4,7 @@ cached function."""
 from __future__ import annotations
 
 import os
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "povguard"
     log_level: str = "INFO"
     campaign: str = "533123-2022"  # the policy file in force: policies/<campaign>.toml
+    # the campaign's "today" for a replayed or past campaign (inside its window); unset: the real date (clock.py)
+    campaign_today: date | None = None
     run_background: bool = True  # relay and consumers inside the API process
     # Request bodies beyond these get 413 before anything is parsed. JSON: a batch of 500 visit forms (the largest
     # real command) is about 0.5 MB. Uploads (multipart): Yingjiang's registry of 70,000 households is a 41 MB XLSX

@@ -29,7 +29,7 @@ from povguard_platform.edge import BodyGuard, storable_input
 from povguard_platform.metrics import HTTP_LATENCY, HTTP_REQUESTS, READY
 from povguard_platform.migrations import is_at_head, migrate
 from povguard_platform.ops import ops_router
-from povguard_platform.problems import install_problem_handlers
+from povguard_platform.problems import PROBLEM_RESPONSES, install_problem_handlers
 from povguard_platform.relay import Relay
 from povguard_platform.service import ServiceDef, ServiceRuntime
 from povguard_platform.settings import Settings, asyncpg_dsn, get_settings
@@ -98,11 +98,11 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url=None,  # served below from local assets: county networks are often offline
         redoc_url=None,
-        responses={401: {"description": "Missing or invalid bearer token (problem details)"},
-                   403: {"description": "Role or org unit may not act (problem details)"}},
+        responses=PROBLEM_RESPONSES,
         dependencies=[Depends(storable_input)],
     )
     app.state.runtime = runtime
+    _document_problems(app)
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(health_router(definition))
@@ -160,6 +160,27 @@ def install_offline_docs(app: FastAPI, title: str) -> None:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{title} — API",
                               redoc_js_url="/redoc.js", redoc_favicon_url=icon,
                               with_google_fonts=False)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Routes that describe a status of their own (409: "the case is at another stage") keep the description but
+    still say that the body is a problem details document, like every other error."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = generate()
+            for path, operations in spec["paths"].items():
+                for op in operations.values():
+                    for status, documented in PROBLEM_RESPONSES.items():
+                        answer = op.get("responses", {}).get(str(status))
+                        if answer is not None and path != "/readyz":
+                            answer.setdefault("content", {}).setdefault("application/problem+json",
+                                                                        documented["content"]["application/problem+json"])
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 READINESS_TIMEOUT = 3.0  # seconds: an unreachable database answers "not ready" before a probe or scrape times out

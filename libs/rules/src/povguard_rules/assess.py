@@ -71,7 +71,7 @@ def assess(state: HouseholdFacts, rules: Rules) -> Assessment | None:
             three_year_target=proposal.three_year_target, income_increase_target=proposal.income_increase_target,
             held=proposal.held, hold_reason=proposal.hold_reason, policy_ref=rules.ref,
             elimination_method=proposal.elimination_method)
-    problems = {p.problem_id: _found(hid, village, p) for p in find_problems(state, risk, rules)}
+    problems = {p.problem_id: _found(hid, village, p) for p in find_problems(state, risk, rules, proposal)}
     detail: dict[str, object] = {}
     if proposal is not None:
         detail["elimination_conditions"] = proposal.conditions

@@ -6,6 +6,9 @@ Rule ids:
   脱贫不稳定户 (a 脱贫户) or 边缘易致贫户 (an ordinary household).
 - OUT-NEW-SUDDEN: income above the line, but rigid spending or a sharp income fall leaves less than the line per
   person → 新识别监测对象, 突发严重困难户.
+- OUT-NEW-GAP: income above the line, but a 两不愁三保障 or drinking-water gap (a 返贫致贫风险 whatever the
+  income, seed §二(一)1) → 新识别监测对象 as 脱贫不稳定户 or 边缘易致贫户 by the household's kind (风险再标注 or
+  回退 in 回头看).
 - OUT-REMOVE: a monitoring object above the line whose declared assets contradict need → 识别不精准整户清退.
 - OUT-ELIMINATE: income stably above the line, no heavy rigid spending, 三保障 and water secured, some labour
   force → 拟风险消除 (帮扶消除 with an implemented developmental measure, else 自然消除).
@@ -15,7 +18,9 @@ Rule ids:
 - OUT-INCOME-TARGET: 一般农户 from 7,000 to under 10,000 → 万元以下户户增收帮扶对象 (not a monitoring object).
 - OUT-NATURAL: members joined or left for natural reasons in the campaign → 自然变更.
 - TARGET-3Y: 脱贫户 and monitoring objects under 10,000 get a three-year support target.
-- HOLD-AUTH: a household to be newly identified or re-marked whose latest visit lacks a signed 授权承诺书 is held."""
+- HOLD-AUTH: a household to be newly identified or re-marked whose latest visit lacks a signed 授权承诺书 is held.
+- HOLD-RISKTYPE: a household to be newly identified without any 返贫致贫风险 found is held: the national form needs a
+  主要风险类型 for every monitoring object, so the collector must establish one first (a DQ-C-RISKTYPE problem)."""
 
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ from povguard_rules.policy import Rules
 from povguard_rules.risks import RiskResult
 
 HOLD_NO_AUTHORISATION = "未签署授权承诺书"
+HOLD_NO_RISK_TYPE = "未确定主要风险类型"
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,6 @@ def propose(state: HouseholdFacts, form: VisitForm, income: IncomeResult, risk: 
     pc = income.per_capita
     in_range = pc < line
     pressures = [e for e in (risk.rigid_heavy, risk.income_drop) if e is not None]
-    at_risk = bool(risk.risks) or bool(risk.gaps) or bool(pressures)
     size = max(income.household_size, 1)
     after_rigid = fen(pc - risk.rigid_spending / size)
     sudden = not in_range and bool(pressures) and after_rigid < line
@@ -106,26 +111,32 @@ def propose(state: HouseholdFacts, form: VisitForm, income: IncomeResult, risk: 
         return MonitoringCategory.UNSTABLE_LIFTED if lifted else MonitoringCategory.MARGINAL
 
     def identify(outcome: Outcome, prefix: str, extra_rules: list[str]) -> Proposal:
+        found = f"存在风险（{risks_text}）" if types else f"{HOLD_NO_RISK_TYPE}，须入户核实"
         if in_range:
             category = lifted_or_ordinary()
             rule = "OUT-NEW-UNSTABLE" if category is MonitoringCategory.UNSTABLE_LIFTED else "OUT-NEW-MARGINAL"
-            found = f"存在风险（{risks_text}）" if at_risk else "未发现具体风险类型，须入户核实"
             why = f"{pc_text}，低于监测范围{line:.0f}元，{found}{gaps_text}"
-        else:
+        elif sudden:
             category, rule = MonitoringCategory.SUDDEN_HARDSHIP, "OUT-NEW-SUDDEN"
             why = (f"{pc_text}高于监测范围，但{'；'.join(e.text for e in pressures)}，扣除刚性支出后人均"
                    f"{after_rigid:.0f}元，低于监测范围{line:.0f}元，基本生活出现严重困难")
-        held = not form.authorisation_signed
+        else:
+            category, rule = lifted_or_ordinary(), "OUT-NEW-GAP"
+            why = f"{pc_text}高于监测范围，但{gaps_text.lstrip('；')}，存在返贫致贫风险（{risks_text}）"
+        holds = [(not form.authorisation_signed, "HOLD-AUTH", HOLD_NO_AUTHORISATION),
+                 (not types, "HOLD-RISKTYPE", HOLD_NO_RISK_TYPE)]
+        held = [(rule_id, reason) for on, rule_id, reason in holds if on]
         goal = pc < rules.policy.income.three_year_goal_below
         return Proposal(outcome, category, types, [*extra_rules, rule, *(["TARGET-3Y"] if goal else []),
-                                                   *(["HOLD-AUTH"] if held else [])],
+                                                   *(r for r, _ in held)],
                         f"{prefix}{why}，建议{outcome.value}（{category.value}）",
-                        three_year_target=goal, held=held,
-                        hold_reason=HOLD_NO_AUTHORISATION if held else None,
+                        three_year_target=goal, held=bool(held),
+                        hold_reason="；".join(reason for _, reason in held) or None,
                         lead_date=lead_date_of(state, form.visit_date, rules), conditions=conditions)
 
-    # 应纳尽纳: income under the line qualifies by itself (the rationale says when no risk type was found yet)
-    qualifies = in_range or sudden
+    # 应纳尽纳: income under the line qualifies by itself (held until a risk type is established); a 两不愁三保障 or
+    # drinking-water gap is a risk whatever the income
+    qualifies = in_range or sudden or bool(risk.gaps)
     if state.status is MonitoringStatus.RISK_ELIMINATED:  # 回头看
         new_types = [t for t in types if t not in state.decided_risks and t is not RiskType.LACK_OF_LABOUR]
         if risk.no_labour:

@@ -5,27 +5,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from povguard_contracts.numbers import Finite, Yuan
+from povguard_contracts.numbers import Yuan
 from povguard_platform.policy import Policy
 
 
-class ScaleThresholds(BaseModel):
+class ScaleLimit(BaseModel):
+    """One indicator's threshold: the share of the area's households it counts (of its monitoring objects for
+    not_eliminated) and the fewest such households that make it a scale risk (one warning in a small township is
+    not one)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    min_households: int = 20
-    not_eliminated_share: Finite = 0.08
-    income_fell_share: Finite = 0.15
-    disaster_per_1000: Finite = 20
-    epidemic_per_1000: Finite = 30
-    unemployment_per_1000: Finite = 20
+    rate: float = Field(ge=0, le=1, allow_inf_nan=False)
+    min_count: int = Field(ge=1, le=1_000_000)
+
+
+class ScaleThresholds(BaseModel):
+    """[assessment.scale]: the indicators of seed §二(四), per township and per village."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    disaster: ScaleLimit = ScaleLimit(rate=0.05, min_count=3)
+    unemployment: ScaleLimit = ScaleLimit(rate=0.10, min_count=5)
+    industry_failure: ScaleLimit = ScaleLimit(rate=0.05, min_count=3)
+    relocation_employment: ScaleLimit = ScaleLimit(rate=0.10, min_count=3)
+    not_eliminated: ScaleLimit = ScaleLimit(rate=0.9, min_count=10)
+    # 行政村代码 of the 易地扶贫搬迁集中安置点 (their households are counted for relocation_employment)
+    relocation_sites: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = Field(default=[], max_length=10_000)
+
+    def limits(self) -> dict[str, ScaleLimit]:
+        return {"disaster": self.disaster, "unemployment": self.unemployment,
+                "industry_failure": self.industry_failure, "relocation_employment": self.relocation_employment,
+                "not_eliminated": self.not_eliminated}
 
     def thresholds(self) -> dict[str, float]:
-        return {"not_eliminated_share": self.not_eliminated_share, "income_fell_share": self.income_fell_share,
-                "disaster_per_1000": self.disaster_per_1000, "epidemic_per_1000": self.epidemic_per_1000,
-                "unemployment_per_1000": self.unemployment_per_1000}
+        return {k: v.rate for k, v in self.limits().items()}
+
+    def min_counts(self) -> dict[str, int]:
+        return {k: v.min_count for k, v in self.limits().items()}
 
 
 class AssessmentPolicy(BaseModel):

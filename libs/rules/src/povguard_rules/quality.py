@@ -8,6 +8,8 @@ Rule ids:
 - DQ-C-PREVIOUS 上年度人均纯收入缺失 (脱贫户 and monitoring objects: needed for 收入变化)
 - DQ-C-CATEGORY 监测对象类别缺失 (a monitoring object without a category)
 - DQ-C-MEMBERS 家庭成员缺失 (no member in the registry)
+- DQ-C-RISKTYPE 主要风险类型缺失 (a household proposed for monitoring without any 返贫致贫风险: held until one is
+  established)
 - DQ-A-CATEGORY 类别与户类型不符 (category without monitoring, 脱贫不稳定户 without a lifted year, ...)
 - DQ-A-MEDICAL 基本医疗有保障 but a member has no basic medical insurance (per member)
 - DQ-A-SCHOOL 义务教育有保障 but a member of compulsory-school age is not in school (per member)
@@ -31,6 +33,7 @@ from povguard_contracts.vocab import (
     MonitoringStatus,
 )
 from povguard_rules.facts import HouseholdFacts
+from povguard_rules.outcome import HOLD_NO_RISK_TYPE, Proposal
 from povguard_rules.policy import Rules
 from povguard_rules.risks import RiskResult, age_on
 
@@ -50,7 +53,8 @@ def problem_id(household_id: str, rule_id: str, member_id: str | None) -> str:
     return f"{household_id}:{rule_id}:{member_id or '-'}"
 
 
-def find_problems(state: HouseholdFacts, risk: RiskResult | None, rules: Rules) -> list[Problem]:
+def find_problems(state: HouseholdFacts, risk: RiskResult | None, rules: Rules,
+                  proposal: Proposal | None = None) -> list[Problem]:
     found: list[Problem] = []
 
     def add(kind: str, rule: str, text: str, member_id: str | None = None) -> None:
@@ -102,6 +106,12 @@ def find_problems(state: HouseholdFacts, risk: RiskResult | None, rules: Rules) 
             add(ACCURACY, "DQ-A-DIBAO", f"{m.name}享受低保，但家庭没有最低生活保障金收入", mid)
         if m.tekun and inc.tekun == 0:
             add(ACCURACY, "DQ-A-TEKUN", f"{m.name}特困供养，但家庭没有特困人员救助供养金收入", mid)
+    if proposal is not None and not proposal.risks and proposal.category is not None \
+            and "HOLD-RISKTYPE" in proposal.rule_ids:
+        add(COMPLETENESS, "DQ-C-RISKTYPE",
+            f"拟纳入监测（{proposal.category.value}）但{HOLD_NO_RISK_TYPE}：须入户查明返贫致贫原因，在采集表标注风险类型"
+            "（因病、因学、因残、因自然灾害、因意外事故、因产业项目失败、因务工就业不稳、缺劳动力、其他）"
+            "并填写佐证事实（合规自付医疗支出、在校生、残疾成员、务工时间、刚性支出或三保障和饮水安全情况）")
     if risk is not None and risk.consistency:
         add(ACCURACY, "DQ-A-RISK", "风险类型与事实不符：" + "；".join(e.text for e in risk.consistency))
     if state.status is MonitoringStatus.RISK_NOT_ELIMINATED and risk is not None and not risk.no_labour \

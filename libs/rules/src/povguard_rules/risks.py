@@ -1,6 +1,11 @@
 """返贫致贫风险 with their evidence, 三保障 and water gaps, rigid spending against income, labour capacity
 (整户无劳动力) and the consistency rules of DOMAIN.md (因病 needs 合规自付支出 > 0; 因务工就业不稳 needs a member with
-labour capacity)."""
+labour capacity).
+
+A 两不愁三保障 or drinking-water gap is a 返贫致贫风险 whatever the income (seed §二(一)1, §二(三)): each gap brings
+its risk type (RISK-GAP-*): 义务教育 → 因学, 基本医疗 (a member uninsured or the form's answer) → 因病, 住房安全,
+饮水安全 and 两不愁 → 其他 (the national list has no type of their own). The 因病 of an uninsured member is evidence
+of its own, so it is not subject to the 合规自付支出 rule, which checks a 因病 noted on the form."""
 
 from __future__ import annotations
 
@@ -25,6 +30,10 @@ from povguard_rules.policy import AssessmentPolicy
 GAP_FOOD, GAP_SCHOOL, GAP_MEDICAL, GAP_HOUSING, GAP_WATER = "两不愁", "义务教育", "基本医疗", "住房安全", "饮水安全"
 ZERO, SHARE = Decimal(0), Decimal("0.0001")
 IN_SCHOOL = frozenset(set(SchoolStatus) - {SchoolStatus.PRESCHOOL_CHILD})
+GAP_RISK = {GAP_FOOD: RiskType.OTHER, GAP_SCHOOL: RiskType.SCHOOLING, GAP_MEDICAL: RiskType.ILLNESS,
+            GAP_HOUSING: RiskType.OTHER, GAP_WATER: RiskType.OTHER}
+_GAP_RULE = {GAP_FOOD: "RISK-GAP-FOOD", GAP_SCHOOL: "RISK-GAP-SCHOOL", GAP_MEDICAL: "RISK-GAP-MEDICAL",
+             GAP_HOUSING: "RISK-GAP-HOUSING", GAP_WATER: "RISK-GAP-WATER"}
 _WARNING_RISK = {WarningKind.DISASTER: RiskType.NATURAL_DISASTER,
                  WarningKind.UNEMPLOYMENT: RiskType.UNSTABLE_EMPLOYMENT,
                  WarningKind.ACCIDENT: RiskType.ACCIDENT, WarningKind.NEW_DISABILITY: RiskType.DISABILITY,
@@ -51,16 +60,37 @@ class RiskResult:
         return [r.type for r in self.risks]
 
 
-def gaps_of(form: VisitForm, members: dict[str, MemberFacts]) -> list[str]:
-    """两不愁三保障和饮水安全 not secured: as the collector recorded them, plus a member without basic medical
-    insurance (基本医疗 is then not secured whatever the form says)."""
+def out_of_school(form: VisitForm, members: dict[str, MemberFacts], school_ages: tuple[int, int]) -> list[str]:
+    """Members of compulsory-school age on the visit day who are not in school (失学辍学)."""
+    low, high = school_ages
+    return [mid for mid, m in sorted(members.items())
+            if low <= age_on(m.birth_date, form.visit_date) <= high and m.school_status is None]
+
+
+def uninsured(members: dict[str, MemberFacts]) -> list[str]:
+    return [mid for mid, m in sorted(members.items()) if m.medical_insurance is MedicalInsurance.NONE]
+
+
+def gaps_of(form: VisitForm, members: dict[str, MemberFacts], school_ages: tuple[int, int]) -> list[str]:
+    """两不愁三保障和饮水安全 not secured: as the collector recorded them, plus what the member records show whatever
+    the form says (a member without basic medical insurance; a child of compulsory-school age out of school)."""
     g = form.guarantees
     gaps = [name for name, ok in ((GAP_FOOD, g.food_and_clothing), (GAP_SCHOOL, g.compulsory_education),
                                   (GAP_MEDICAL, g.basic_medical), (GAP_HOUSING, g.housing_safe),
                                   (GAP_WATER, g.drinking_water_safe)) if not ok]
-    if GAP_MEDICAL not in gaps and any(m.medical_insurance is MedicalInsurance.NONE for m in members.values()):
+    if GAP_MEDICAL not in gaps and uninsured(members):
         gaps.append(GAP_MEDICAL)
+    if GAP_SCHOOL not in gaps and out_of_school(form, members, school_ages):
+        gaps.append(GAP_SCHOOL)
     return gaps
+
+
+def _gap_text(gap: str, form: VisitForm, members: dict[str, MemberFacts], school_ages: tuple[int, int]) -> str:
+    if gap == GAP_SCHOOL and (names := [members[mid].name for mid in out_of_school(form, members, school_ages)]):
+        return f"义务教育阶段适龄成员{'、'.join(names)}失学辍学，义务教育无保障"
+    if gap == GAP_MEDICAL and (names := [members[mid].name for mid in uninsured(members)]):
+        return f"{'、'.join(names)}未参加基本医疗保险，基本医疗无保障"
+    return f"采集表填写{gap}无保障"
 
 
 def assess_risks(form: VisitForm, members: dict[str, MemberFacts], income: IncomeResult,
@@ -153,8 +183,11 @@ def assess_risks(form: VisitForm, members: dict[str, MemberFacts], income: Incom
                                     f"减少{-income.change_ratio:.0%}",
                                facts={"上年度人均纯收入": income.previous_per_capita, "人均纯收入": income.per_capita,
                                       "变化": income.change_ratio})
+    gaps = gaps_of(form, members, section.compulsory_school_ages)
+    for gap in gaps:
+        add(GAP_RISK[gap], _GAP_RULE[gap], _gap_text(gap, form, members, section.compulsory_school_ages), 短板=gap)
     order = list(RiskType)
     risks = [DetectedRisk(type=k, evidence=found[k]) for k in sorted(found, key=order.index)]
-    return RiskResult(risks=risks, gaps=gaps_of(form, members), no_labour=no_labour,
+    return RiskResult(risks=risks, gaps=gaps, no_labour=no_labour,
                       labour_capable_members=len(capable), rigid_spending=rigid, rigid_heavy=rigid_heavy,
                       income_drop=income_drop, consistency=consistency)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_assessment.handlers import HOUSEHOLD_EVENTS, Assessor
+from povguard_platform.clock import campaign_clock
 from povguard_platform.consumer import ConsumerSpec
 from povguard_platform.envelope import RecordedEvent
 from povguard_platform.eventstore import EventStore
@@ -14,7 +15,8 @@ from povguard_rules.config import rules_for
 
 
 def assessor() -> Assessor:
-    return Assessor(EventStore("assessment"), rules_for(get_settings().campaign))
+    settings = get_settings()
+    return Assessor(EventStore("assessment"), rules_for(settings.campaign), campaign_clock(settings))
 
 
 async def on_event(conn: AsyncConnection, event: RecordedEvent) -> None:

@@ -6,18 +6,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_assessment.domain.scale import TownshipCounts, crossed, indicators, should_raise
+from povguard_assessment.domain.scale import flatten, indicators, should_raise
+from povguard_assessment.scale_counts import TownshipScale, township_scale
 from povguard_contracts.assessment import DataProblemCleared, DataProblemFound, ScaleRiskRaised
 from povguard_contracts.catalogue import CATALOGUE
-from povguard_contracts.vocab import MonitoringStatus, Outcome, WarningKind
+from povguard_contracts.vocab import MonitoringStatus, Outcome
 from povguard_platform.actor import SYSTEM_ACTOR
+from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.eventstore import EventStore
 from povguard_rules.assess import Assessment, Previous, assess, changes
@@ -75,6 +77,7 @@ def decode_fact(type_: str, type_version: int, data: dict[str, Any]) -> Fact:
 class Assessor:
     store: EventStore
     rules: Rules
+    clock: Clock = field(default_factory=Clock)  # the campaign's clock: alerts are dated on the campaign's day
 
     # --- facts ---------------------------------------------------------------------------------------------------
 
@@ -286,44 +289,46 @@ class Assessor:
 
     # --- scale risk ----------------------------------------------------------------------------------------------
 
-    async def township_values(self, conn: AsyncConnection, township: str) -> tuple[TownshipCounts, dict[str, float]]:
-        h = (await conn.execute(text("""
-            SELECT count(*) AS n, count(*) FILTER (WHERE at_risk) AS r, count(*) FILTER (WHERE income_fell) AS f
-            FROM assessment.households WHERE township_code = :t"""), {"t": township})).one()
-        rows = await conn.execute(text(
-            "SELECT kind, count(*) FROM assessment.warnings WHERE township_code = :t GROUP BY kind"), {"t": township})
-        kinds: dict[str, int] = {r[0]: r[1] for r in rows}
-        counts = TownshipCounts(households=h.n, not_eliminated=h.r, income_fell=h.f,
-                                disaster_warnings=kinds.get(WarningKind.DISASTER.value, 0),
-                                medical_warnings=kinds.get(WarningKind.HIGH_MEDICAL_SPENDING.value, 0),
-                                unemployment_warnings=kinds.get(WarningKind.UNEMPLOYMENT.value, 0))
-        return counts, indicators(counts)
-
     async def check_scale(self, conn: AsyncConnection, township: str, cause: RecordedEvent | None) -> None:
-        counts, values = await self.township_values(conn, township)
         thresholds = self.rules.section.scale
-        now = crossed(values, thresholds, counts.households)
-        row = (await conn.execute(text("SELECT crossed FROM assessment.scale WHERE township_code = :t FOR UPDATE"),
-                                  {"t": township})).first()
-        before = list(row.crossed) if row else []
-        raised_at = None
+        scale = await township_scale(conn, township, thresholds)
+        town, villages = scale.crossed(thresholds)
+        now = flatten(town, villages)
+        row = (await conn.execute(text("SELECT crossed, villages FROM assessment.scale WHERE township_code = :t "
+                                       "FOR UPDATE"), {"t": township})).first()
+        before = flatten(list(row.crossed), {k: v["crossed"] for k, v in row.villages.items()}) if row else []
+        raised_at, raised = None, None
         if should_raise(before, now):
             stream = township_stream(township)
-            day = (cause.time if cause else datetime.now().astimezone()).date()
-            alert = ScaleRiskRaised(township_code=township, indicators=values, thresholds=thresholds.thresholds(),
-                                    crossed=now, as_of=day)
+            day = self.clock.today()
+            alert = ScaleRiskRaised(township_code=township, indicators=indicators(scale.township),
+                                    counts=scale.township.counts(), thresholds=thresholds.thresholds(),
+                                    min_counts=thresholds.min_counts(), crossed=town, villages=villages, as_of=day)
             [recorded] = await self.store.append(conn, [NewEvent(stream, township, alert)],
                                                  {stream: await self.store.stream_version(conn, stream)},
                                                  self.metadata(cause))
-            raised_at = recorded.time
+            raised_at, raised = recorded.time, now
+        await self.save_scale(conn, township, scale, raised, raised_at)
+
+    async def save_scale(self, conn: AsyncConnection, township: str, scale: TownshipScale,
+                         raised: list[str] | None, raised_at: datetime | None) -> None:
+        """The read model row; `raised` (the crossings of the last alert) is kept when no new alert is given."""
+        thresholds = self.rules.section.scale
+        town, _ = scale.crossed(thresholds)
         await conn.execute(text("""
-            INSERT INTO assessment.scale (township_code, households, indicators, crossed, raised, raised_at)
-            VALUES (:t, :n, CAST(:i AS jsonb), CAST(:c AS text[]), CAST(:c AS text[]), :at)
+            INSERT INTO assessment.scale (township_code, households, indicators, counts, crossed, villages, raised,
+                                          raised_at)
+            VALUES (:t, :n, CAST(:i AS jsonb), CAST(:k AS jsonb), CAST(:c AS text[]), CAST(:v AS jsonb),
+                    CAST(:r AS text[]), :at)
             ON CONFLICT (township_code) DO UPDATE SET households = EXCLUDED.households,
-                indicators = EXCLUDED.indicators, crossed = EXCLUDED.crossed,
+                indicators = EXCLUDED.indicators, counts = EXCLUDED.counts, crossed = EXCLUDED.crossed,
+                villages = EXCLUDED.villages,
                 raised = CASE WHEN :at IS NULL THEN assessment.scale.raised ELSE EXCLUDED.raised END,
                 raised_at = coalesce(:at, assessment.scale.raised_at)"""),
-            {"t": township, "n": counts.households, "i": json.dumps(values), "c": now, "at": raised_at})
+            {"t": township, "n": scale.township.households, "i": json.dumps(indicators(scale.township)),
+             "k": json.dumps(scale.township.counts()), "c": town,
+             "v": json.dumps(scale.village_rows(thresholds), ensure_ascii=False), "r": raised or [],
+             "at": raised_at})
 
     # --- the visit deadline --------------------------------------------------------------------------------------
 
@@ -344,7 +349,8 @@ class Assessor:
             fact = VisitsDeadlinePassed(household_id=household_id, deadline=deadline)
             event_id = uuid.uuid5(DEADLINE_NAMESPACE, f"{household_id}:{deadline.isoformat()}")
             if await self.record_fact(conn, event_id, household_id, township, "assessment", fact.event_type, 1,
-                                      datetime.now().astimezone(), fact.model_dump(mode="json")):
+                                      datetime.now().astimezone(),  # when recorded (as_of reads it): real time
+                                      fact.model_dump(mode="json")):
                 due[household_id] = None
         await self.reassess_now(conn, due)
         return len(due)
@@ -379,12 +385,8 @@ class Assessor:
         towns = [r[0] for r in await conn.execute(text(
             "SELECT township_code FROM assessment.households UNION SELECT township_code FROM assessment.warnings"))]
         for township in sorted(towns):
-            counts, values = await self.township_values(conn, township)
-            now = crossed(values, self.rules.section.scale, counts.households)
             alert = last_alert.get(township)
-            await conn.execute(text("""
-                INSERT INTO assessment.scale (township_code, households, indicators, crossed, raised, raised_at)
-                VALUES (:t, :n, CAST(:i AS jsonb), CAST(:c AS text[]), CAST(:r AS text[]), :at)"""),
-                {"t": township, "n": counts.households, "i": json.dumps(values), "c": now,
-                 "r": alert.data["crossed"] if alert else [], "at": alert.time if alert else None})
+            raised = flatten(alert.data["crossed"], alert.data.get("villages", {})) if alert else None
+            await self.save_scale(conn, township, await township_scale(conn, township, self.rules.section.scale),
+                                  raised, alert.time if alert else None)
         return len(ids)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -32,7 +31,7 @@ async def sweep_deadlines(runtime: ServiceRuntime) -> None:
     from povguard_assessment.handlers import Assessor
     from povguard_rules.config import rules_for
 
-    assessor = Assessor(runtime.store, rules_for(runtime.settings.campaign))
+    assessor = Assessor(runtime.store, rules_for(runtime.settings.campaign), runtime.clock)
     while not runtime.stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(runtime.stop.wait(), SWEEP_SECONDS)
@@ -40,7 +39,7 @@ async def sweep_deadlines(runtime: ServiceRuntime) -> None:
             return
         try:
             async with runtime.engine.begin() as conn:
-                await assessor.sweep_deadlines(conn, date.today())
+                await assessor.sweep_deadlines(conn, runtime.clock.today())
         except Exception as exc:  # the next round tries again
             log.warning("deadline sweep failed: %r", exc)
 
@@ -49,7 +48,7 @@ async def rebuild(runtime: ServiceRuntime, conn: AsyncConnection) -> int:
     from povguard_assessment.handlers import Assessor
     from povguard_rules.config import rules_for
 
-    return await Assessor(runtime.store, rules_for(runtime.settings.campaign)).rebuild(conn)
+    return await Assessor(runtime.store, rules_for(runtime.settings.campaign), runtime.clock).rebuild(conn)
 
 
 SERVICE = ServiceDef(

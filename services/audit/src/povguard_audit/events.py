@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from povguard_contracts.catalogue import CATALOGUE
-from povguard_contracts.numbers import Position
+from povguard_contracts.numbers import Count, Position
 from povguard_contracts.payload import EventPayload
 
 
@@ -51,5 +51,5 @@ class LedgerPayloadsRead(EventPayload):
     service = "audit"
     household_id: str | None  # None: a bundle of a time range or of the whole ledger
     view: str  # timeline | dispute | bundle
-    entries: int
+    entries: Count
     purpose: str

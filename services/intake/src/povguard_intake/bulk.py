@@ -38,7 +38,7 @@ from povguard_intake.importer import (
     same_as_registered,
     violation_rows,
 )
-from povguard_platform.actor import Actor, Role
+from povguard_platform.actor import Actor
 from povguard_platform.errors import DomainConflict, RuleViolations
 from povguard_platform.problems import is_outage
 from povguard_platform.spreadsheet import text_cells
@@ -73,8 +73,8 @@ async def start_import(engine: AsyncEngine, import_id: str, file_name: str, cont
 
 
 def import_scope(actor: Actor) -> Callable[[str], bool]:
-    """Which households the uploader may register: those inside its org unit."""
-    return lambda group_code: actor.role == Role.ADMIN or actor.covers(group_code)
+    """Which households the uploader may register: those inside its org unit (administrators included)."""
+    return actor.covers
 
 
 def _lock_key(import_id: str) -> int:

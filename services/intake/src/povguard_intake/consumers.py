@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from povguard_contracts.catalogue import CATALOGUE
 from povguard_contracts.review import CountyDecided
 from povguard_intake.handlers import Intake
+from povguard_platform.clock import campaign_clock
 from povguard_platform.consumer import ConsumerSpec
 from povguard_platform.envelope import RecordedEvent
 from povguard_platform.eventstore import EventStore
@@ -17,7 +18,8 @@ from povguard_platform.settings import get_settings
 async def on_county_decided(conn: AsyncConnection, event: RecordedEvent) -> None:
     decided = CATALOGUE.decode(event)
     assert isinstance(decided, CountyDecided)
-    intake = Intake(EventStore("intake"), load_policy(get_settings().campaign))
+    settings = get_settings()
+    intake = Intake(EventStore("intake"), load_policy(settings.campaign), campaign_clock(settings))
     await intake.record_decision(conn, event, decided)
 
 

@@ -42,6 +42,7 @@ from povguard_intake.domain.idcard import id_number_problems, normalise
 from povguard_intake.projections import match_warning, save_households, save_warning
 from povguard_platform.actor import Actor
 from povguard_platform.batch import decide_each, lock_states
+from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations, Violation
 from povguard_platform.eventstore import ConcurrencyError, EventStore
@@ -93,7 +94,10 @@ class Intake:
 
     store: EventStore
     policy: Policy
-    today: Callable[[], date] = field(default=date.today)
+    clock: Clock = field(default_factory=Clock)  # the campaign's clock: today never comes from the machine
+
+    def today(self) -> date:
+        return self.clock.today()
 
     def metadata(self, actor: Actor, causation: Any = None) -> Metadata:
         return Metadata(actor=actor, policy=self.policy.ref, causation_id=causation)

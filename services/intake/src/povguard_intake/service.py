@@ -32,7 +32,7 @@ async def _resume_imports(runtime: ServiceRuntime) -> None:
     from povguard_intake.handlers import Intake
     from povguard_platform.policy import load_policy
 
-    intake = Intake(runtime.store, load_policy(runtime.settings.campaign))
+    intake = Intake(runtime.store, load_policy(runtime.settings.campaign), runtime.clock)
     await resume_imports(runtime.engine, intake, runtime.stop)
 
 

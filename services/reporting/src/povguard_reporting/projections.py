@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -51,7 +52,7 @@ async def record(conn: AsyncConnection, events: Sequence[RecordedEvent], covers:
         {"b": batch, "ids": [e.id for e, _ in entries], "srcs": [e.source for e, _ in entries],
          "types": [e.type for e, _ in entries], "hhs": [f["h"] for _, f in entries],
          "times": [e.time for e, _ in entries], "actors": [e.actor.model_dump_json() for e, _ in entries],
-         "facts": [json.dumps(f, ensure_ascii=False) for _, f in entries]})
+         "facts": [json.dumps(f, ensure_ascii=False, default=_number) for _, f in entries]})
     await project(conn, [Entry(str(e.id), e.type, e.time, f, e.actor.user) for e, f in entries], covers)
     return len(entries)
 
@@ -189,3 +190,10 @@ async def rebuild(conn: AsyncConnection, covers: Mapping[str, frozenset[str]]) -
             await project(conn, batches[batch], covers)
             done += len(batches[batch])
         after = max(batches)
+
+
+def _number(value: object) -> float:
+    """Amounts are Decimals with two places: JSON numbers, as the events themselves carry them."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")

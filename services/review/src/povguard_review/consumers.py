@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_platform.clock import clock_for
 from povguard_platform.consumer import ConsumerSpec
 from povguard_platform.envelope import RecordedEvent
 from povguard_platform.eventstore import EventStore
@@ -15,21 +17,21 @@ from povguard_review.policy import load
 
 
 @lru_cache
-def review_for(campaign: str) -> Review:
+def review_for(campaign: str, today: date | None = None) -> Review:
     policy, rules = load(campaign)
-    return Review(EventStore("review"), policy, rules)
+    return Review(EventStore("review"), policy, rules, clock_for(policy, today))
 
 
 async def on_proposal(conn: AsyncConnection, event: RecordedEvent) -> None:
-    await review_for(get_settings().campaign).on_proposal(conn, event)
+    await review_for(get_settings().campaign, get_settings().campaign_today).on_proposal(conn, event)
 
 
 async def on_household(conn: AsyncConnection, event: RecordedEvent) -> None:
-    await review_for(get_settings().campaign).on_household(conn, event)
+    await review_for(get_settings().campaign, get_settings().campaign_today).on_household(conn, event)
 
 
 async def on_households(conn: AsyncConnection, events: list[RecordedEvent]) -> None:
-    await review_for(get_settings().campaign).on_households(conn, events)
+    await review_for(get_settings().campaign, get_settings().campaign_today).on_households(conn, events)
 
 
 PROPOSALS = ConsumerSpec(name="review-proposals", sources=["assessment"], handlers={"OutcomeProposed": on_proposal})

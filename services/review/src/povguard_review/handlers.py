@@ -18,6 +18,7 @@ from povguard_contracts.review import CaseOpened
 from povguard_contracts.vocab import HouseholdKind, MonitoringStatus, Outcome
 from povguard_platform.actor import Actor
 from povguard_platform.batch import decide_each, lock_states
+from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.errors import DomainConflict, DomainNotFound
 from povguard_platform.eventstore import EventStore
@@ -43,7 +44,10 @@ class Review:
     store: EventStore
     policy: Policy
     rules: ReviewPolicy
-    today: Callable[[], date] = field(default=date.today)
+    clock: Clock = field(default_factory=Clock)  # the campaign's clock: today never comes from the machine
+
+    def today(self) -> date:
+        return self.clock.today()
 
     def metadata(self, actor: Actor, causation: RecordedEvent | None = None) -> Metadata:
         if causation is None:
@@ -131,7 +135,7 @@ class Review:
         if not domain.opens_case(proposal, await self._last_closed_outcome(conn, proposal.household_id)):
             return
         before = await self.before(conn, proposal.household_id, proposal.outcome, proposal.category)
-        opened = domain.open_case(str(uuid7()), proposal, before, proposal.lead_date or event.time.date())
+        opened = domain.open_case(str(uuid7()), proposal, before, proposal.lead_date or self.today())
         await self._commit(conn, Case(), [opened], event.actor, event)
 
     async def on_household(self, conn: AsyncConnection, event: RecordedEvent) -> None:

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_platform.clock import clock_for
 from povguard_platform.consumer import ConsumerSpec
 from povguard_platform.envelope import RecordedEvent
 from povguard_platform.eventstore import EventStore
@@ -17,12 +19,15 @@ from povguard_support.handlers import Support
 
 
 @lru_cache
-def support_for(campaign: str) -> Support:
-    return Support(EventStore("support"), load_policy(campaign), policy_section(campaign, "support", SupportPolicy))
+def support_for(campaign: str, today: date | None = None) -> Support:
+    policy = load_policy(campaign)
+    return Support(EventStore("support"), policy, policy_section(campaign, "support", SupportPolicy),
+                   clock_for(policy, today))
 
 
 def _support() -> Support:
-    return support_for(get_settings().campaign)
+    settings = get_settings()
+    return support_for(settings.campaign, settings.campaign_today)
 
 
 async def case_opened(conn: AsyncConnection, event: RecordedEvent) -> None:

@@ -18,13 +18,14 @@ from povguard_contracts.review import CaseOpened, CountyDecided
 from povguard_contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved, MeasureImplemented
 from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus
 from povguard_platform.actor import SYSTEM_ACTOR, Actor
+from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.eventstore import ConcurrencyError, EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import Policy
 from povguard_support.domain import delivery
 from povguard_support.domain import plan as domain
-from povguard_support.domain.catalogue import SupportPolicy
+from povguard_support.domain.catalogue import GAPS, SupportPolicy
 from povguard_support.domain.plan import HouseholdFacts, Plan
 from povguard_support.projections import Place, load_facts, save_facts, save_facts_many, save_plans
 
@@ -58,7 +59,10 @@ class Support:
     store: EventStore
     policy: Policy
     catalogue: SupportPolicy
-    today: Callable[[], date] = field(default=date.today)
+    clock: Clock = field(default_factory=Clock)  # the campaign's clock: today never comes from the machine
+
+    def today(self) -> date:
+        return self.clock.today()
 
     @property
     def max_amount(self) -> Decimal:
@@ -229,7 +233,7 @@ class Support:
                 township_code=place.township_code if place else "", basis=basis, decided_on=on,
                 case_id=decided.case_id, outcome=decided.outcome.value, risks=decided.risks,
                 lead_department=decided.lead_department, proposed_measures=decided.proposed_measures)
-            ids = [str(uuid7()) for _ in decided.proposed_measures]
+            ids = [str(uuid7()) for _ in range(len(decided.proposed_measures) + len(GAPS))]
             return domain.create(plan, cmd, facts, self.catalogue, self.policy.income.monitoring_line,
                                  self.policy.income.three_year_goal_below, ids)
         if not plan.open:
@@ -238,11 +242,13 @@ class Support:
                 events.append(reopened)
         have = {m.kind for m in plan.measures.values()}
         state = domain.fold(events, plan)
-        for kind in dict.fromkeys(decided.proposed_measures):
-            if kind not in have:
-                assigned = domain.assign(state, str(uuid7()), kind, self.catalogue, planned_start=on,
-                                         max_amount=self.max_amount)
-                events.append(assigned.model_copy(update={"source": "县级审定"}))
+        wanted = [(k, "县级审定") for k in dict.fromkeys(decided.proposed_measures) if k not in have]
+        kinds = have | {k for k, _ in wanted}
+        wanted += [(k, "缺什么补什么") for k in domain.gap_measures(kinds, facts, self.catalogue)]
+        for kind, source in wanted:
+            assigned = domain.assign(state, str(uuid7()), kind, self.catalogue, planned_start=on,
+                                     max_amount=self.max_amount)
+            events.append(assigned.model_copy(update={"source": source}))
         return events
 
     # --- commands of cadres and departments ----------------------------------------------------------------------

@@ -107,7 +107,7 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     outcomes = f.get("outcomes_proposed", {})
     for outcome, n in sorted(outcomes.items(), key=lambda kv: -kv[1]):
         table.add_row(f"研判建议：{outcome}", f"{n:,}")
-    table.add_row("暂缓（未签授权承诺书）", f"{f.get('held', 0):,}")
+    table.add_row("暂缓（未签授权承诺书或未确定主要风险类型）", f"{f.get('held', 0):,}")
     cl = f.get("clearance", {})
     found, still = cl.get("found", {}), cl.get("open", {})
     table.add_row("问题清零：发现 / 更正户数 / 仍未清零", f"{sum(found.values()):,} / "

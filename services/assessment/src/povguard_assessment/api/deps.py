@@ -18,7 +18,7 @@ Reader = Annotated[Actor, Depends(require_roles(
 
 def get_assessor(request: Request) -> Assessor:
     runtime = request.app.state.runtime
-    return Assessor(runtime.store, rules_for(request.app.state.settings.campaign))
+    return Assessor(runtime.store, rules_for(request.app.state.settings.campaign), runtime.clock)
 
 
 AssessorDep = Annotated[Assessor, Depends(get_assessor)]

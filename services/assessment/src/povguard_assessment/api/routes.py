@@ -18,6 +18,7 @@ from povguard_assessment.api.schemas import (
     ProblemsPage,
     ProposalsPage,
     ScaleRiskPublic,
+    VillageScale,
 )
 from povguard_assessment.domain.scale import INDICATOR_NAMES
 from povguard_contracts.assessment import DataProblemFound, IncomeAssessed, OutcomeProposed, RiskAssessed
@@ -139,13 +140,16 @@ async def list_problems(
 
 
 @router.get("/scale-risk", operation_id="scale_risk", response_model=list[ScaleRiskPublic],
-            summary="规模性返贫风险指标（按乡镇）")
+            summary="规模性返贫风险指标（按乡镇、行政村）")
 async def scale_risk(runtime: Runtime, assessor: AssessorDep, actor: Reader, org: Org) -> list[ScaleRiskPublic]:
-    require_org(actor, org[:9] if len(org) > 9 else org)
-    thresholds = assessor.rules.section.scale.thresholds()
+    require_org(actor, org)  # a village reads its township's figures and its own village's
+    limits = assessor.rules.section.scale
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(text("SELECT * FROM assessment.scale WHERE township_code LIKE :org || '%' "
                                        "OR :org LIKE township_code || '%' ORDER BY township_code"), {"org": org})
-        return [ScaleRiskPublic(township_code=r.township_code, households=r.households, indicators=r.indicators,
-                                thresholds=thresholds, names=INDICATOR_NAMES, crossed=list(r.crossed),
-                                raised=list(r.raised), raised_at=r.raised_at) for r in rows]
+        return [ScaleRiskPublic(
+            township_code=r.township_code, households=r.households, indicators=r.indicators, counts=r.counts,
+            thresholds=limits.thresholds(), min_counts=limits.min_counts(), names=INDICATOR_NAMES,
+            crossed=list(r.crossed), raised=list(r.raised), raised_at=r.raised_at,
+            villages=[VillageScale(village_code=code, **v) for code, v in sorted(r.villages.items())
+                      if len(org) <= 9 or code.startswith(org) or org.startswith(code)]) for r in rows]

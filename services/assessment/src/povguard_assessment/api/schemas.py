@@ -68,12 +68,26 @@ class ProblemsPage(BaseModel):
     next_cursor: str | None
 
 
+class VillageScale(BaseModel):
+    village_code: str
+    households: int
+    indicators: dict[str, Finite]
+    counts: dict[str, int]
+    crossed: list[str]
+
+
 class ScaleRiskPublic(BaseModel):
+    """规模性返贫风险 of a township (seed §二(四)): each indicator's share and count against the policy's rate and
+    minimum count, and the villages where one crosses."""
+
     township_code: str
     households: int
     indicators: dict[str, Finite]
+    counts: dict[str, int]
     thresholds: dict[str, Finite]
+    min_counts: dict[str, int]
     names: dict[str, str]
     crossed: list[str]
-    raised: list[str]
+    villages: list[VillageScale] = Field(description="every village of the township, with its own crossings")
+    raised: list[str] = Field(description="what the last alert raised: indicators, `<行政村代码>:<indicator>`")
     raised_at: datetime | None

@@ -35,7 +35,7 @@ def get_intake(request: Request) -> Intake:
     intake: Intake | None = getattr(request.app.state, "intake", None)
     if intake is None:
         runtime = request.app.state.runtime
-        intake = Intake(runtime.store, load_policy(request.app.state.settings.campaign))
+        intake = Intake(runtime.store, load_policy(request.app.state.settings.campaign), runtime.clock)
         request.app.state.intake = intake
     return intake
 

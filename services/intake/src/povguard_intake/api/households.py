@@ -44,7 +44,7 @@ from povguard_intake.domain.household import Household, Visit
 from povguard_intake.domain.idcard import id_number_problems, mask, normalise
 from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
-from povguard_platform.api import ExpectedVersion, Int64
+from povguard_platform.api import ExpectedVersion, Int64, RequiredVersion
 from povguard_platform.auth import require_org
 from povguard_platform.personal import mask_personal
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
@@ -183,7 +183,7 @@ async def add_member(household_id: str, body: MemberCreate, runtime: Runtime, in
 @router.put("/{household_id}/members/{member_id}", operation_id="update_member",
             summary="变更成员信息（须说明原因）")
 async def update_member(household_id: str, member_id: str, body: MemberUpdate, runtime: Runtime,
-                        intake: IntakeDep, actor: Collector, expected: ExpectedVersion,
+                        intake: IntakeDep, actor: Collector, expected: RequiredVersion,
                         response: Response) -> HouseholdPublic:
     async with runtime.engine.begin() as conn:
         state = await intake.update_member(conn, household_id, member_id, body.facts, body.reason, body.effective,
@@ -195,7 +195,7 @@ async def update_member(household_id: str, member_id: str, body: MemberUpdate, r
 @router.post("/{household_id}/members/{member_id}/removal", operation_id="remove_member",
              summary="减少成员（死亡、婚出、迁出、分户）")
 async def remove_member(household_id: str, member_id: str, body: MemberRemoval, runtime: Runtime,
-                        intake: IntakeDep, actor: Collector, expected: ExpectedVersion,
+                        intake: IntakeDep, actor: Collector, expected: RequiredVersion,
                         response: Response) -> HouseholdPublic:
     async with runtime.engine.begin() as conn:
         state = await intake.change(

@@ -20,7 +20,7 @@ def id_number_problems(number: str) -> list[str]:
     n = normalise(number)
     if len(n) != 18:
         return ["身份证号码应为18位"]
-    if not n[:17].isdigit():
+    if not _DIGITS.match(n[:17]):  # str.isdigit() would take other scripts' digits too
         return ["身份证号码前17位应为数字"]
     if n[-1] != ric.calc_check_digit(n):
         return [f"身份证号码校验码错误（应为 {ric.calc_check_digit(n)}）"]
@@ -33,12 +33,16 @@ def id_number_problems(number: str) -> list[str]:
     return []
 
 
-_CLEAN = re.compile(r"^\d{17}[\dX]$")
+_CLEAN = re.compile(r"^[0-9]{17}[0-9X]$", re.ASCII)
+_DIGITS = re.compile(r"^[0-9]{17}$", re.ASCII)
+# 全角 digits and Ｘ (an IME's full-width mode) are the same characters to the national system: stored half-width
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９Ｘｘ　", "0123456789XX ")
 
 
 def normalise(number: str) -> str:
-    """The number as stored: no spaces, upper-case X (stdnum's compact, skipped when already clean)."""
-    n = number.strip().upper()
+    """The number as stored: full-width digits and Ｘ made half-width, no spaces, upper-case X (stdnum's compact,
+    skipped when already clean)."""
+    n = number.translate(_FULL_WIDTH).strip().upper()
     return n if _CLEAN.match(n) else str(ric.compact(n))
 
 

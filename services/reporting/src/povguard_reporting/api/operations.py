@@ -12,6 +12,7 @@ import httpx
 from fastapi import APIRouter, Depends, Path, Request
 
 from povguard_platform.actor import Actor, Role
+from povguard_platform.api import Int64
 from povguard_platform.auth import require_roles
 from povguard_platform.problems import NotFound, ProblemError
 from povguard_reporting.settings import service_urls
@@ -69,7 +70,7 @@ async def operations(request: Request, _: Operator) -> dict[str, Any]:
 @router.post("/{service}/dead-letters/{dead_letter_id}/retry", operation_id="retry_service_dead_letter",
              summary="重试某服务的一条死信（仅管理员；由该服务自己的运维接口执行）")
 async def retry(request: Request, _: Annotated[Actor, Depends(require_roles())],
-                service: Annotated[str, Path(pattern=r"^[a-z]+$")], dead_letter_id: int) -> Any:
+                service: Annotated[str, Path(pattern=r"^[a-z]+$")], dead_letter_id: Int64) -> Any:
     url = service_urls().urls().get(service)
     if url is None:
         raise NotFound(f"no service {service}")

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import require_org, require_roles
-from povguard_review.domain.case import Case
+from povguard_review.domain.case import Case, held_to, notice_misses_plan
 from povguard_review.handlers import Review
 from povguard_review.policy import load
 
@@ -24,7 +24,7 @@ def get_review(request: Request) -> Review:
     review: Review | None = getattr(request.app.state, "review", None)
     if review is None:
         runtime = request.app.state.runtime
-        review = Review(runtime.store, *load(request.app.state.settings.campaign))
+        review = Review(runtime.store, *load(request.app.state.settings.campaign), runtime.clock)
         request.app.state.review = review
     return review
 
@@ -38,7 +38,8 @@ def check_read(actor: Actor, case: Case) -> None:
 
 def case_public(case: Case, review: Review) -> dict[str, Any]:
     data: dict[str, Any] = case.model_dump(mode="json")
-    deadline = review.rules.deadline(review.policy.calendar, case.stage) if case.open else None
+    calendar = review.policy.calendar
+    deadline = held_to(case, review.rules.deadline(calendar, case.stage)) if case.open else None
     limit = None
     if case.lead_date is not None:
         from datetime import timedelta
@@ -47,4 +48,7 @@ def case_public(case: Case, review: Review) -> dict[str, Any]:
     data["stage_deadline"] = deadline.isoformat() if deadline else None
     data["identification_limit"] = limit.isoformat() if limit else None
     data["open"] = case.open
+    # the plan's notice_end is a target: a notice that cannot end by it says so from its start
+    data["notice_misses_plan"] = notice_misses_plan(case, calendar.notice_end)
+    data["planned_notice_end"] = calendar.notice_end.isoformat()
     return data

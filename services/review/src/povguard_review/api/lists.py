@@ -43,7 +43,8 @@ async def _page(runtime: Runtime, where: str, params: dict[str, Any], cursor: st
     after = cursor_key(cursor, 2) or ("", "")
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(text(f"""
-            SELECT case_id, household_id, township_code, village_code, stage, outcome, lead_date FROM review.cases
+            SELECT case_id, household_id, township_code, village_code, stage, outcome, lead_date,
+                   CAST(state->'notice'->>'ends_on' AS date) AS notice_ends FROM review.cases
             WHERE {where} AND (village_code, case_id) > (:after_village, :after_case)
             ORDER BY village_code, case_id LIMIT :n"""),
             {**params, "after_village": after[0], "after_case": after[1], "n": limit + 1})).all()
@@ -66,13 +67,21 @@ async def overdue(runtime: Runtime, review: ReviewDep, actor: Reader, as_of: dat
                   township: str | None = None, cursor: Cursor = None, limit: Limit = 200) -> dict[str, Any]:
     as_of = as_of or review.today()
     calendar = review.policy.calendar
-    late = {stage: d for stage in CaseStage if (d := review.rules.deadline(calendar, stage)) is not None and d < as_of}
+    # during 公示 a case is held to its own notice's end (domain.held_to), not to the plan's notice_end
+    late: dict[CaseStage, date] = {stage: d for stage in CaseStage if stage != CaseStage.NOTICE
+            and (d := review.rules.deadline(calendar, stage)) is not None and d < as_of}
     rows, next_cursor, townships = await _page(
-        runtime, """open AND stage = ANY(:stages) AND village_code LIKE :prefix
-                    AND (CAST(:town AS text) IS NULL OR township_code = :town)""",
-        {"stages": [s.value for s in late], "prefix": org_prefix(actor) + "%", "town": township}, cursor, limit)
-    data = [_item(r) | {"deadline": late[CaseStage(r.stage)].isoformat(),
-                        "days_overdue": (as_of - late[CaseStage(r.stage)]).days} for r in rows]
+        runtime, """open AND (stage = ANY(:stages) OR (stage = :notice
+                    AND CAST(state->'notice'->>'ends_on' AS date) < CAST(:as_of AS date)))
+                    AND village_code LIKE :prefix AND (CAST(:town AS text) IS NULL OR township_code = :town)""",
+        {"stages": [s.value for s in late], "notice": CaseStage.NOTICE.value, "as_of": as_of,
+         "prefix": org_prefix(actor) + "%", "town": township}, cursor, limit)
+
+    def deadline(r: Any) -> date:
+        return r.notice_ends if r.stage == CaseStage.NOTICE.value else late[CaseStage(r.stage)]
+
+    data = [_item(r) | {"deadline": deadline(r).isoformat(), "days_overdue": (as_of - deadline(r)).days}
+            for r in rows]
     return {"as_of": as_of.isoformat(), "count": sum(t["count"] for t in townships), "townships": townships,
             "data": data, "next_cursor": next_cursor}
 

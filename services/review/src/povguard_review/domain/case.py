@@ -78,6 +78,12 @@ MONITORED_OUTCOMES = frozenset({Outcome.NEWLY_IDENTIFIED, Outcome.RE_MARKED, Out
                                 Outcome.FURTHER_SUPPORT})
 
 
+# outcomes that identify a monitoring object (anew or again): the national form needs its 主要风险类型 (one kept
+# under support or rolled back keeps the risk types it was identified with)
+IDENTIFYING_OUTCOMES = frozenset({Outcome.NEWLY_IDENTIFIED, Outcome.RE_MARKED})
+NO_RISK_TYPE = "监测对象须确定主要风险类型（全国防返贫监测信息系统必填，须入户核实后标注）"
+
+
 class Action(StrEnum):
     APPRAISE = "村民评议"
     VILLAGE_DECIDE = "村两委决定"
@@ -449,9 +455,14 @@ def appraise(case: Case, acted_on: date, meeting_date: date, party_members_prese
 
 def village_decide(case: Case, acted_on: date, measures: list[MeasureKind], category: MonitoringCategory | None,
                    risks: list[RiskType], opinion: str, override_reason: str | None = None) -> VillageDecided:
+    violations = []
     if case.outcome in MONITORED_OUTCOMES and not measures:
-        raise RuleViolations([Violation("proposed_measures", "风险未消除的户须逐户提出帮扶措施（缺什么补什么）",
-                                        "required")])
+        violations.append(Violation("proposed_measures", "风险未消除的户须逐户提出帮扶措施（缺什么补什么）",
+                                    "required"))
+    if case.outcome in IDENTIFYING_OUTCOMES and not (risks or case.risks):
+        violations.append(Violation("risks", NO_RISK_TYPE, "required"))
+    if violations:
+        raise RuleViolations(violations)
     return VillageDecided(**_ids(case), acted_on=acted_on, override_reason=override_reason, category=category,
                           risks=risks, proposed_measures=measures, opinion=opinion, noticed=case.noticed)
 
@@ -553,6 +564,8 @@ def county_decide(case: Case, acted_on: date, required: Sequence[Department], *,
             violations.append(Violation("lead_department", "须确定牵头帮扶部门", "required"))
         if case.category is None:
             violations.append(Violation("category", "须确定监测对象类别", "required"))
+        if case.outcome in IDENTIFYING_OUTCOMES and not case.risks:  # e.g. lost by a later proposal update
+            violations.append(Violation("risks", NO_RISK_TYPE, "required"))
         if violations:
             raise RuleViolations(violations)
         return CountyDecided(**common, outcome=case.outcome, kind=HouseholdKind.MONITORED, category=case.category,
@@ -605,3 +618,16 @@ def identification_limit(case: Case, max_days: int) -> date | None:
     from datetime import timedelta
 
     return case.lead_date + timedelta(days=max_days) if case.lead_date else None
+
+
+def held_to(case: Case, planned: date | None) -> date | None:
+    """The deadline a case is held to in its stage: during 公示 the last day its own notice computes (five working
+    days by the holiday calendar), since closing is refused before it; otherwise the plan's date for the stage."""
+    if case.stage == CaseStage.NOTICE and case.notice is not None:
+        return case.notice.ends_on
+    return planned
+
+
+def notice_misses_plan(case: Case, planned_end: date) -> bool:
+    """A notice whose own end falls after the plan's `notice_end`: flagged from the day it starts."""
+    return case.notice is not None and case.notice.ends_on > planned_end

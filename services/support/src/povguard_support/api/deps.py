@@ -33,7 +33,8 @@ def get_support(request: Request) -> Support:
     if support is None:
         runtime = request.app.state.runtime
         campaign = request.app.state.settings.campaign
-        support = Support(runtime.store, load_policy(campaign), policy_section(campaign, "support", SupportPolicy))
+        support = Support(runtime.store, load_policy(campaign), policy_section(campaign, "support", SupportPolicy),
+                          runtime.clock)
         request.app.state.support = support
     return support
 

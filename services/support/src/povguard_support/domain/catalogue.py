@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from povguard_contracts.vocab import Department, MeasureKind, RiskType
 
 GAPS = ("两不愁", "义务教育", "基本医疗", "住房安全", "饮水安全")
+# the measure a plan carries for each 三保障/water gap when nothing decided answers it (seed §二(三):
+# 对义务教育、基本医疗、住房安全、饮水安全等方面存在问题的，及时落实针对性帮扶); 两不愁 by 综合保障 (低保、临时救助)
+GAP_MEASURES = {"两不愁": MeasureKind.SOCIAL_SECURITY, "义务教育": MeasureKind.COMPULSORY_EDUCATION,
+                "基本医疗": MeasureKind.HEALTH, "住房安全": MeasureKind.HOUSING, "饮水安全": MeasureKind.WATER}
 
 
 class MeasureEntry(BaseModel):
@@ -41,6 +45,13 @@ class SupportPolicy(BaseModel):
         missing = [k.value for k in MeasureKind if k not in self.measures]
         if missing:
             raise ValueError(f"the measure catalogue has no entry for {missing}")
+        return self
+
+    @model_validator(mode="after")
+    def _gap_measures_answer_their_gap(self) -> SupportPolicy:
+        wrong = [g for g, kind in GAP_MEASURES.items() if g not in self.measures[kind].gaps]
+        if wrong:
+            raise ValueError(f"the catalogue's measures for the gaps {wrong} do not answer them")
         return self
 
     def entry(self, kind: MeasureKind) -> MeasureEntry:

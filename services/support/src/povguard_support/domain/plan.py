@@ -30,7 +30,7 @@ from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus, 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, DomainForbidden, RuleViolations, Violation
 from povguard_platform.policy import amount_violations
-from povguard_support.domain.catalogue import SupportPolicy
+from povguard_support.domain.catalogue import GAP_MEASURES, GAPS, SupportPolicy
 
 YUAN = Decimal(1)
 MONITORED = "监测对象"
@@ -199,7 +199,8 @@ class NewPlan:
 
 def create(plan: Plan, cmd: NewPlan, facts: HouseholdFacts | None, policy: SupportPolicy, monitoring_line: Decimal,
            goal_floor: Decimal, measure_ids: Sequence[str]) -> list[EventPayload]:
-    """PlanCreated and a MeasureAssigned for each measure the decision proposed (one id per proposed measure)."""
+    """PlanCreated, a MeasureAssigned for each measure the decision proposed, then one for each 三保障/water gap the
+    household has that none of them answers (缺什么补什么; one id per measure, proposed first)."""
     if plan.exists:
         raise DomainConflict(f"户 {cmd.household_id} 已有帮扶计划", household_id=cmd.household_id)
     if not cmd.basis:
@@ -213,12 +214,23 @@ def create(plan: Plan, cmd: NewPlan, facts: HouseholdFacts | None, policy: Suppo
         base_source="收入评估" if known is not None else "监测范围",
         goals=income_goals(base, cmd.decided_on.year, policy, goal_floor), created_on=cmd.decided_on)
     events: list[EventPayload] = [created]
-    for kind, measure_id in zip(dict.fromkeys(cmd.proposed_measures), measure_ids, strict=False):
+    decided = list(dict.fromkeys(cmd.proposed_measures))
+    sources = [*(("县级审定", k) for k in decided),
+               *(("缺什么补什么", k) for k in gap_measures(decided, facts, policy))]
+    for (source, kind), measure_id in zip(sources, measure_ids, strict=False):
         entry = policy.entry(kind)
         events.append(MeasureAssigned(
             household_id=cmd.household_id, measure_id=measure_id, kind=kind, developmental=entry.developmental,
-            department=entry.department, planned_start=cmd.decided_on, source="县级审定"))
+            department=entry.department, planned_start=cmd.decided_on, source=source))
     return events
+
+
+def gap_measures(kinds: Iterable[MeasureKind], facts: HouseholdFacts | None, policy: SupportPolicy
+                 ) -> list[MeasureKind]:
+    """The measure each 三保障/water gap of the household calls for when none of `kinds` answers it."""
+    covered = {need for kind in kinds for need in policy.covers(kind)}
+    gaps = facts.gaps if facts is not None else frozenset()
+    return list(dict.fromkeys(GAP_MEASURES[g] for g in GAPS if g in gaps and g not in covered))
 
 
 def close(plan: Plan, reason: str, on: date, case_id: str | None = None) -> PlanClosed | None:

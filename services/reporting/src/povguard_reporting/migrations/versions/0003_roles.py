@@ -1,6 +1,6 @@
 """Least privilege: the service's runtime role (povguard_reporting) may use its own schema only, and read and
-append its events, never change them (as every other service since its roles migration; without this grant the
-reporting service, run as its own role, could not even read its migration version).
+append its events, never change them; the events' triggers fire under `session_replication_role = replica` too
+and refuse TRUNCATE (databases created before this revision get them here, new ones from 0001 on).
 
 Revision ID: 0003
 Revises: 0002
