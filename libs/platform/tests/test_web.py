@@ -31,9 +31,24 @@ async def test_health_readiness_metrics_and_openapi(client: httpx.AsyncClient) -
 
 async def test_readiness_fails_when_nats_is_gone(client: httpx.AsyncClient) -> None:
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    assert 'povguard_ready{service="sample"} 1.0' in (await client.get("/metrics")).text
     await runtime.nc.close()
     ready = await client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["nats"] == "disconnected"
+    # each scrape evaluates readiness, so the alert "readiness failing" needs no other prober
+    assert 'povguard_ready{service="sample"} 0.0' in (await client.get("/metrics")).text
+
+
+async def test_nats_url_may_list_a_clusters_seeds(nats_url: str) -> None:
+    from povguard_platform.bus import connect
+    from povguard_tools.runtime.servers import free_port
+
+    nc = await connect(f"nats://127.0.0.1:{free_port()}, {nats_url}", "seeds")  # the first seed is down
+    try:
+        assert nc.is_connected and nc.connected_url is not None and nc.connected_url.port == int(
+            nats_url.rsplit(":", 1)[1])
+    finally:
+        await nc.close()
 
 
 async def test_missing_bad_or_expired_token_is_401(client: httpx.AsyncClient, settings: Settings) -> None:

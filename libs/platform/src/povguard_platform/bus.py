@@ -21,11 +21,14 @@ SUBJECTS = ["ev.>"]
 
 
 async def connect(url: str, name: str) -> NATS:
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    """`url` may list a cluster's seeds, comma-separated (nats://a:4222,nats://b:4222), as NATS clients accept."""
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
 
 
-async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float) -> None:
-    """Create or update the events stream. The duplicate window must outlast the relay's worst retry horizon."""
+async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float, replicas: int = 1) -> None:
+    """Create or update the events stream. The duplicate window must outlast the relay's worst retry horizon;
+    `replicas` > 1 needs a JetStream cluster of at least that many nodes."""
     config = StreamConfig(
         name=name,
         subjects=SUBJECTS,
@@ -33,6 +36,7 @@ async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
         duplicate_window=duplicate_window,
+        num_replicas=replicas,
         description="povguard domain events (CloudEvents, binary mode)",
     )
     try:

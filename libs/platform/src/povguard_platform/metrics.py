@@ -24,3 +24,5 @@ HTTP_REQUESTS = Counter(
     "povguard_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )
 HTTP_LATENCY = Histogram("povguard_http_request_seconds", "HTTP request latency", ["service", "route"])
+READY = Gauge("povguard_ready", "1 when the service is ready (database, migrations, NATS), evaluated at each scrape",
+              ["service"])

@@ -1,8 +1,10 @@
-"""Run one service: `python -m povguard_platform.serve intake --port 8101` (what `povguard up` starts)."""
+"""Run one service: `povguard-serve intake [--host 0.0.0.0] [--port 8101]` (what `povguard up` and the container
+image start). HOST and PORT in the environment are the defaults, so a container is configured by environment only."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from importlib.metadata import entry_points
 
 import uvicorn
@@ -21,20 +23,28 @@ def service_definitions() -> dict[str, ServiceDef]:
     return dict(sorted(found.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
+def service_definition(name: str) -> ServiceDef:
+    """One installed service, loading no other: a process then registers (and exports) only its own metrics."""
+    for ep in entry_points(group="povguard.services", name=name):
+        definition: ServiceDef = ep.load()
+        return definition
+    raise SystemExit(f"no service {name!r} installed (entry point group povguard.services)")
+
+
 def app_for(name: str) -> FastAPI:
     from povguard_platform.web import create_app
 
-    app: FastAPI = create_app(service_definitions()[name], get_settings())
+    app: FastAPI = create_app(service_definition(name), get_settings())
     return app
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("service")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None)
     args = parser.parse_args()
-    definition = service_definitions()[args.service]
+    definition = service_definition(args.service)
     try:
         settings = get_settings()
     except ValidationError as exc:  # e.g. a weak JWT_SECRET in production: refuse to start, saying why

@@ -35,6 +35,8 @@ class ServiceDef:
     background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
     # drop the read models and replay the events into them (`povguard replay <service>`); returns what it rebuilt
     rebuild: Callable[[ServiceRuntime, AsyncConnection], Coroutine[Any, Any, int]] | None = None
+    # refresh the service's gauges that the database knows best (e.g. the last checkpoint), before each scrape
+    collect: Callable[[ServiceRuntime], Coroutine[Any, Any, None]] | None = None
 
 
 @dataclass

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # JetStream drops a republished Nats-Msg-Id within this window; it must outlast the relay's worst retry horizon
     # (an outage of NATS or a stopped relay). Inboxes catch anything later.
     duplicate_window_seconds: float = 24 * 3600
+    # Copies of the events stream on a JetStream cluster (3 on a 3-node cluster: a node may die without loss).
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "povguard"
     jwt_audience: str = "povguard"

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from povguard_platform.bus import connect, ensure_stream
 from povguard_platform.consumer import Consumer
 from povguard_platform.edge import BodyGuard, storable_input
-from povguard_platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from povguard_platform.metrics import HTTP_LATENCY, HTTP_REQUESTS, READY
 from povguard_platform.migrations import is_at_head, migrate
 from povguard_platform.ops import ops_router
 from povguard_platform.problems import PROBLEM_RESPONSES, install_problem_handlers
@@ -45,7 +45,8 @@ async def start_runtime(runtime: ServiceRuntime) -> None:
     await migrate(settings.migration_url_for(d.name), d.migrations_dir, d.name)
     runtime.nc = await connect(settings.nats_url, name=f"povguard-{d.name}")
     runtime.js = runtime.nc.jetstream()
-    await ensure_stream(runtime.js, settings.stream_name, settings.duplicate_window_seconds)
+    await ensure_stream(runtime.js, settings.stream_name, settings.duplicate_window_seconds,
+                        settings.stream_replicas)
     if not settings.run_background:
         return
     runtime.relay = Relay(runtime.engine, runtime.store, runtime.js, settings.stream_name)
@@ -182,6 +183,30 @@ def _document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+READINESS_TIMEOUT = 3.0  # seconds: an unreachable database answers "not ready" before a probe or scrape times out
+
+
+async def readiness(runtime: ServiceRuntime) -> dict[str, str]:
+    """The readiness checks (database, migrations, nats), each "ok" or what failed."""
+    checks: dict[str, str] = {}
+
+    async def database() -> None:
+        async with runtime.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            at_head = await is_at_head(conn, runtime.definition.migrations_dir, runtime.definition.name)
+            checks["migrations"] = "ok" if at_head else "pending"
+
+    try:
+        await asyncio.wait_for(database(), READINESS_TIMEOUT)
+    except Exception as exc:
+        checks.setdefault("database", f"error: {type(exc).__name__}")
+        checks.setdefault("migrations", "unknown")
+    connected = runtime.nc is not None and runtime.nc.is_connected
+    checks["nats"] = "ok" if connected else "disconnected"
+    return checks
+
+
 def health_router(definition: ServiceDef) -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -192,19 +217,7 @@ def health_router(definition: ServiceDef) -> APIRouter:
     @router.get("/readyz", operation_id="readyz", summary="NATS and the database are reachable, migrations applied",
                 responses={503: {"description": "Not ready; the body says which check failed"}})
     async def readyz(request: Request) -> JSONResponse:
-        runtime: ServiceRuntime = request.app.state.runtime
-        checks: dict[str, Any] = {}
-        try:
-            async with runtime.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-                checks["database"] = "ok"
-                at_head = await is_at_head(conn, definition.migrations_dir, definition.name)
-                checks["migrations"] = "ok" if at_head else "pending"
-        except Exception as exc:
-            checks.setdefault("database", f"error: {type(exc).__name__}")
-            checks.setdefault("migrations", "unknown")
-        connected = runtime.nc is not None and runtime.nc.is_connected
-        checks["nats"] = "ok" if connected else "disconnected"
+        checks = await readiness(request.app.state.runtime)
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                             status_code=200 if ready else 503)
@@ -217,7 +230,14 @@ def health_router(definition: ServiceDef) -> APIRouter:
         return asyncapi_document(definition)
 
     @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        # Prometheus is the prober: each scrape evaluates readiness, and the service's own database-backed gauges.
+        runtime: ServiceRuntime = request.app.state.runtime
+        checks = await readiness(runtime)
+        READY.labels(definition.name).set(1 if all(v == "ok" for v in checks.values()) else 0)
+        if definition.collect is not None:
+            with contextlib.suppress(Exception):  # a database outage shows as povguard_ready 0, not a failed scrape
+                await asyncio.wait_for(definition.collect(runtime), READINESS_TIMEOUT)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

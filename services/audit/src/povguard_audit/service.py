@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from povguard_audit.consumers import LEDGER
+from povguard_audit.metrics import collect
 from povguard_audit.schedule import run_schedule
 from povguard_platform.service import ServiceDef
 
@@ -27,4 +28,5 @@ SERVICE = ServiceDef(
     routers=_routers,
     consumers=[LEDGER],
     background=[run_schedule],
+    collect=collect,
 )

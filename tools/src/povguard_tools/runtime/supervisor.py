@@ -176,7 +176,8 @@ async def prepare(stack: Stack, services: list[str]) -> None:
     for name in services:
         await migrate(settings.migration_url_for(name), definitions[name].migrations_dir, name)
     nc = await connect(stack.nats_url, "povguard-up")
-    await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds)
+    await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds,
+                        settings.stream_replicas)
     await nc.drain()
 
 
