@@ -12,12 +12,15 @@ import asyncio
 import itertools
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -123,6 +126,25 @@ async def running(definition: ServiceDef, settings: Settings) -> AsyncIterator[S
         yield runtime
     finally:
         await stop_runtime(runtime)
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """An app behind a real HTTP server on a free local port, for code that calls another service over HTTP; the
+    app's lifespan is the caller's. Yields the base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(lambda: server.started or serving.done())
+        if serving.done():
+            serving.result()  # it failed to start: say why
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
 
 
 async def eventually(predicate: object, within: float = 15.0, interval: float = 0.05) -> None:

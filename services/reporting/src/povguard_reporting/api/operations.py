@@ -1,6 +1,10 @@
 """/v1/operations: the 运行 page — per service its readiness, consumer and relay lag, dead letters and request
 errors, read from each service's own /readyz, /metrics and /v1/ops/dead-letters with the caller's token; an
-administrator retries a dead letter through the service's own operator API."""
+administrator retries a dead letter through the service's own operator API.
+
+Scoped like every figure: an org unit within the caller's (default its own). The dead letters listed and counted
+are those of events in that unit (each service also applies the reach rule to the forwarded token); the
+deployment's own figures (lags, request counts) are the whole county's, so only a county-wide view shows them."""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.api import Int64
-from povguard_platform.auth import require_roles
+from povguard_platform.auth import placed, require_roles
 from povguard_platform.problems import NotFound, ProblemError
+from povguard_platform.service import Runtime
+from povguard_reporting.api.deps import OrgQuery, PolicyDep, scope_of
 from povguard_reporting.settings import service_urls
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
@@ -44,27 +50,49 @@ def _metrics(body: str) -> dict[str, Any]:
             "requests": int(requests), "server_errors": int(errors)}
 
 
-async def _one(client: httpx.AsyncClient, name: str, url: str, auth: str | None) -> dict[str, Any]:
+async def _dead_letters(client: httpx.AsyncClient, url: str, auth: str) -> list[dict[str, Any]] | None:
+    """Every unresolved dead letter the service shows the caller (None: the caller's role may not see them)."""
+    found: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        r = await client.get(f"{url}/v1/ops/dead-letters", headers={"Authorization": auth},
+                             params={"limit": 500, "after": after})
+        if r.status_code != 200:
+            return None
+        page = r.json()
+        found += page["data"]
+        if page["next_cursor"] is None:
+            return found
+        after = page["next_cursor"]
+
+
+async def _one(client: httpx.AsyncClient, name: str, url: str, auth: str | None, org: str,
+               county: str) -> dict[str, Any]:
     row: dict[str, Any] = {"service": name, "url": url, "docs": f"{url}/docs"}
     try:
         ready = await client.get(f"{url}/readyz")
         row["ready"], row["checks"] = ready.status_code == 200, ready.json().get("checks", {})
-        row.update(_metrics((await client.get(f"{url}/metrics")).text))
-        if auth:
-            letters = await client.get(f"{url}/v1/ops/dead-letters", headers={"Authorization": auth},
-                                       params={"limit": 20})
-            row["dead_letter_list"] = letters.json().get("data", []) if letters.status_code == 200 else []
-    except (httpx.HTTPError, ValueError) as exc:
+        if org == county:
+            row.update(_metrics((await client.get(f"{url}/metrics")).text))
+        letters = await _dead_letters(client, url, auth) if auth else None
+        if letters is not None:
+            mine = [d for d in letters if placed(d["event"].get("township"), county).startswith(org)]
+            row["dead_letters"], row["dead_letter_list"] = len(mine), mine[:20]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
         row["ready"], row["error"] = False, f"{type(exc).__name__}: {exc}"
     return row
 
 
-@router.get("", operation_id="operations", summary="运行：各服务就绪状态、消费积压、转发积压、死信、请求错误")
-async def operations(request: Request, _: Operator) -> dict[str, Any]:
+@router.get("", operation_id="operations",
+            summary="运行：各服务就绪状态、消费积压、转发积压、死信、请求错误（本单位范围内的死信；积压与请求计数仅全县）")
+async def operations(request: Request, runtime: Runtime, actor: Operator, policy: PolicyDep,
+                     org: OrgQuery = None) -> dict[str, Any]:
+    scope = scope_of(actor, policy, org, None, runtime.clock.today())
     auth = request.headers.get("authorization")
     async with httpx.AsyncClient(timeout=3) as client:
-        rows = await asyncio.gather(*(_one(client, n, u, auth) for n, u in service_urls().urls().items()))
-    return {"services": list(rows)}
+        rows = await asyncio.gather(*(_one(client, n, u, auth, scope.org, policy.county_code)
+                                      for n, u in service_urls().urls().items()))
+    return {"org": scope.org, "services": list(rows)}
 
 
 @router.post("/{service}/dead-letters/{dead_letter_id}/retry", operation_id="retry_service_dead_letter",

@@ -14,6 +14,7 @@
     });
   }
   function n(v) { return (v || 0).toLocaleString('zh-CN'); }
+  function opt(v) { return v === undefined ? '—' : n(v); }  // a figure the view does not show (county-wide only)
   function pct(a, b) { return b ? Math.round(a * 1000 / b) / 10 + '%' : '—'; }
 
   // --- routing: #<tab>/<org>[/<household>] ------------------------------------------------------------------------
@@ -278,8 +279,8 @@
       $('page').innerHTML = section('各服务运行状态', table('services', ['服务', '就绪', '消费积压', '转发积压', '死信', '请求数',
         '服务端错误', '接口文档'], o.services.map(function (s) {
         return [s.service, { html: s.ready ? '<span class="ok">就绪</span>' : '<span class="late">' + esc(s.error ||
-          JSON.stringify(s.checks)) + '</span>' }, n(s.consumer_lag), n(s.relay_lag), n(s.dead_letters),
-          n(s.requests), n(s.server_errors), { html: '<a href="' + esc(s.docs) + '">/docs</a>' }];
+          JSON.stringify(s.checks)) + '</span>' }, opt(s.consumer_lag), opt(s.relay_lag), opt(s.dead_letters),
+          opt(s.requests), opt(s.server_errors), { html: '<a href="' + esc(s.docs) + '">/docs</a>' }];
       }))) + section('死信（管理员可重试）', letters.length ? table('dead-letters', ['服务', '编号', '消费者', '事件', '错误', '次数', ''],
         letters.map(function (x) {
           var d = x[1];
