@@ -107,12 +107,12 @@ async def fill(database_url: str, households: int, seed: int) -> dict[str, float
     engine = create_async_engine(sqlalchemy_url(database_url))
     async with engine.begin() as conn:
         await upgrade(conn, SERVICE.migrations_dir, "reporting")
-    covers = reporting_policy("533123-2022").covers
+    catalogue = reporting_policy("533123-2022").catalogue
     batches = facts(households, seed)
     started = time.perf_counter()
     for batch in batches:
         async with engine.begin() as conn:
-            await project(conn, batch, covers)
+            await project(conn, batch, catalogue)
     seconds = time.perf_counter() - started
     await engine.dispose()
     total = sum(map(len, batches))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from povguard_platform.auth import issue_token
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.service import ServiceDef, ServiceRuntime
 from povguard_platform.settings import Settings
+from povguard_platform.web import create_app
 from povguard_reporting import queries
 from povguard_reporting.policy import reporting_policy
 from povguard_reporting.service import SERVICE
@@ -86,16 +87,13 @@ async def summary(client: httpx.AsyncClient, settings: Settings, **params: Any) 
     return body
 
 
-async def campaign(s: dict[str, ServiceRuntime], registered_seen: Callable[[], Awaitable[bool]] | None = None,
-                   ) -> datetime:
+async def campaign(s: dict[str, ServiceRuntime]) -> datetime:
     """Three households: hh1 in V1 visited, assessed, decided a new monitoring object with a plan; hh2 in V1 with a
     data problem; hh3 in another township, only registered. Returns a moment between registration and the rest."""
     for hid, village in (("hh1", V1), ("hh2", V1), ("hh3", V3)):
         await append(s["intake"], StreamRef("household", hid), village[:9],
                      registered(hid, kind=HouseholdKind.ORDINARY, members=family(2, 2 if hid == "hh1" else 1))
                      .model_copy(update={"place": place(village)}))
-    if registered_seen is not None:  # reporting dates a household's version by its batch: let it see these alone
-        await eventually(registered_seen, within=30)
     between = datetime.now(UTC)
     await append(s["intake"], StreamRef("household", "hh1"), TOWN, visit("hh1"))
     await append(s["assessment"], StreamRef("assessment", "hh1"), TOWN, RiskAssessed(
@@ -125,16 +123,40 @@ async def campaign(s: dict[str, ServiceRuntime], registered_seen: Callable[[], A
     return between
 
 
-async def test_figures_follow_every_service_as_of_any_time_and_rebuild_identically(
-        client: httpx.AsyncClient, settings: Settings, sources: dict[str, ServiceRuntime]) -> None:
-    async def registered_seen() -> bool:
-        return bool((await summary(client, settings))["totals"]["households"] == 3)
+async def published(s: dict[str, ServiceRuntime]) -> bool:
+    """Every event of every source is on the bus (each relay's checkpoint at its store's last position)."""
+    for runtime in s.values():
+        async with runtime.engine.connect() as conn:
+            behind = (await conn.execute(text(f"""
+                SELECT (SELECT coalesce(max(position), 0) FROM {runtime.schema}.events)
+                     > (SELECT position FROM {runtime.schema}.relay_checkpoint)"""))).scalar_one()
+        if behind:
+            return False
+    return True
 
-    between = await campaign(sources, registered_seen)
+
+@pytest.fixture
+async def caught_up(settings: Settings, sources: dict[str, ServiceRuntime],
+                    ) -> AsyncIterator[tuple[httpx.AsyncClient, datetime]]:
+    """The campaign, and reporting started only once all of it is on the bus: it takes every event in one batch
+    (so a figure as of a moment between them shows that versions are per event, not per batch)."""
+    between = await campaign(sources)
+    await eventually(lambda: published(sources), within=30)
+    app = create_app(SERVICE, settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                                   base_url="http://s") as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client, between
+
+
+async def test_figures_follow_every_service_as_of_any_time_and_rebuild_identically(
+        caught_up: tuple[httpx.AsyncClient, datetime], settings: Settings,
+        sources: dict[str, ServiceRuntime]) -> None:
+    client, between = caught_up
 
     async def settled() -> bool:
         s = await summary(client, settings)
-        return s["support"]["measures"] == 1 and s["problems"]["open"] == 1 and s["totals"]["households"] == 3
+        return bool(s["support"]["measures"] == 1 and s["problems"]["open"] == 1 and s["totals"]["households"] == 3)
     await eventually(settled, within=30)
 
     county = await summary(client, settings)
@@ -154,6 +176,9 @@ async def test_figures_follow_every_service_as_of_any_time_and_rebuild_identical
     assert (support["plans"], support["households_missing"], support["safety_net_only"]) == (1, 1, 1)
     assert support["missing_by_need"] == {"住房安全": 1} and support["by_kind"] == {"健康帮扶": 1}
     assert county["problems"]["by_rule"] == [{"rule": "DQ-C-INCOME", "kind": "完整性", "open": 1, "cleared": 0}]
+    # what the figures count, exactly: each source's last event (its time and its position in that store)
+    last = {name: await last_event(runtime) for name, runtime in sources.items()}
+    assert county["data_as_of"] == last
 
     # drill down: a township's villages, a village's households (never an ID number), a household's history
     town = await summary(client, settings, org=TOWN)
@@ -170,6 +195,7 @@ async def test_figures_follow_every_service_as_of_any_time_and_rebuild_identical
     async with runtime.engine.connect() as conn:
         then = await queries.summary(conn, queries.Scope("533123", between), policy)
     assert (then["totals"]["households"], then["totals"]["visited"], then["totals"]["decided"]) == (3, 0, 0)
+    assert then["data_as_of"] == {"intake": await last_event(sources["intake"], "HouseholdRegistered")}
     yesterday = (await summary(client, settings, as_of=(date.today() - timedelta(days=2)).isoformat()))["totals"]
     assert yesterday["households"] == 0
 
@@ -238,6 +264,15 @@ async def test_statistics_and_ledger_files_scopes_and_audited_personal_data(
                          headers=auth(settings))
     assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"query.org", "query.as_of"}
     assert (await client.get("/v1/dashboard/summary")).status_code == 401
+
+
+async def last_event(runtime: ServiceRuntime, of_type: str | None = None) -> dict[str, Any]:
+    """A source's last event (of a type): its time and position, as the figures' data_as_of names it."""
+    async with runtime.engine.connect() as conn:
+        row = (await conn.execute(text(f"""SELECT time, position FROM {runtime.schema}.events
+                                           WHERE CAST(:t AS text) IS NULL OR type = :t
+                                           ORDER BY position DESC LIMIT 1"""), {"t": of_type})).one()
+    return {"time": row.time.isoformat(), "position": row.position}
 
 
 async def _plans(client: httpx.AsyncClient, settings: Settings) -> bool:

@@ -11,9 +11,9 @@ from povguard_contracts.vocab import Department, MeasureKind, RiskType
 from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, RuleViolations
 from povguard_platform.policy import policy_section
+from povguard_rules.measures import SupportPolicy
 from povguard_support.domain import delivery
 from povguard_support.domain import plan as domain
-from povguard_support.domain.catalogue import SupportPolicy
 from povguard_support.domain.plan import HouseholdFacts, MeasureStatus, Plan
 
 POLICY = policy_section("533123-2022", "support", SupportPolicy)

@@ -14,7 +14,7 @@ from povguard_reporting.projections import record
 
 
 async def project_batch(conn: AsyncConnection, events: list[RecordedEvent]) -> None:
-    await record(conn, events, reporting_policy(get_settings().campaign).covers)
+    await record(conn, events, reporting_policy(get_settings().campaign).catalogue)
 
 
 async def project_one(conn: AsyncConnection, event: RecordedEvent) -> None:

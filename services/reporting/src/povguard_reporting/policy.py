@@ -10,6 +10,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict
 
 from povguard_platform.policy import Policy, load_policy, policy_section
+from povguard_rules.measures import SupportPolicy
 
 # who acts at each open stage (seed §三(六)-(九)); the dashboard's "who must act"
 ACTS_AT = {"村民评议": "村两委", "村两委决定": "村两委", "待公示": "村级数据员", "公示中": "村级数据员",
@@ -23,26 +24,12 @@ class _ReviewSection(BaseModel):
     stage_deadlines: dict[str, str] = {}
 
 
-class _Measure(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    developmental: bool
-    risks: list[str] = []
-    gaps: list[str] = []
-
-
-class _SupportSection(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    measures: dict[str, _Measure] = {}
-
-
 @dataclass(frozen=True)
 class ReportingPolicy:
     policy: Policy
     stage_deadlines: dict[str, date]
     near_limit_days: int
-    covers: dict[str, frozenset[str]]
+    catalogue: SupportPolicy  # the measure catalogue, read as support reads it (缺什么补什么)
 
     @property
     def county_code(self) -> str:
@@ -57,8 +44,7 @@ class ReportingPolicy:
 def reporting_policy(campaign: str) -> ReportingPolicy:
     policy = load_policy(campaign)
     review = policy_section(campaign, "review", _ReviewSection)
-    support = policy_section(campaign, "support", _SupportSection)
+    catalogue = policy_section(campaign, "support", SupportPolicy)
     deadlines = {stage: value for stage, key in review.stage_deadlines.items()
                  if isinstance(value := getattr(policy.calendar, key, None), date)}
-    covers = {kind: frozenset([*m.risks, *m.gaps]) for kind, m in support.measures.items()}
-    return ReportingPolicy(policy, deadlines, review.near_limit_days, covers)
+    return ReportingPolicy(policy, deadlines, review.near_limit_days, catalogue)

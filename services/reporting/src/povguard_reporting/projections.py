@@ -1,11 +1,13 @@
 """The read models: each consumed batch is kept as facts in `reporting.log` and projected into versioned rows
-(households, data problems) and small tables (places, scale-risk alerts, audit findings and checkpoints).
+(households, data problems) and small tables (places, scale-risk alerts, audit findings and checkpoints). A
+versioned row gets a version per event time, however the events were batched, so a figure as of any moment counts
+exactly the events up to it.
 `rebuild` drops the read models and projects the log again, batch by batch, through the same code."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from povguard_platform.envelope import RecordedEvent
 from povguard_reporting.domain.facts import Fact, fact_of
 from povguard_reporting.domain.household import HouseholdState, apply, columns
+from povguard_rules.measures import SupportPolicy
 
 READ_MODELS = ("households", "problems", "places", "scale_alerts", "audit_facts")
 
@@ -32,7 +35,7 @@ class Entry:
     actor: str
 
 
-async def record(conn: AsyncConnection, events: Sequence[RecordedEvent], covers: Mapping[str, frozenset[str]]) -> int:
+async def record(conn: AsyncConnection, events: Sequence[RecordedEvent], catalogue: SupportPolicy) -> int:
     """Log the facts of a consumed batch (one statement) and project them. Returns how many were kept."""
     entries: list[tuple[RecordedEvent, Fact]] = []
     for event in events:
@@ -43,23 +46,25 @@ async def record(conn: AsyncConnection, events: Sequence[RecordedEvent], covers:
         return 0
     batch = (await conn.execute(text("SELECT nextval('reporting.log_batches')"))).scalar_one()
     await conn.execute(text("""
-        INSERT INTO reporting.log (batch, event_id, source, type, household_id, time, actor, fact)
-        SELECT :b, u.id, u.src, u.type, u.hh, u.time, u.actor::jsonb, u.fact::jsonb
-        FROM unnest(CAST(:ids AS uuid[]), CAST(:srcs AS text[]), CAST(:types AS text[]), CAST(:hhs AS text[]),
-                    CAST(:times AS timestamptz[]), CAST(:actors AS text[]), CAST(:facts AS text[]))
-             WITH ORDINALITY AS u(id, src, type, hh, time, actor, fact, ord)
+        INSERT INTO reporting.log (batch, event_id, source, position, type, household_id, time, actor, fact)
+        SELECT :b, u.id, u.src, u.pos, u.type, u.hh, u.time, u.actor::jsonb, u.fact::jsonb
+        FROM unnest(CAST(:ids AS uuid[]), CAST(:srcs AS text[]), CAST(:positions AS bigint[]), CAST(:types AS text[]),
+                    CAST(:hhs AS text[]), CAST(:times AS timestamptz[]), CAST(:actors AS text[]),
+                    CAST(:facts AS text[]))
+             WITH ORDINALITY AS u(id, src, pos, type, hh, time, actor, fact, ord)
         ORDER BY u.ord"""),
         {"b": batch, "ids": [e.id for e, _ in entries], "srcs": [e.source for e, _ in entries],
+         "positions": [e.position for e, _ in entries],
          "types": [e.type for e, _ in entries], "hhs": [f["h"] for _, f in entries],
          "times": [e.time for e, _ in entries], "actors": [e.actor.model_dump_json() for e, _ in entries],
          "facts": [json.dumps(f, ensure_ascii=False, default=_number) for _, f in entries]})
-    await project(conn, [Entry(str(e.id), e.type, e.time, f, e.actor.user) for e, f in entries], covers)
+    await project(conn, [Entry(str(e.id), e.type, e.time, f, e.actor.user) for e, f in entries], catalogue)
     return len(entries)
 
 
-async def project(conn: AsyncConnection, entries: Sequence[Entry], covers: Mapping[str, frozenset[str]]) -> None:
+async def project(conn: AsyncConnection, entries: Sequence[Entry], catalogue: SupportPolicy) -> None:
     await _places(conn, [e.fact for e in entries if e.type == "HouseholdRegistered"])
-    await _households(conn, entries, covers)
+    await _households(conn, entries, catalogue)
     await _problems(conn, [e for e in entries if e.type in ("DataProblemFound", "DataProblemCleared")])
     alerts = [e for e in entries if e.type == "ScaleRiskRaised"]
     if alerts:
@@ -98,16 +103,38 @@ _COLUMNS = ("township_code", "village_code", "registered", "kind", "status", "ca
             "measure_kinds", "implemented", "missing", "safety_net_only", "behind", "unrecorded", "unreceived")
 
 _INSERT = text(f"""
-    INSERT INTO reporting.households (household_id, valid_from, {", ".join(_COLUMNS)}, state)
-    VALUES (:household_id, :valid_from, {", ".join(":" + c for c in _COLUMNS)}, CAST(:state AS jsonb))
-    ON CONFLICT (household_id, valid_from) DO UPDATE SET
+    INSERT INTO reporting.households (household_id, valid_from, valid_to, {", ".join(_COLUMNS)}, state)
+    VALUES (:household_id, :valid_from, :valid_to, {", ".join(":" + c for c in _COLUMNS)}, CAST(:state AS jsonb))
+    ON CONFLICT (household_id, valid_from) DO UPDATE SET valid_to = EXCLUDED.valid_to,
         {", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS)}, state = EXCLUDED.state""")
 
 
-async def _households(conn: AsyncConnection, entries: Sequence[Entry], covers: Mapping[str, frozenset[str]]) -> None:
-    """Fold each household's facts of the batch into its current state and write one new version of it, valid from
-    its latest event's time (never before the version it replaces: a late event from another service counts from
-    when it arrived)."""
+def _chain(versions: list[dict[str, Any]], since: datetime | None, at: datetime, row: dict[str, Any]) -> datetime:
+    """Add a version valid from `at` (never before the one it follows: a late event from another service counts from
+    when it arrived), or rewrite the last one when it is valid from the same moment. Returns the version's time."""
+    at = max(at, since) if since is not None else at
+    if versions and versions[-1]["valid_from"] == at:
+        versions[-1] = row | {"valid_from": at, "valid_to": None}
+    else:
+        if versions:
+            versions[-1]["valid_to"] = at
+        versions.append(row | {"valid_from": at, "valid_to": None})
+    return at
+
+
+async def _close(conn: AsyncConnection, table: str, key: str, current: dict[str, datetime],
+                 versions: dict[str, list[dict[str, Any]]]) -> None:
+    """Close the current version of each row that got newer ones (one valid from the same moment rewrites it)."""
+    closing = [{"k": k, "t": v[0]["valid_from"]} for k, v in versions.items()
+               if v and k in current and v[0]["valid_from"] > current[k]]
+    if closing:
+        await conn.execute(text(f"UPDATE reporting.{table} SET valid_to = :t WHERE {key} = :k AND valid_to IS NULL"),
+                           closing)
+
+
+async def _households(conn: AsyncConnection, entries: Sequence[Entry], catalogue: SupportPolicy) -> None:
+    """Fold each household's facts of the batch into its current state, one event at a time, and write a version of
+    it per event time."""
     by_household: dict[str, list[Entry]] = {}
     for e in entries:
         if e.fact.get("h") and e.type not in ("CheckpointSigned", "AnomalyFound", "ScaleRiskRaised"):
@@ -119,60 +146,54 @@ async def _households(conn: AsyncConnection, entries: Sequence[Entry], covers: M
         SELECT household_id, valid_from, state FROM reporting.households
         WHERE household_id = ANY(:ids) AND valid_to IS NULL ORDER BY household_id FOR UPDATE"""), {"ids": ids})
     current = {r.household_id: (r.valid_from, HouseholdState.model_validate(r.state)) for r in rows}
-    closing: list[dict[str, Any]] = []
-    versions: list[dict[str, Any]] = []
+    versions: dict[str, list[dict[str, Any]]] = {}
     for household_id in ids:
         since, state = current.get(household_id, (None, HouseholdState(household_id=household_id)))
+        chain = versions.setdefault(household_id, [])
         for e in by_household[household_id]:
             apply(state, e.fact)
-        valid_from = max(e.time for e in by_household[household_id])
-        if since is not None and valid_from <= since:
-            valid_from = since  # the version it replaces is rewritten in place
-        elif since is not None:
-            closing.append({"h": household_id, "t": valid_from})
-        if not state.village_code:
-            continue  # nothing says where the household is yet (e.g. a warning for an unknown person)
-        row = columns(state, covers)
-        row["lead_date"] = date.fromisoformat(row["lead_date"]) if row["lead_date"] else None
-        versions.append({"household_id": household_id, "valid_from": valid_from, **row,
-                         "state": state.model_dump_json()})
-    if closing:
-        await conn.execute(text("""UPDATE reporting.households SET valid_to = :t
-                                   WHERE household_id = :h AND valid_to IS NULL"""), closing)
-    if versions:
-        await conn.execute(_INSERT, versions)
+            if not state.village_code:
+                continue  # nothing says where the household is yet (e.g. a warning for an unknown person)
+            row = columns(state, catalogue)
+            row["lead_date"] = date.fromisoformat(row["lead_date"]) if row["lead_date"] else None
+            since = _chain(chain, since, e.time, {"household_id": household_id, **row,
+                                                  "state": state.model_dump_json()})
+    await _close(conn, "households", "household_id", {k: v[0] for k, v in current.items()}, versions)
+    every = [v for chain in versions.values() for v in chain]
+    if every:
+        await conn.execute(_INSERT, every)
 
 
 async def _problems(conn: AsyncConnection, entries: Sequence[Entry]) -> None:
     if not entries:
         return
-    latest: dict[str, Entry] = {}
+    by_problem: dict[str, list[Entry]] = {}
     for e in entries:
-        latest[e.fact["id"]] = e  # the last word on each problem in this batch
-    ids = sorted(latest)
+        by_problem.setdefault(e.fact["id"], []).append(e)
+    ids = sorted(by_problem)
     rows = await conn.execute(text("""SELECT problem_id, valid_from, kind FROM reporting.problems
-                                      WHERE problem_id = ANY(:ids) AND valid_to IS NULL FOR UPDATE"""), {"ids": ids})
+                                      WHERE problem_id = ANY(:ids) AND valid_to IS NULL ORDER BY problem_id
+                                      FOR UPDATE"""), {"ids": ids})
     current = {r.problem_id: (r.valid_from, r.kind) for r in rows}
-    closing, versions = [], []
+    versions: dict[str, list[dict[str, Any]]] = {}
     for problem_id in ids:
-        e = latest[problem_id]
         since, kind = current.get(problem_id, (None, None))
-        at = e.time if since is None or e.time > since else since
-        if since is not None and at > since:
-            closing.append({"p": problem_id, "t": at})
-        versions.append({"p": problem_id, "at": at, "h": e.fact["h"], "v": e.fact["village"],
-                         "kind": e.fact.get("kind") or kind or "", "rule": e.fact["rule"],
-                         "open": e.type == "DataProblemFound"})
-    if closing:
-        await conn.execute(text("UPDATE reporting.problems SET valid_to = :t WHERE problem_id = :p "
-                                "AND valid_to IS NULL"), closing)
+        chain = versions.setdefault(problem_id, [])
+        for e in by_problem[problem_id]:
+            kind = e.fact.get("kind") or kind or ""
+            since = _chain(chain, since, e.time, {"p": problem_id, "h": e.fact["h"], "v": e.fact["village"],
+                                                  "kind": kind, "rule": e.fact["rule"],
+                                                  "open": e.type == "DataProblemFound"})
+    await _close(conn, "problems", "problem_id", {k: v[0] for k, v in current.items()}, versions)
     await conn.execute(text("""
-        INSERT INTO reporting.problems (problem_id, valid_from, household_id, village_code, kind, rule_id, open)
-        VALUES (:p, :at, :h, :v, :kind, :rule, :open)
-        ON CONFLICT (problem_id, valid_from) DO UPDATE SET open = EXCLUDED.open"""), versions)
+        INSERT INTO reporting.problems (problem_id, valid_from, valid_to, household_id, village_code, kind, rule_id,
+                                        open)
+        VALUES (:p, :valid_from, :valid_to, :h, :v, :kind, :rule, :open)
+        ON CONFLICT (problem_id, valid_from) DO UPDATE SET valid_to = EXCLUDED.valid_to, open = EXCLUDED.open"""),
+        [v for chain in versions.values() for v in chain])
 
 
-async def rebuild(conn: AsyncConnection, covers: Mapping[str, frozenset[str]]) -> int:
+async def rebuild(conn: AsyncConnection, catalogue: SupportPolicy) -> int:
     """Drop the read models and project the whole log again, batch by batch; returns the facts projected."""
     await conn.execute(text("TRUNCATE " + ", ".join(f"reporting.{t}" for t in READ_MODELS)))
     done, after = 0, -1
@@ -187,7 +208,7 @@ async def rebuild(conn: AsyncConnection, covers: Mapping[str, frozenset[str]]) -
         for r in rows:
             batches.setdefault(r.batch, []).append(Entry(r.event_id, r.type, r.time, r.fact, r.actor))
         for batch in sorted(batches):
-            await project(conn, batches[batch], covers)
+            await project(conn, batches[batch], catalogue)
             done += len(batches[batch])
         after = max(batches)
 

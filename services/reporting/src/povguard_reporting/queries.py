@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_contracts.vocab import IncomeBand, Outcome
+from povguard_reporting.consumers import PROJECTIONS
 from povguard_reporting.policy import ACTS_AT, ReportingPolicy
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -85,6 +86,24 @@ async def names(conn: AsyncConnection, codes: Sequence[str]) -> dict[str, str]:
     rows = await conn.execute(text("SELECT code, name FROM reporting.places WHERE code = ANY(:c)"),
                               {"c": list(codes)})
     return {r.code: r.name for r in rows}
+
+
+async def data_as_of(conn: AsyncConnection, scope: Scope) -> dict[str, dict[str, Any]]:
+    """What the figures count, exactly: per source service, the last of its events applied (up to the scope's
+    moment), by its time and its position in that service's store. A source with nothing yet is left out."""
+    rows = await conn.execute(text("""
+        SELECT s.source, l.time, l.position FROM unnest(CAST(:sources AS text[])) AS s(source)
+        CROSS JOIN LATERAL (SELECT time, position FROM reporting.log
+                            WHERE source = s.source AND (CAST(:at AS timestamptz) IS NULL OR time <= :at)
+                            ORDER BY time DESC, seq DESC LIMIT 1) AS l"""),
+        {"sources": list(PROJECTIONS.sources), "at": scope.at})
+    return {r.source: {"time": r.time.isoformat(), "position": r.position} for r in rows}
+
+
+def latest(as_of: dict[str, dict[str, Any]]) -> datetime | None:
+    """The time of the last event any source contributed (None: no data yet)."""
+    times = [datetime.fromisoformat(s["time"]) for s in as_of.values()]
+    return max(times) if times else None
 
 
 async def version(conn: AsyncConnection) -> int:
@@ -259,6 +278,7 @@ async def summary(conn: AsyncConnection, scope: Scope, policy: ReportingPolicy) 
     return {
         "org": {"code": scope.org, "name": path[-1]["name"], "level": scope.level, "path": path},
         "as_of": scope.at.isoformat() if scope.at else None, "day": scope.day.isoformat(),
+        "data_as_of": await data_as_of(conn, scope),
         "version": await version(conn), "totals": totals, "children": children,
         "stages": await stages(conn, scope), "deadlines": await deadlines(conn, scope, policy),
         "outcomes": await outcomes(conn, scope), "bands": await bands(conn, scope),

@@ -25,7 +25,7 @@ async def rebuild(runtime: ServiceRuntime, conn: AsyncConnection) -> int:
     from povguard_reporting.policy import reporting_policy
     from povguard_reporting.projections import rebuild as project_again
 
-    return await project_again(conn, reporting_policy(runtime.settings.campaign).covers)
+    return await project_again(conn, reporting_policy(runtime.settings.campaign).catalogue)
 
 
 SERVICE = ServiceDef(

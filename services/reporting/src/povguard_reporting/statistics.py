@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from openpyxl import Workbook
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from povguard_contracts.vocab import IncomeBand, Outcome
 from povguard_reporting.domain.household import HouseholdState, missing
 from povguard_reporting.policy import ReportingPolicy
-from povguard_reporting.queries import Scope, names
+from povguard_reporting.queries import CHINA, Scope, names
 
 OUTCOMES = [o.value for o in Outcome if o != Outcome.NO_CHANGE]
 BANDS = [IncomeBand.B7000_8000.value, IncomeBand.B8000_9000.value, IncomeBand.B9000_10000.value]
@@ -142,7 +142,7 @@ async def ledger_rows(conn: AsyncConnection, scope: Scope, policy: ReportingPoli
             "decided": ("不予认定" if last.refused else last.decided or "") if last else "",
             "category": (last.category if last else None) or s.category or "",
             "measures": "、".join(dict.fromkeys(m.kind for m in s.measures.values())),
-            "missing": "、".join(missing(s, policy.covers)) if s.plan else "", "cadre": s.cadre or "",
+            "missing": "、".join(missing(s, policy.catalogue)) if s.plan else "", "cadre": s.cadre or "",
         })
     if town is not None:
         subtotal()
@@ -180,7 +180,7 @@ def _cell(ws: WriteOnlyWorksheet, value: object, *, bold: bool = False, fill: Pa
 
 
 def _sheet(title: str, groups: Sequence[Group], rows: Iterable[dict[str, Any]], unit: str, as_of: date,
-           widths: dict[str, int]) -> bytes:
+           data_time: datetime | None, widths: dict[str, int]) -> bytes:
     keys = [key for g in groups for _, key in g.columns]
     width = len(keys)
     wb = Workbook(write_only=True)
@@ -192,6 +192,8 @@ def _sheet(title: str, groups: Sequence[Group], rows: Iterable[dict[str, Any]], 
     ws.append([_cell(ws, title, bold=True, size=16)] + [_cell(ws, None, size=16) for _ in range(width - 1)])
     ws.merged_cells.add(f"A1:{last}1")
     line = f"填报单位：{unit}" + " " * 8 + f"截至：{as_of.year}年{as_of.month}月{as_of.day}日"
+    if data_time is not None:  # the last event counted: what "as of" the figures really are
+        line += f"（数据截至{data_time.astimezone(CHINA):%Y-%m-%d %H:%M:%S}）"
     ws.append([_cell(ws, line, size=11, center=False)] + [_cell(ws, None, size=11) for _ in range(width - 1)])
     ws.merged_cells.add(f"A2:{last}2")
     top, second = [], []
@@ -220,16 +222,16 @@ def _sheet(title: str, groups: Sequence[Group], rows: Iterable[dict[str, Any]], 
     return out.getvalue()
 
 
-def statistics_xlsx(rows: list[dict[str, Any]], unit: str, as_of: date) -> bytes:
+def statistics_xlsx(rows: list[dict[str, Any]], unit: str, as_of: date, data_time: datetime | None) -> bytes:
     widths = {"no": 5, "township": 10, "village": 12}
-    return _sheet("防止返贫监测帮扶集中排查情况统计表", STATISTICS, rows, unit, as_of, widths)
+    return _sheet("防止返贫监测帮扶集中排查情况统计表", STATISTICS, rows, unit, as_of, data_time, widths)
 
 
-def ledger_xlsx(rows: list[dict[str, Any]], unit: str, as_of: date) -> bytes:
+def ledger_xlsx(rows: list[dict[str, Any]], unit: str, as_of: date, data_time: datetime | None) -> bytes:
     widths = {"no": 6, "township": 10, "village": 12, "group": 12, "code": 16, "head": 8, "id_number": 20,
               "kind": 9, "status": 10, "persons": 6, "per_capita": 10, "band": 14, "risks": 16, "gaps": 16,
               "proposal": 16, "decided": 16, "category": 12, "measures": 24, "missing": 14, "cadre": 10}
-    return _sheet("防止返贫监测集中排查工作台账", LEDGER, rows, unit, as_of, widths)
+    return _sheet("防止返贫监测集中排查工作台账", LEDGER, rows, unit, as_of, data_time, widths)
 
 
 def headers(groups: Sequence[Group]) -> list[str]:

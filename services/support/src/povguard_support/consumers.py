@@ -14,7 +14,7 @@ from povguard_platform.envelope import RecordedEvent
 from povguard_platform.eventstore import EventStore
 from povguard_platform.policy import load_policy, policy_section
 from povguard_platform.settings import get_settings
-from povguard_support.domain.catalogue import SupportPolicy
+from povguard_rules.measures import SupportPolicy
 from povguard_support.handlers import Support
 
 

@@ -23,9 +23,9 @@ from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, Stream
 from povguard_platform.eventstore import ConcurrencyError, EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import Policy
+from povguard_rules.measures import GAPS, SupportPolicy
 from povguard_support.domain import delivery
 from povguard_support.domain import plan as domain
-from povguard_support.domain.catalogue import GAPS, SupportPolicy
 from povguard_support.domain.plan import HouseholdFacts, Plan
 from povguard_support.projections import Place, load_facts, save_facts, save_facts_many, save_plans
 

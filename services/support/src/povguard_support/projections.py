@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from povguard_rules.measures import SupportPolicy
 from povguard_support.domain import plan as domain
-from povguard_support.domain.catalogue import SupportPolicy
 from povguard_support.domain.plan import HouseholdFacts, Plan
 
 

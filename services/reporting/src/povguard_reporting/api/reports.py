@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -35,10 +36,13 @@ def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
 
 
-async def _unit(runtime: ServiceRuntime, scope: Scope) -> str:
+async def _unit(runtime: ServiceRuntime, scope: Scope) -> tuple[str, datetime | None]:
+    """The reporting unit's name, and the time of the last event the figures count (the 截至 line says both)."""
     async with runtime.engine.connect() as conn:
         found = await queries.names(conn, [scope.org[:6], scope.org[:9], scope.org])
-    return "".join(dict.fromkeys(found.get(c, "") for c in (scope.org[:6], scope.org[:9], scope.org))) or scope.org
+        data_time = queries.latest(await queries.data_as_of(conn, scope))
+    name = "".join(dict.fromkeys(found.get(c, "") for c in (scope.org[:6], scope.org[:9], scope.org))) or scope.org
+    return name, data_time
 
 
 async def _ledger(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolicy, scope: Scope, personal: bool,
@@ -68,7 +72,8 @@ async def statistics_xlsx(runtime: Runtime, actor: Reader, policy: PolicyDep, or
     scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
     async with runtime.engine.connect() as conn:
         rows = await statistics.statistics_rows(conn, scope)
-    data = await asyncio.to_thread(statistics.statistics_xlsx, rows, await _unit(runtime, scope), scope.day)
+    unit, data_time = await _unit(runtime, scope)
+    data = await asyncio.to_thread(statistics.statistics_xlsx, rows, unit, scope.day, data_time)
     return Response(data, media_type=XLSX, headers=_attachment(f"附件3-统计表-{scope.org}-{scope.day}.xlsx"))
 
 
@@ -79,7 +84,8 @@ async def ledger_xlsx(runtime: Runtime, actor: Reader, policy: PolicyDep, org: O
                       purpose: Purpose = "统计上报") -> Response:
     scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
     rows = await _ledger(runtime, actor, policy, scope, include_personal)
-    data = await asyncio.to_thread(statistics.ledger_xlsx, rows, await _unit(runtime, scope), scope.day)
+    unit, data_time = await _unit(runtime, scope)
+    data = await asyncio.to_thread(statistics.ledger_xlsx, rows, unit, scope.day, data_time)
     if include_personal:
         await _audited(runtime, actor, policy, "附件2-2", scope, rows, data, purpose)
     return Response(data, media_type=XLSX, headers=_attachment(f"附件2-2-工作台账-{scope.org}-{scope.day}.xlsx"))

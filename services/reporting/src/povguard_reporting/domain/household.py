@@ -9,7 +9,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from povguard_contracts.review import CaseStage
-from povguard_contracts.vocab import Outcome
+from povguard_contracts.vocab import MeasureKind, Outcome
+from povguard_rules import measures
+from povguard_rules.measures import SupportPolicy
 
 OPEN_STAGES = frozenset(s.value for s in CaseStage) - {CaseStage.DECIDED.value, CaseStage.WITHDRAWN.value}
 # the stage a case reaches after each stage event (review's domain: seed §三(六)-(九))
@@ -183,19 +185,16 @@ def labour_capable(state: HouseholdState) -> bool | None:
     return not state.no_labour and (state.labour or 0) > 0
 
 
-def missing(state: HouseholdState, covers: Mapping[str, frozenset[str]]) -> list[str]:
-    """缺什么补什么 as the support service computes it: the plan's and the assessed risks and 三保障/water gaps that no
-    measure of the plan answers (the measure catalogue of the campaign's policy says what each kind answers)."""
-    needs = set(state.plan_risks) | set(state.risks) | set(state.gaps)
-    covered: set[str] = set()
-    for m in state.measures.values():
-        covered |= covers.get(m.kind, frozenset())
-    return sorted(needs - covered)
+def missing(state: HouseholdState, catalogue: SupportPolicy) -> list[str]:
+    """缺什么补什么, the rule support applies: the plan's and the assessed risks and 三保障/water gaps that no measure
+    of the plan answers (the campaign's measure catalogue says what each kind answers)."""
+    return measures.uncovered(measures.needs(state.plan_risks, state.risks, state.gaps),
+                              (MeasureKind(m.kind) for m in state.measures.values()), catalogue)
 
 
 def safety_net_only(state: HouseholdState) -> bool:
-    """一兜了之: a household that can work, with a plan but no developmental measure."""
-    return bool(labour_capable(state)) and not any(m.dev for m in state.measures.values())
+    """一兜了之, the rule support applies: a household that can work, with a plan but no developmental measure."""
+    return measures.safety_net_only(labour_capable(state), (m.dev for m in state.measures.values()))
 
 
 def new_monitoring(state: HouseholdState) -> CaseInfo | None:
@@ -203,7 +202,7 @@ def new_monitoring(state: HouseholdState) -> CaseInfo | None:
     return next((c for c in state.cases.values() if c.decided == Outcome.NEWLY_IDENTIFIED.value), None)
 
 
-def columns(state: HouseholdState, covers: Mapping[str, frozenset[str]]) -> dict[str, Any]:
+def columns(state: HouseholdState, catalogue: SupportPolicy) -> dict[str, Any]:
     """The read model's columns: what the figures count and group by."""
     current = open_case(state)
     planned = state.plan is True
@@ -223,7 +222,7 @@ def columns(state: HouseholdState, covers: Mapping[str, frozenset[str]]) -> dict
         "plan_open": planned,
         "measure_kinds": [m.kind for m in state.measures.values()] if planned else [],
         "implemented": sum(m.status != "assigned" for m in state.measures.values()) if planned else 0,
-        "missing": missing(state, covers) if planned else [],
+        "missing": missing(state, catalogue) if planned else [],
         "safety_net_only": safety_net_only(state) if planned else False,
         "behind": state.behind if planned else False,
         "unrecorded": sum(v == "未录入" for v in state.mismatches.values()),

@@ -11,7 +11,7 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import department_of, placed, require_org, require_roles
 from povguard_platform.policy import load_policy, policy_section
 from povguard_platform.problems import Forbidden
-from povguard_support.domain.catalogue import SupportPolicy
+from povguard_rules.measures import SupportPolicy
 from povguard_support.domain.plan import Measure, Plan
 from povguard_support.handlers import Support
 

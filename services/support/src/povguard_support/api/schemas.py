@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from povguard_contracts.numbers import SignedYuan, Year, Yuan
 from povguard_contracts.vocab import Department, MeasureKind
 from povguard_platform.batch import MAX_ITEMS
+from povguard_rules.measures import SupportPolicy
 from povguard_support.domain import plan as domain
-from povguard_support.domain.catalogue import SupportPolicy
 from povguard_support.domain.plan import HouseholdFacts, Measure, Plan
 
 

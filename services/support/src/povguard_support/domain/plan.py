@@ -30,7 +30,8 @@ from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus, 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.errors import DomainConflict, DomainForbidden, RuleViolations, Violation
 from povguard_platform.policy import amount_violations
-from povguard_support.domain.catalogue import GAP_MEASURES, GAPS, SupportPolicy
+from povguard_rules import measures
+from povguard_rules.measures import GAP_MEASURES, GAPS, SupportPolicy
 
 YUAN = Decimal(1)
 MONITORED = "监测对象"
@@ -228,9 +229,9 @@ def create(plan: Plan, cmd: NewPlan, facts: HouseholdFacts | None, policy: Suppo
 def gap_measures(kinds: Iterable[MeasureKind], facts: HouseholdFacts | None, policy: SupportPolicy
                  ) -> list[MeasureKind]:
     """The measure each 三保障/water gap of the household calls for when none of `kinds` answers it."""
-    covered = {need for kind in kinds for need in policy.covers(kind)}
     gaps = facts.gaps if facts is not None else frozenset()
-    return list(dict.fromkeys(GAP_MEASURES[g] for g in GAPS if g in gaps and g not in covered))
+    return list(dict.fromkeys(GAP_MEASURES[g] for g in measures.uncovered([g for g in GAPS if g in gaps], kinds,
+                                                                          policy)))
 
 
 def close(plan: Plan, reason: str, on: date, case_id: str | None = None) -> PlanClosed | None:
@@ -353,25 +354,20 @@ def verify(plan: Plan, measure_id: str, on: date, note: str, today: date, verifi
 
 def needs(plan: Plan, facts: HouseholdFacts | None) -> list[str]:
     """Every risk type (decided or assessed) and every 三保障/water gap the household has."""
-    found = {r.value for r in plan.risks}
-    if facts is not None:
-        found |= facts.risks | facts.gaps
-    return sorted(found)
+    if facts is None:
+        return measures.needs(r.value for r in plan.risks)
+    return measures.needs((r.value for r in plan.risks), facts.risks, facts.gaps)
 
 
 def uncovered(plan: Plan, facts: HouseholdFacts | None, policy: SupportPolicy) -> list[str]:
-    """缺什么补什么: the household's risks and gaps that no measure of the plan answers."""
-    covered: set[str] = set()
-    for m in plan.measures.values():
-        covered |= policy.covers(m.kind)
-    return [n for n in needs(plan, facts) if n not in covered]
+    """缺什么补什么 (the shared rule): the household's risks and gaps that no measure of the plan answers."""
+    return measures.uncovered(needs(plan, facts), (m.kind for m in plan.measures.values()), policy)
 
 
 def safety_net_only(plan: Plan, facts: HouseholdFacts | None) -> bool:
-    """一兜了之: a household that can work but has no developmental measure (产业, 就业, 金融, 公益岗位)."""
-    if facts is None or not facts.labour_capable:
-        return False
-    return not any(m.developmental for m in plan.measures.values())
+    """一兜了之 (the shared rule): a household that can work but has no developmental measure."""
+    return measures.safety_net_only(facts.labour_capable if facts else None,
+                                    (m.developmental for m in plan.measures.values()))
 
 
 # --- 季度收入测算 ----------------------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
-"""The [support] section of the campaign policy: income goals and the measure catalogue (帮扶措施目录), as data."""
+"""The [support] section of the campaign policy: income goals and the measure catalogue (帮扶措施目录), as data; and
+the two rules over a plan's measures that support (which records plans) and reporting (which counts them) must
+compute identically: 缺什么补什么 (the needs no measure answers) and 一兜了之 (no developmental measure for a
+household that can work)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -61,3 +65,21 @@ class SupportPolicy(BaseModel):
         """The risk types and gaps a measure of this kind answers."""
         entry = self.measures[kind]
         return frozenset([*(r.value for r in entry.risks), *entry.gaps])
+
+
+def needs(*found: Iterable[str]) -> list[str]:
+    """Every risk type and 三保障/water gap a household has, from any number of sources (the decision's risks, the
+    assessed risks, the assessed gaps), once each and sorted."""
+    return sorted({need for source in found for need in source})
+
+
+def uncovered(household_needs: Iterable[str], kinds: Iterable[MeasureKind], catalogue: SupportPolicy) -> list[str]:
+    """缺什么补什么: the needs (in their order) that no measure of these kinds answers."""
+    covered = {need for kind in kinds for need in catalogue.covers(kind)}
+    return [n for n in household_needs if n not in covered]
+
+
+def safety_net_only(labour_capable: bool | None, developmental: Iterable[bool]) -> bool:
+    """一兜了之: a household that can work (known to) whose plan has no developmental measure (产业, 就业, 金融,
+    公益岗位)."""
+    return bool(labour_capable) and not any(developmental)
