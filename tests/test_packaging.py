@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = {"intake": [], "assessment": ["rules"], "review": [], "support": [], "audit": ["rules"], "reporting": []}
+SERVICES = {"intake": [], "assessment": ["rules"], "review": [], "support": ["rules"], "audit": ["rules"],
+            "reporting": ["rules"]}
 
 
 def _uv() -> str:
