@@ -135,7 +135,17 @@
       var last = i === path.length - 1 && !st.household;
       return last ? '<strong>' + esc(p.name) + '</strong>' : '<a data-org="' + p.code + '">' + esc(p.name) + '</a>';
     }).join('<span class="sep">›</span>') + (st.household ? '<span class="sep">›</span><strong>' +
-                                              esc(st.household) + '</strong>' : '');
+                                              esc(st.household) + '</strong>' : '') + dataAsOf();
+  }
+  // what the figures count exactly: the last event of each source (its time; its position on hover)
+  function dataAsOf() {
+    var of = st.summary.data_as_of || {};
+    var names = Object.keys(of);
+    if (!names.length) { return ''; }
+    var last = names.map(function (n) { return of[n].time; }).sort().pop();
+    var detail = names.map(function (n) { return n + ' #' + of[n].position + ' ' + of[n].time; }).join('\n');
+    return '<span class="as-of" title="' + esc(detail) + '">数据截至 ' +
+      esc(new Date(last).toLocaleString('zh-CN', { hour12: false })) + '</span>';
   }
 
   function childRows(cols) {
