@@ -64,7 +64,7 @@ def parse(level: str, rest: str) -> TileRef:
     else:
         raise TileError(f"not a tile level: {level!r} (0 to {MAX_LEVEL})")
     ref = TileRef(lvl, index, width)
-    if width >= WIDTH or ref.path != f"tile/{level}/{rest}":
+    if (m.group(2) is not None and width >= WIDTH) or ref.path != f"tile/{level}/{rest}":
         raise TileError(f"not a canonical tile path: tile/{level}/{rest}")
     return ref
 
@@ -115,10 +115,18 @@ def split_entries(data: bytes) -> list[bytes]:
     return out
 
 
+def _up(hashes: list[bytes]) -> bytes:
+    """The root of a power-of-two run of sibling hashes."""
+    while len(hashes) > 1:
+        hashes = [merkle.node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+    return hashes[0]
+
+
 class TileReader:
     """Node hashes of a tree of `tree_size`, from tiles fetched by `fetch(path) -> bytes` (a mirror directory or a
     URL prefix), each tile fetched once. Every perfect node comes from the tile at its level, hashed up within the
-    tile: nothing is taken on trust but the tiles' bytes, and a wrong byte shows as a wrong root."""
+    tile. A full tile must hash to its hash in the tile above; the partial tiles make up the root's frontier: once
+    `root()` equals a signed root, every tile read is authenticated by it."""
 
     def __init__(self, tree_size: int, fetch: Callable[[str], bytes]) -> None:
         self.tree_size, self._fetch = tree_size, fetch
@@ -130,6 +138,8 @@ class TileReader:
             hashes = split_hashes(self._fetch(ref.path))
             if len(hashes) != ref.width:
                 raise TileError(f"{ref.path} holds {len(hashes)} hashes, not {ref.width}")
+            if ref.full and _up(hashes) != self.node((HEIGHT * (level + 1), index)):
+                raise TileError(f"{ref.path} does not hash to its hash in the tile above: the mirror is corrupt")
             self._tiles[(level, index)] = hashes
         return self._tiles[(level, index)]
 
@@ -142,9 +152,7 @@ class TileReader:
         hashes = tile[start:start + (1 << rest)]
         if len(hashes) != 1 << rest:
             raise TileError(f"node {coord} is not complete in a tree of size {self.tree_size}")
-        while len(hashes) > 1:
-            hashes = [merkle.node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
-        return hashes[0]
+        return _up(hashes)
 
     def nodes(self, wanted: Iterable[merkle.Coord]) -> Mapping[merkle.Coord, bytes]:
         return {c: self.node(c) for c in wanted}
