@@ -134,6 +134,7 @@ async def test_verify_a_household_against_a_tile_mirror_offline(
         r = CliRunner().invoke(audit_cli, ["verify", str(path), "--key", str(key), "--tiles", str(mirror)])
         return r.exit_code, r.output
 
+    assert bundle["keys"] == pinned.read_text().split()  # the header's copy, for convenience only
     code, out = verify(bundle)
     assert code == 0, out
     assert f"all {len(bundle['entries'])} entries are in the mirror's log of size {SIZE}" in out
