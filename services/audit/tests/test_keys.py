@@ -77,6 +77,11 @@ async def test_keys_and_checkpoint_are_public_and_the_development_key_lives_in_a
     assert note.Signer.from_seed(audit_settings().origin, seed).vkey == key["vkey"]
     assert await _seeds_in_db(admin_engine) == 0
 
+    spec = (await client.get("/openapi.json")).json()  # the leaf encoding, where API clients read
+    assert "RFC 8785 canonical JSON of the entry object" in spec["info"]["description"]
+    assert "SHA-256(0x00" in spec["components"]["schemas"]["InclusionProof"]["properties"]["leaf_hash"]["description"]
+    assert "/.well-known/povguard-audit/keys" in spec["paths"] and "/v1/audit/log/checkpoint" in spec["paths"]
+
 
 async def test_a_development_seed_left_in_the_database_moves_into_the_key_file(
         api: Api, write: Any, ev: Any, auth: Callable[..., dict[str, str]], admin_engine: AsyncEngine) -> None:

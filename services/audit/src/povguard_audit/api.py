@@ -9,13 +9,7 @@ be checked by anyone holding a token (a transparency log's witnesses included). 
 a token: the verifier keys (`/.well-known/povguard-audit/keys`), and the log as C2SP tlog-tiles under
 `/v1/audit/log/` (the checkpoint and the hash tiles; entry bundles name who acted on which household, so they need
 a ledger reader of the county). Every read that returns stored events or entries unmasked is entered in the ledger
-(`access.record_read`). Every hash in a response is standard padded base64, as checkpoints write roots.
-
-The leaf encoding (an entry's hash, `entry.py`): leaf = SHA-256(0x00 ‖ RFC 8785 canonical JSON of the entry object
-shown as `entry`), node = SHA-256(0x01 ‖ left ‖ right) (RFC 9162 §2.1). Not hashed: `leaf_hash` and `inclusion`
-beside the entry (they are derived from it), the org unit used to scope reads (stored beside the entry), and the
-stored event itself, which the entry covers by `payload_sha256` (hex, SHA-256 of the event's RFC 8785 JSON) so that
-personal data can be redacted without breaking a proof."""
+(`access.record_read`). The leaf encoding and the hashes' base64: service.py (the OpenAPI description)."""
 
 from __future__ import annotations
 

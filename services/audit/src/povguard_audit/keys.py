@@ -50,13 +50,19 @@ def development_key_file(settings: AuditSettings) -> Path:
 
 
 def write_key_file(path: Path, seed: bytes) -> None:
-    """A seed file readable by its owner only, written whole or not at all."""
+    """A seed file readable by its owner only, written whole or not at all, never over an existing one (two
+    processes generating at once both end up with the first one's key)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(base64.b64encode(seed).decode() + "\n")
-    tmp.replace(path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(seed).decode() + "\n")
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 def current(settings: AuditSettings, adopt: bytes | None = None) -> tuple[list[Signer], str]:
