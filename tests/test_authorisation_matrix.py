@@ -191,6 +191,11 @@ TABLE: dict[str, dict[str, Access]] = {
         "POST /v1/audit/witnesses": Access(ADMIN_ONLY),
         "POST /v1/audit/rechecks": Access({CB}),
         "GET /v1/audit/findings": Access(LEDGER_READERS),
+        # what an outsider needs: verifier keys, checkpoint and hash tiles (hashes and signatures only)
+        "GET /.well-known/povguard-audit/keys": Access(ANY, public=True),
+        "GET /v1/audit/log/checkpoint": Access(ANY, public=True),
+        "GET /v1/audit/log/tile/{level}/{index}": Access(ANY, public=True),
+        "GET /v1/audit/log/tile/entries/{index}": Access(LEDGER_READERS),
     },
     "reporting": {
         **PLATFORM,
@@ -428,6 +433,8 @@ def requests(s: Seed, service: str) -> dict[str, Callable[[], Request]]:
         "POST /v1/audit/checkpoints/{checkpoint_id}/cosignatures": lambda: {
             "path": {"checkpoint_id": str(s.checkpoint)}, "json": {"line": "— witness AAAA"}},
         "GET /v1/audit/proofs/inclusion": lambda: {"params": {"index": 0}},
+        "GET /v1/audit/log/tile/{level}/{index}": lambda: {"path": {"level": "0", "index": "000.p/1"}},
+        "GET /v1/audit/log/tile/entries/{index}": lambda: {"path": {"index": "000.p/1"}},
         "GET /v1/audit/proofs/consistency": lambda: {"params": {"first": 1, "second": 2}},
         "POST /v1/audit/entries/{index}/redaction": lambda: {"path": {"index": "0"}, "params": {"reason": "更正"}},
         "GET /v1/audit/households/{household_id}/dispute": lambda: {"params": {"as_of": "2030-01-01T00:00:00Z"}},

@@ -19,12 +19,16 @@ from deploy_files import (
 
 # Variables a deployment sets for itself, not read by the code: the pieces a Kubernetes env value is built from.
 HELPER = re.compile(r"^(([A-Z]+_)?(OWNER_)?DB_PASSWORD|ADMIN_(USER|PASSWORD))$")
-# Read by the code, but alternatives a deployment does not use: one URL for every service, and the maps a process
-# running several services takes (the tests).
-ALTERNATIVES = {"DATABASE_URL", "DATABASE_URLS", "MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URLS"}
-# Optional settings a production deployment leaves unset (set, they change behaviour: a fixed campaign day). The
-# compose file cannot set a variable to "unset", so these are named, commented, in .env.example and the ConfigMap.
-UNSET_IN_PRODUCTION = {"CAMPAIGN_TODAY"}
+# The audit log's signing keys: a deployment sets one of these (compose the environment secret, Kubernetes the file).
+SIGNING_KEY_SOURCES = {"AUDIT_SIGNING_KEYS", "AUDIT_SIGNING_KEY_FILE"}
+# Read by the code, but alternatives a deployment does not use: one URL for every service, the maps a process
+# running several services takes (the tests), and the signing key source it does not use.
+ALTERNATIVES = {"DATABASE_URL", "DATABASE_URLS", "MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URLS",
+                *SIGNING_KEY_SOURCES}
+# Optional settings a production deployment leaves unset (set, they change behaviour: a fixed campaign day; a
+# development key's place). The compose file cannot set a variable to "unset", so these are named, commented, in
+# .env.example and the ConfigMap.
+UNSET_IN_PRODUCTION = {"CAMPAIGN_TODAY", "AUDIT_DATA_DIR"}
 # Only the migration job's: the superuser that provisions, and the owners that migrate.
 JOB_ONLY = {"ADMIN_DATABASE_URL", "{SERVICE}_MIGRATION_DATABASE_URL"}
 
@@ -64,7 +68,8 @@ def test_the_code_reads_what_this_test_expects() -> None:
     reads = environ_reads()
     assert {"{SERVICE}_DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT", "PORT", "HOST"} <= reads
     assert reads >= JOB_ONLY and known() >= ALTERNATIVES
-    assert "AUDIT_SIGNING_KEYS" in required("audit") and "AUDIT_SIGNING_KEYS" not in required("intake")
+    assert known() >= SIGNING_KEY_SOURCES and "AUDIT_ORIGIN" in required("audit")
+    assert "AUDIT_ORIGIN" not in required("intake")
     assert {"NATS_URL", "JWT_SECRET", "STREAM_REPLICAS", "INTAKE_DATABASE_URL", "PORT"} <= required("intake")
     assert not {"AUDIT_DATABASE_URL", "INTAKE_MIGRATION_DATABASE_URL", "ADMIN_DATABASE_URL"} & required("intake")
 
@@ -93,6 +98,7 @@ def test_compose_runs_every_service_on_its_port_with_every_setting() -> None:
         assert service["read_only"] and service["image"] == model["services"]["migrate"]["image"]
         env = _compose_env(model, name)
         assert required(name) <= env, f"{name} lacks {sorted(required(name) - env)}"
+        assert name != "audit" or env & SIGNING_KEY_SOURCES, "audit has no signing key"
         assert not unknown(env), f"{name} sets {sorted(unknown(env))}, which the code does not read"
         assert not env & (_expand(JOB_ONLY, name) | {"ADMIN_DATABASE_URL"}), f"{name} holds an owner's URL"
     job = _compose_env(model, "migrate")
@@ -145,6 +151,7 @@ def test_manifests_run_every_service_on_its_port_with_every_setting() -> None:
             assert [p["port"] for p in services[name]["spec"]["ports"]] == [port]
             env = _k8s_env(docs, c)
             assert required(name) <= env, f"{overlay} {name} lacks {sorted(required(name) - env)}"
+            assert name != "audit" or env & SIGNING_KEY_SOURCES, f"{overlay}: audit has no signing key"
             assert not unknown(env), f"{overlay} {name} sets {sorted(unknown(env))}, which the code does not read"
             assert not env & (_expand(JOB_ONLY, name) | {"ADMIN_DATABASE_URL"}), f"{name} holds an owner's URL"
         assert set(containers) == {*service_ports(), "povguard-migrate"}, "a Deployment of an unknown service"

@@ -5,6 +5,7 @@ and NATS."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -47,7 +48,8 @@ class AuditTestCaseStepped(EventPayload):
 
 
 @pytest.fixture(autouse=True)
-def _audit_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _audit_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("AUDIT_DATA_DIR", str(tmp_path / "audit"))  # each test's development signing key
     monkeypatch.setenv("AUDIT_CHECKPOINT_EVERY", "1000000")  # tests sign on demand unless they say otherwise
     monkeypatch.setenv("AUDIT_CHECKPOINT_SECONDS", "100000")
     audit_settings.cache_clear()

@@ -5,8 +5,11 @@ inclusion proof), household timelines, bundles, witness cosignatures, re-checks 
 Reach: entries, timelines, disputes, bundles and findings are limited to the reader's org unit (an entry belongs
 to its event's township); what concerns the county's whole ledger (signing, re-checks, witnesses, whole or time-range
 bundles) needs an actor of the county. Checkpoints, proofs and public keys are hashes and signatures only, meant to
-be checked by anyone holding a token (a transparency log's witnesses included). Every read that returns stored
-events unmasked is entered in the ledger (`access.record_read`)."""
+be checked by anyone holding a token (a transparency log's witnesses included). What an outsider needs comes without
+a token: the verifier keys (`/.well-known/povguard-audit/keys`), and the log as C2SP tlog-tiles under
+`/v1/audit/log/` (the checkpoint and the hash tiles; entry bundles name who acted on which household, so they need
+a ledger reader of the county). Every read that returns stored events or entries unmasked is entered in the ledger
+(`access.record_read`). The leaf encoding and the hashes' base64: service.py (the OpenAPI description)."""
 
 from __future__ import annotations
 
@@ -15,16 +18,16 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from povguard_audit import access, bundle, checkpoints, dispute, ledger, note, recheck
+from povguard_audit import access, bundle, checkpoints, dispute, keys, ledger, note, recheck, tiles
 from povguard_audit.settings import audit_settings
 from povguard_platform.actor import Actor, Role
 from povguard_platform.api import Int64
 from povguard_platform.auth import CurrentActor, org_prefix, require_org, require_roles
-from povguard_platform.problems import Conflict, InvalidInput, NotFound
+from povguard_platform.problems import Conflict, InvalidInput, NotFound, ProblemError
 from povguard_platform.service import Runtime
 
 Reader = Annotated[Actor, Depends(require_roles(Role.INSPECTOR, Role.COUNTY_BUREAU))]
@@ -55,6 +58,18 @@ def _b64(items: list[bytes]) -> list[str]:
     return [base64.b64encode(x).decode() for x in items]
 
 
+def b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()
+
+
+LEAF_ENCODING = ("leaf = SHA-256(0x00 ‖ RFC 8785 canonical JSON of the entry object); node = SHA-256(0x01 ‖ left ‖ "
+                 "right) (RFC 9162 §2.1); standard padded base64")
+
+
+class SigningRefused(ProblemError):
+    status, kind, title = 503, "signing-key-refused", "No usable signing key"
+
+
 class CheckpointPublic(BaseModel):
     id: int
     origin: str
@@ -74,9 +89,9 @@ def _checkpoint(c: checkpoints.StoredCheckpoint) -> CheckpointPublic:
 class InclusionProof(BaseModel):
     leaf_index: int
     tree_size: int
-    leaf_hash: str
-    root_hash: str
-    proof: list[str]
+    leaf_hash: str = Field(description=LEAF_ENCODING)
+    root_hash: str = Field(description="base64, as in the checkpoint")
+    proof: list[str] = Field(description="RFC 9162 inclusion path, deepest sibling first, each base64")
 
 
 class ConsistencyProof(BaseModel):
@@ -89,14 +104,26 @@ class ConsistencyProof(BaseModel):
 
 class PublicKey(BaseModel):
     vkey: str = Field(description="C2SP note verifier key: name+keyid+base64(0x01‖Ed25519 public key)")
-    active: bool
-    created_at: datetime
+    active: bool = Field(description="signs new checkpoints; false: a previous key, still verifies what it signed")
+    created_at: datetime | None = Field(description="first recorded; null for a configured key not yet used")
     retired_at: datetime | None
 
 
+class PublishedKeys(BaseModel):
+    origin: str = Field(description="the checkpoints' origin line")
+    log: str = Field(description="the C2SP tlog-tiles prefix (checkpoint, tile/...) on this server")
+    keys: list[PublicKey] = Field(description="current keys first, then previous ones; pin them out of band")
+
+
+def _keys(found: list[checkpoints.PublishedKey]) -> list[PublicKey]:
+    return [PublicKey(vkey=k.vkey, active=k.active, created_at=k.created_at, retired_at=k.retired_at)
+            for k in found]
+
+
 class EntryPublic(BaseModel):
-    entry: dict[str, Any] = Field(description="the entry as hashed (RFC 8785 of this object is the leaf data)")
-    leaf_hash: str
+    entry: dict[str, Any] = Field(description="the entry as hashed: RFC 8785 canonical JSON of this object is the "
+                                              "leaf data (its hashes inside are hex, as hashed)")
+    leaf_hash: str = Field(description=LEAF_ENCODING)
     inclusion: InclusionProof | None = Field(description="against the latest checkpoint; null until one covers it")
 
 
@@ -185,6 +212,8 @@ async def sign_checkpoint(runtime: Runtime, actor: Operator) -> CheckpointPublic
             c = await checkpoints.sign(conn, audit_settings())
     except checkpoints.InconsistentLedger as exc:
         raise Conflict(f"refused to sign: {exc}") from exc
+    except keys.NoSigningKey as exc:
+        raise SigningRefused(str(exc)) from exc
     if c is None:
         raise Conflict("the ledger is empty")
     return _checkpoint(c)
@@ -220,7 +249,7 @@ async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotate
         [proof] = await ledger.inclusion_proofs(conn, [index], size)
         leaf = (await ledger.nodes(conn, [(0, index)]))[(0, index)]
         root = await ledger.root_at(conn, size)
-    return InclusionProof(leaf_index=index, tree_size=size, leaf_hash=leaf.hex(),
+    return InclusionProof(leaf_index=index, tree_size=size, leaf_hash=b64(leaf),
                           root_hash=base64.b64encode(root).decode(), proof=_b64(proof))
 
 
@@ -238,11 +267,10 @@ async def consistency_proof(runtime: Runtime, actor: CurrentActor, first: Annota
 
 @keys_router.get("", operation_id="list_public_keys")
 async def public_keys(runtime: Runtime, actor: CurrentActor) -> list[PublicKey]:
-    """Every log key ever used, active or retired: old checkpoints stay verifiable."""
-    async with runtime.engine.begin() as conn:
-        await checkpoints.signers(conn, audit_settings())  # records configured keys (and retires dropped ones)
-        keys = await checkpoints.public_keys(conn)
-    return [PublicKey(vkey=v, active=a, created_at=c, retired_at=r) for v, a, c, r in keys]
+    """Every log key, current and previous: old checkpoints stay verifiable. The same as the public
+    `/.well-known/povguard-audit/keys`, for API clients that hold a token anyway."""
+    async with runtime.engine.connect() as conn:
+        return _keys(await checkpoints.published_keys(conn, audit_settings()))
 
 
 async def _latest_size(conn: Any) -> int:
@@ -262,8 +290,8 @@ async def _with_proofs(conn: Any, stored: list[ledger.StoredEntry]) -> tuple[lis
         for s, p in zip(covered, await ledger.inclusion_proofs(conn, [s.entry.index for s in covered],
                                                                 head.tree_size), strict=True):
             proofs[s.entry.index] = InclusionProof(leaf_index=s.entry.index, tree_size=head.tree_size,
-                                                   leaf_hash=s.leaf_hash.hex(), root_hash=root, proof=_b64(p))
-    return [EntryPublic(entry=s.entry.as_json(), leaf_hash=s.leaf_hash.hex(), inclusion=proofs.get(s.entry.index))
+                                                   leaf_hash=b64(s.leaf_hash), root_hash=root, proof=_b64(p))
+    return [EntryPublic(entry=s.entry.as_json(), leaf_hash=b64(s.leaf_hash), inclusion=proofs.get(s.entry.index))
             for s in stored], head
 
 
@@ -437,6 +465,92 @@ async def list_findings(runtime: Runtime, actor: Reader, kind: str | None = None
             "next_cursor": str(page[-1][0]) if len(rows) > limit else None}
 
 
+# -- public: what an outsider needs, without a token ----------------------------------------------------------------
+
+wellknown_router = APIRouter(prefix="/.well-known/povguard-audit", tags=["public"])
+log_router = APIRouter(prefix="/v1/audit/log", tags=["public"])
+LOG_PREFIX = "/v1/audit/log/"
+IMMUTABLE = "max-age=31536000, immutable"  # a full tile never changes (its nodes are perfect)
+SHORT = "max-age=10"  # the checkpoint and partial tiles: the next checkpoint supersedes them
+OCTETS: dict[int | str, dict[str, Any]] = {200: {"content": {"application/octet-stream": {}}}}
+
+
+@wellknown_router.get("/keys", operation_id="get_published_keys")
+async def published_keys(runtime: Runtime, response: Response) -> PublishedKeys:
+    """The log's verifier keys (C2SP signed-note vkeys), current and previous, without a token. A verifier must not
+    trust this answer alone (the server that signs also serves it): pin the keys out of band (README, 公示)."""
+    async with runtime.engine.connect() as conn:
+        found = await checkpoints.published_keys(conn, audit_settings())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return PublishedKeys(origin=audit_settings().origin, log=LOG_PREFIX, keys=_keys(found))
+
+
+async def _signed_size(conn: Any) -> int:
+    c = await checkpoints.latest(conn)
+    return 0 if c is None else int(c.tree_size)
+
+
+@log_router.get("/checkpoint", operation_id="get_log_checkpoint",
+                responses={200: {"content": {"text/plain": {}}}}, response_class=Response)
+async def log_checkpoint(runtime: Runtime) -> Response:
+    """The latest signed checkpoint (C2SP tlog-checkpoint: origin, tree size, base64 root hash, then the log's
+    signatures and any witness cosignatures), without a token: sizes and roots only."""
+    async with runtime.engine.connect() as conn:
+        c = await checkpoints.latest(conn)
+    if c is None:
+        raise NotFound("no checkpoint has been signed yet")
+    return Response("".join([c.note, *c.cosignatures]), media_type="text/plain; charset=utf-8",
+                    headers={"Cache-Control": f"public, {SHORT}"})
+
+
+def _tile_ref(level: str, index: str) -> tiles.TileRef:
+    try:
+        return tiles.parse(level, index)
+    except tiles.TileError as exc:
+        raise NotFound(str(exc)) from exc
+
+
+def _servable(ref: tiles.TileRef, size: int) -> None:
+    if tiles.available(ref.level, ref.index, size) < ref.width:
+        raise NotFound(f"the signed tree (size {size}) has no {ref.path}")
+
+
+@log_router.get("/tile/entries/{index:path}", operation_id="get_entry_bundle", responses=OCTETS,
+                response_class=Response)
+async def entry_bundle(index: str, runtime: Runtime, actor: Reader, purpose: Purpose = "镜像核查") -> Response:
+    """Entry bundle N (tlog-tiles): the leaf data of level-0 tile N, each a big-endian uint16 length and the entry's
+    RFC 8785 bytes. Entries name who acted on which household: a ledger reader of the county only, and the read
+    is entered in the ledger."""
+    require_org(actor, _county())
+    ref = _tile_ref("entries", index)
+    async with runtime.engine.begin() as conn:
+        _servable(ref, await _signed_size(conn))
+        first = ref.index * tiles.WIDTH
+        rows = await conn.execute(text(f"SELECT {ledger.ENTRY_COLUMNS} FROM audit.ledger "
+                                       "WHERE idx >= :a AND idx < :b ORDER BY idx"),
+                                  {"a": first, "b": first + ref.width})
+        body = tiles.bundle_entries([ledger.entry_from_row(r).entry.canonical() for r in rows])
+        await access.record_read(conn, actor, household=None, view="entry-bundle", entries=ref.width,
+                                 purpose=purpose, township=_county())
+    return Response(body, media_type="application/octet-stream",
+                    headers={"Cache-Control": f"private, {IMMUTABLE if ref.full else SHORT}"})
+
+
+@log_router.get("/tile/{level}/{index:path}", operation_id="get_hash_tile", responses=OCTETS,
+                response_class=Response)
+async def hash_tile(level: str, index: str, runtime: Runtime) -> Response:
+    """Hash tile `<L>/<N>[.p/<W>]` (tlog-tiles), without a token: up to 256 concatenated 32-byte hashes at tree
+    height 8·L (level 0: leaf hashes), read from the ledger's stored perfect nodes, within the latest checkpoint.
+    Full tiles are immutable; a partial tile is the first W hashes of its full tile."""
+    ref = _tile_ref(level, index)
+    async with runtime.engine.connect() as conn:
+        _servable(ref, await _signed_size(conn))
+        wanted = tiles.coords(ref)
+        found = await ledger.nodes(conn, wanted)
+    return Response(b"".join(found[c] for c in wanted), media_type="application/octet-stream",
+                    headers={"Cache-Control": f"public, {IMMUTABLE if ref.full else SHORT}"})
+
+
 def routers() -> list[APIRouter]:
     return [checkpoint_router, proof_router, keys_router, entries_router, households_router, bundles_router,
-            witness_router, ops_router]
+            witness_router, ops_router, wellknown_router, log_router]

@@ -53,6 +53,8 @@ async def export(conn: AsyncConnection, *, household: str | None = None, since: 
         "format": BUNDLE_FORMAT, "origin": head.origin,
         "scope": {"household": household, "since": since and since.isoformat(), "until": until and until.isoformat()},
         "complete": complete, "tree_size": head.tree_size,
+        # every key that signed here, for convenience: a verifier pins its own (README, "Pin the key out of band")
+        "keys": [v for v, *_ in await checkpoints.public_keys(conn)],
         "checkpoints": [{"note": c.note, "cosignatures": c.cosignatures} for c in cps],
         "consistency": consistency, "entries": docs,
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_audit import ledger, merkle, note
+from povguard_audit import keys, ledger, merkle, note
 from povguard_audit.events import CheckpointSigned, LedgerMismatchFound
 from povguard_audit.metrics import CHECKPOINTS, INTEGRITY_FAILURES
 from povguard_audit.settings import AuditSettings
@@ -31,8 +30,8 @@ class InconsistentLedger(Exception):
     """The ledger cannot be proved consistent with the last signed checkpoint: it was rewritten."""
 
 
-class NoSigningKey(Exception):
-    pass
+class KeyInDatabase(keys.NoSigningKey):
+    """Production found a private signing seed in the audit database."""
 
 
 @dataclass(frozen=True)
@@ -50,51 +49,58 @@ class StoredCheckpoint:
         return str(note.checkpoint_body(self.origin, self.tree_size, self.root))
 
 
-def _seeds(settings: AuditSettings) -> list[bytes]:
-    out = []
-    for part in settings.signing_keys.get_secret_value().split(","):
-        if part.strip():
-            seed = base64.b64decode(part.strip(), validate=True)
-            if len(seed) != 32:
-                raise ValueError("AUDIT_SIGNING_KEYS: each key is a base64 Ed25519 seed of 32 bytes")
-            out.append(seed)
-    return out
-
-
 async def signers(conn: AsyncConnection, settings: AuditSettings) -> list[note.Signer]:
-    """The active log keys. Configured seeds are recorded (public half only) and any other key is retired but stays
-    published; without configured keys, a development key is generated once and kept in audit.signing_keys."""
-    configured = [note.Signer.from_seed(settings.origin, s) for s in _seeds(settings)]
-    if configured:
-        for s in configured:
-            await conn.execute(text(
-                "INSERT INTO audit.signing_keys (vkey, name, source, active) VALUES (:v, :n, 'configured', true) "
-                "ON CONFLICT (vkey) DO UPDATE SET active = true, retired_at = NULL"), {"v": s.vkey, "n": s.name})
+    """The keys that sign now (keys.py), recorded (public half only) in audit.signing_keys; any other recorded key is
+    retired but stays published, so what it signed still verifies. Production refuses while the database holds any
+    private seed (a development key from before keys left the database): whoever reads it could re-sign the log.
+    Development moves such a seed into its key file instead."""
+    held = (await conn.execute(text(
+        "SELECT vkey, seed FROM audit.signing_keys WHERE seed IS NOT NULL ORDER BY active DESC, created_at DESC"
+    ))).all()
+    if held and settings.environment == "production":
+        raise KeyInDatabase(
+            f"audit.signing_keys holds the private seed of {held[0][0]}: a database superuser could re-sign the "
+            "log. Production signs only with AUDIT_SIGNING_KEY_FILE or AUDIT_SIGNING_KEYS; erase the seed "
+            "(UPDATE audit.signing_keys SET seed = NULL) and no longer trust what that key signed alone")
+    current, source = keys.current(settings, adopt=bytes(held[0][1]) if held else None)
+    if held:
+        await conn.execute(text("UPDATE audit.signing_keys SET seed = NULL WHERE seed IS NOT NULL"))
+    for s in current:
         await conn.execute(text(
-            "UPDATE audit.signing_keys SET active = false, retired_at = now() "
-            "WHERE active AND NOT (vkey = ANY(:vs))"), {"vs": [s.vkey for s in configured]})
-        return configured
-    if settings.environment == "production":
-        raise NoSigningKey("AUDIT_SIGNING_KEYS must be set in production")
-    rows = (await conn.execute(text(
-        "SELECT seed FROM audit.signing_keys WHERE active AND source = 'generated-development' AND name = :n"),
-        {"n": settings.origin})).all()
-    if rows:
-        return [note.Signer.from_seed(settings.origin, bytes(r[0])) for r in rows]
-    signer = note.Signer.from_seed(settings.origin, os.urandom(32))
-    log.warning("no AUDIT_SIGNING_KEYS: generated a development signing key %s (kept in audit.signing_keys)",
-                signer.vkey)
+            "INSERT INTO audit.signing_keys (vkey, name, source, active) VALUES (:v, :n, :s, true) "
+            "ON CONFLICT (vkey) DO UPDATE SET active = true, retired_at = NULL"),
+            {"v": s.vkey, "n": s.name, "s": source})
     await conn.execute(text(
-        "INSERT INTO audit.signing_keys (vkey, name, source, seed, active) "
-        "VALUES (:v, :n, 'generated-development', :s, true)"),
-        {"v": signer.vkey, "n": signer.name, "s": signer.private.private_bytes_raw()})
-    return [signer]
+        "UPDATE audit.signing_keys SET active = false, retired_at = now() "
+        "WHERE active AND NOT (vkey = ANY(:vs))"), {"vs": [s.vkey for s in current]})
+    return current
 
 
 async def public_keys(conn: AsyncConnection) -> list[tuple[str, bool, datetime, datetime | None]]:
+    """Every key recorded here (each is recorded before it signs): vkey, active, created, retired."""
     rows = await conn.execute(text(
         "SELECT vkey, active, created_at, retired_at FROM audit.signing_keys ORDER BY created_at, vkey"))
     return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+@dataclass(frozen=True)
+class PublishedKey:
+    vkey: str
+    active: bool  # signs new checkpoints; else a previous key that verifies the checkpoints it signed
+    created_at: datetime | None  # first recorded (None: configured, has not signed yet)
+    retired_at: datetime | None
+
+
+async def published_keys(conn: AsyncConnection, settings: AuditSettings) -> list[PublishedKey]:
+    """The keys that sign now (from the key file or secret, whether or not they have signed yet), then every
+    previous one recorded here, oldest first. Reads only (a development key file may be created)."""
+    try:
+        active = [s.vkey for s in keys.current(settings)[0]]
+    except keys.NoSigningKey:
+        active = []
+    recorded = {v: (c, r) for v, _, c, r in await public_keys(conn)}
+    return ([PublishedKey(v, True, recorded.get(v, (None, None))[0], None) for v in active]
+            + [PublishedKey(v, False, c, r) for v, (c, r) in recorded.items() if v not in active])
 
 
 async def _verifiers(conn: AsyncConnection) -> list[note.Verifier]:
@@ -145,6 +151,7 @@ async def sign(conn: AsyncConnection, settings: AuditSettings) -> StoredCheckpoi
     prev = await latest(conn)
     if tree_size == 0 or (prev is not None and prev.tree_size == tree_size):
         return prev
+    signing = await signers(conn, settings)  # a refused key refuses before anything is read or written
     root = await ledger.root_at(conn, tree_size)
     if prev is not None:
         if prev.tree_size > tree_size:
@@ -157,7 +164,7 @@ async def sign(conn: AsyncConnection, settings: AuditSettings) -> StoredCheckpoi
             await _inconsistent(conn, settings, tree_size,
                                 f"tree of size {tree_size} is not consistent with checkpoint size {prev.tree_size}")
     body = note.checkpoint_body(settings.origin, tree_size, root)
-    text_ = note.sign_note(body, await signers(conn, settings))
+    text_ = note.sign_note(body, signing)
     row = (await conn.execute(text(
         "INSERT INTO audit.checkpoints (tree_size, root, origin, note) VALUES (:s, :r, :o, :n) "
         "RETURNING id, tree_size, root, origin, note, signed_at"),
@@ -190,6 +197,8 @@ async def maybe_sign(conn: AsyncConnection, settings: AuditSettings, tree_size: 
         _last_signed = now
     except InconsistentLedger:
         pass
+    except keys.NoSigningKey as exc:  # the entry is recorded; checkpoints wait for a usable key
+        log.error("no checkpoint signed: %s", exc)
 
 
 async def alert(conn: AsyncConnection, settings: AuditSettings, tree_size: int, first_bad: int | None, kind: str,

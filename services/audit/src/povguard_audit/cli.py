@@ -40,11 +40,20 @@ def verify(
     key: Annotated[list[str], typer.Option(help="the log's public key (vkey) or a file of them; repeatable")],
     witness_key: Annotated[list[str] | None, typer.Option(help="a witness's public key, to report cosigners")]
     = None,
+    tiles: Annotated[str | None, typer.Option(help="a tlog-tiles mirror (directory or URL prefix): recompute each "
+                                                   "entry's inclusion from its tiles and pinned checkpoint")] = None,
 ) -> None:
     """Check a bundle offline with nothing but the public keys; name the first bad entry or say all is consistent."""
     from povguard_audit.verify import verify_bundle
 
     doc = json.loads(bundle.read_bytes())
+    if tiles is not None:
+        from povguard_audit.mirror import fetcher, verify_against
+
+        mirrored = verify_against(doc, read_keys(key), fetcher(tiles))
+        print("\n".join(mirrored.lines))
+        if not mirrored.ok:
+            raise typer.Exit(1)
     report = verify_bundle(doc, read_keys(key), read_keys(witness_key or []))
     print(report.summary())
     for finding in sorted(report.findings)[1:6]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -12,13 +13,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class AuditSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUDIT_", extra="ignore")
 
-    # ENVIRONMENT (no prefix) decides whether a development signing key may be generated.
+    # ENVIRONMENT (no prefix): production never generates a signing key and refuses one stored in the database.
     environment: Literal["development", "test", "production"] = Field(
         default="development", validation_alias="ENVIRONMENT")
-    # Log signing keys: comma-separated base64 Ed25519 seeds (32 bytes). All of them sign (rotation: add the new
-    # key, then drop the old one; a dropped key stays published as retired). Without any, development and test
-    # generate one key and keep it in audit.signing_keys (source 'generated-development'); production refuses.
+    # Log signing keys (keys.py), never in the audit database: AUDIT_SIGNING_KEY_FILE, a file of base64 Ed25519
+    # seeds (32 bytes), one a line (a mounted secret; in deployment synced from the KMS), and/or AUDIT_SIGNING_KEYS,
+    # the same comma-separated in an environment secret. All of them sign. Rotation: put the new seed in, take the
+    # old one out; the old key stays published as a previous key, so the checkpoints it signed still verify.
+    # Without either, development and test generate one key into `data_dir`/signing-key; production refuses.
+    signing_key_file: Path | None = None
     signing_keys: SecretStr = SecretStr("")
+    data_dir: Path = Path("var/audit")  # `povguard up` sets it under its own data dir
     origin: str = "povguard.cn/audit/533123"
     county: str = "533123"  # subject token for the audit service's own events
     checkpoint_every: int = Field(default=1000, ge=1)  # sign after this many new entries ...

@@ -217,6 +217,7 @@ def up(data_dir: Path, ports: Mapping[str, int], nats_port: int = DEFAULT_NATS_P
        pg_port: int = DEFAULT_PG_PORT, on_ready: Callable[[str], None] | None = None) -> Stack:
     """Start the whole system and return once every service is ready."""
     env = dict(os.environ)
+    env.setdefault("AUDIT_DATA_DIR", str(data_dir / "audit"))  # the development signing key, beside the data
     stack = start_servers(data_dir, nats_port, pg_port, env, ports)
     try:
         asyncio.run(prepare(stack, list(ports)))
