@@ -214,6 +214,8 @@ def main() -> None:
         "rest_get_household": latency, "peak_memory_mb": memory,
         "cases": campaign.figures.get("review", {}), "plans": campaign.figures.get("support", {}).get("plans"),
         "audit_verified": campaign.figures.get("audit", {}).get("verified"),
+        # each wait for the system to be quiet, and the gauges that held it longest
+        "settle_waits": campaign.waits,
     }
     table = Table(title=f"end to end: {args.households:,} households")
     table.add_column("figure")

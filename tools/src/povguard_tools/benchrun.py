@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -146,7 +147,8 @@ def summarise(name: str, raw: Path, top: int) -> list[str]:
         if not count.isdigit():
             continue
         n = int(count)
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        # one entry per function: py-spy names a frame by its line, which splits a function over many entries
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         samples += n
         if frames:
             own[frames[-1]] += n
