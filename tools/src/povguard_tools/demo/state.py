@@ -119,7 +119,7 @@ async def settle(c: Campaign, what: str, within: float = 900) -> None:
         held.update(second.pending.keys())
         return not second.pending and second.moving == first.moving
 
-    await wait_until(steadily, within, what, interval=0.25)
+    await wait_until(steadily, within, what, interval=0.3)
     waited = loop.time() - started
     c.waits.append((what, round(waited, 1), [k for k, _ in held.most_common(3)]))
 
