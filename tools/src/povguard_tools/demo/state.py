@@ -97,11 +97,6 @@ async def snapshot(c: Campaign) -> Snapshot:
     return Snapshot(pending, moving)
 
 
-async def quiet(c: Campaign) -> bool:
-    """Every relay has published everything and every consumer has nothing pending."""
-    return not (await snapshot(c)).pending
-
-
 async def settle(c: Campaign, what: str, within: float = 900) -> None:
     """Wait until the system is quiet: nothing pending in two readings 1.1 s apart (the consumers' gauges refresh
     every second, so the second reading is fresh) and no event appended, published or applied between them (an
