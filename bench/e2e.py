@@ -6,9 +6,11 @@ system. Prints and writes var/bench/e2e.json:
 - the delay from a recorded visit to its proposal (p50, p99), from the events' own commit times;
 - REST latency under load from wrk (a real load tool): GET one household, at the rate wrk reaches with 8 connections;
 - each process's peak memory (VmHWM), and the CPU seconds each process spent in each stage (where the two cores
-  went: PostgreSQL counts all its backends, the driver is this process).
+  went: PostgreSQL counts all its backends, the driver is this process);
+- the conditions, so that two runs can be compared: load average before and after, CPU model and count, fsync,
+  git commit, Python, and the three busiest processes that were not ours during the run.
 
-    python bench/e2e.py --households 2000
+    python bench/e2e.py --households 2000 [--profile var/bench/profile]   # py-spy on every service process
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +35,7 @@ from rich.table import Table
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
 from povguard_platform.settings import get_settings
+from povguard_tools.benchrun import BusyWatch, Profiler, conditions, ensure_tool
 from povguard_tools.demo.client import Api
 from povguard_tools.demo.stages import STAGES
 from povguard_tools.demo.state import Campaign, progress_bar
@@ -97,6 +101,10 @@ async def drive(stack: Stack, registry: Path, county: Any,
 
 async def event_figures(url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(url)
+    fsync = await conn.fetchval("SHOW fsync")
+    # the visit-deadline sweep runs on the real date every 5 minutes: in a run long enough for it to fire between
+    # import and visits, every household not yet visited gets a lateness fact (more events, more work)
+    swept = await conn.fetchval("SELECT count(*) FROM assessment.facts WHERE type = 'VisitsDeadlinePassed'")
     counts = {s: await conn.fetchval(f"SELECT count(*) FROM {s}.events") for s in SCHEMAS}
     delays = await conn.fetch("""
         SELECT extract(epoch FROM a.time - i.time) AS seconds
@@ -105,13 +113,14 @@ async def event_figures(url: str) -> dict[str, Any]:
     await conn.close()
     seconds = [float(r["seconds"]) for r in delays]
     return {"events": counts, "visit_to_proposal_p50_ms": round(percentile(seconds, 50) * 1000, 1),
-            "visit_to_proposal_p99_ms": round(percentile(seconds, 99) * 1000, 1), "proposals_timed": len(seconds)}
+            "visit_to_proposal_p99_ms": round(percentile(seconds, 99) * 1000, 1), "proposals_timed": len(seconds),
+            "fsync": fsync, "deadline_sweep_facts": swept}
 
 
 def wrk_latency(base: str, household_ids: list[str], token: str, work: Path, seconds: int) -> dict[str, Any]:
     """wrk against GET /v1/households/{id}, cycling over real ids, 8 connections, 2 threads."""
-    if shutil.which("wrk") is None:
-        return {"skipped": "wrk not installed (apt-get install wrk)"}
+    if ensure_tool("wrk") is None:
+        return {"skipped": "wrk is needed and not installed (as root: apt-get install -y wrk)"}
     ids = ",".join(f'"{i}"' for i in household_ids[:5000])
     script = work / "households.lua"
     script.write_text(f"""ids = {{{ids}}}
@@ -154,7 +163,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2022)
     parser.add_argument("--wrk-seconds", type=int, default=15)
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy every service process during the campaign; raw stacks and summary.txt here")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     console = Console(width=140)
     work = Path(tempfile.mkdtemp(prefix="povguard-e2e-"))
     registry = work / "county" / "registry.csv"
@@ -163,10 +175,20 @@ def main() -> None:
     generated = time.perf_counter() - t0
     ports = {name: free_port() for name in SCHEMAS}
     stack = up(work / "system", ports, nats_port=free_port(), pg_port=free_port())
+    ours = {os.getpid(), *(p.pid for p in processes(stack).values())}
+    profiler = None
     try:
-        started = time.perf_counter()
-        campaign, timings, cpu = asyncio.run(drive(stack, registry, county, console))
-        total = time.perf_counter() - started
+        if args.profile:
+            profiler = Profiler({**{n: p.pid for n, p in stack.processes.items()}, "driver": os.getpid()},
+                                args.profile)
+        with BusyWatch(ours) as busy:
+            started = time.perf_counter()
+            campaign, timings, cpu = asyncio.run(drive(stack, registry, county, console))
+            total = time.perf_counter() - started
+        if profiler:
+            profiler.stop()
+            (args.profile / "summary.txt").write_text(profiler.summary())
+            console.print(f"profiles in {args.profile}")
         assert stack.database_url, "the benchmark starts its own PostgreSQL"
         figures = asyncio.run(event_figures(stack.database_url))
         token = issue_token(Actor(user="bench", role=Role.COUNTY_BUREAU, org="533123"), get_settings())
@@ -174,6 +196,8 @@ def main() -> None:
                               args.wrk_seconds)
         memory = peak_memory(stack)
     except BaseException:
+        if profiler:
+            profiler.stop()
         stack.stop()
         console.print(f"[red]failed[/red]; the services' logs are kept in {work / 'system' / 'logs'}")
         raise
@@ -181,6 +205,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     events = sum(figures["events"].values())
     result = {
+        "conditions": conditions(figures["fsync"], load_before, busy),
         "households": args.households, "people": county.members, "generate_seconds": round(generated, 1),
         "pipeline_seconds": round(total, 1), "households_per_s": round(args.households / total, 1),
         # the issue's goal: from import to the county's decisions (support and the audit check come after)
@@ -193,6 +218,9 @@ def main() -> None:
         "rest_get_household": latency, "peak_memory_mb": memory,
         "cases": campaign.figures.get("review", {}), "plans": campaign.figures.get("support", {}).get("plans"),
         "audit_verified": campaign.figures.get("audit", {}).get("verified"),
+        "deadline_sweep_facts": figures["deadline_sweep_facts"],
+        # each wait for the system to be quiet, and the gauges that held it longest
+        "settle_waits": campaign.waits,
     }
     table = Table(title=f"end to end: {args.households:,} households")
     table.add_column("figure")

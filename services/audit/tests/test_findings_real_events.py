@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from audit_helpers import (
+    POLICY,
     Stack,
     appraisal,
     corrected,
@@ -25,13 +26,13 @@ from audit_helpers import (
     village_decided,
     visit,
 )
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from povguard_contracts.intake import PriorityFlagsSet
 from povguard_contracts.review import CaseOpened, ObjectionRaised, ProposalUpdated
 from povguard_contracts.support import MeasureImplemented
 from povguard_platform.actor import Actor, Role
-from povguard_platform.envelope import StreamRef
+from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 
 CLERK = Actor(user="王五", role=Role.VILLAGE_COMMITTEE, org="533123101201")
 
@@ -194,3 +195,39 @@ async def test_actions_past_the_identification_limit_are_found_with_their_reason
     assert county["basis"] == "decided_on" and county["days_past"] == 9 and county["max_days"] == 15
     assert county["override_reason"] == "部门比对反馈滞后，经局长同意延期" and county["reason_given"] is True
     assert found["CountyDecided"]["actor"] == "周审定" and county["case"] == case_id
+
+
+async def test_the_identification_limit_reads_lead_dates_once_per_batch(full: Stack) -> None:
+    """Every review action needs its case's lead date: a batch of actions on many cases reads them from the ledger in
+    one query per consumed batch, not one per action (at a county's size that was a query per review event)."""
+    cases = [(f"hh-batch{i}", f"c-batch{i}") for i in range(12)]
+    async with full.review.engine.begin() as conn:  # the cases opened, then one appraisal each, in one commit
+        for hid, case_id in cases:
+            await full.review.store.append(conn, [NewEvent(StreamRef("case", case_id), "533123101", CaseOpened(
+                case_id=case_id, household_id=hid, village_code="533123101201", township_code="533123101",
+                outcome="新识别监测对象", category="边缘易致贫户", risks=["因病"], lead_date=date(2022, 5, 1),
+                source="研判建议"))], {StreamRef("case", case_id): 0}, Metadata(actor=CLERK, policy=POLICY))
+    for hid, _ in cases:
+        await settled(full.client, 1, household=hid)
+    audit = full.client.app.state.runtime
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(audit.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with full.review.engine.begin() as conn:
+            for hid, case_id in cases:
+                await full.review.store.append(conn, [NewEvent(StreamRef("case", case_id), "533123101",
+                                                               appraisal(hid, case_id, date(2022, 5, 20)))],
+                                               {StreamRef("case", case_id): 1}, Metadata(actor=CLERK, policy=POLICY))
+        for hid, _ in cases:
+            await settled(full.client, 2, household=hid)
+    finally:
+        event.remove(audit.engine.sync_engine, "before_cursor_execute", seen)
+
+    late = {f["household"] for f in await findings(full.client, "identification_limit")}
+    assert {hid for hid, _ in cases} <= late  # 05-20 is past 05-01 + 15 days: each action is found
+    leads = [s for s in statements if "audit.payloads" in s and "action" in s]
+    assert 1 <= len(leads) <= len(cases) // 3, len(leads)  # one per consumed batch (12 before)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -110,16 +111,50 @@ async def _raise(conn: AsyncConnection, settings: AuditSettings, kind: str, key:
 
 
 async def check_entry(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent) -> None:
-    await check_own(conn, settings, entry, event)
-    await check_bursts(conn, settings, [entry])
+    await check_entries(conn, settings, [entry], [event])
 
 
 async def check_entries(conn: AsyncConnection, settings: AuditSettings, entries: Sequence[Entry],
                         events: Sequence[RecordedEvent]) -> None:
-    """A batch: each entry's own rules, then the burst rule once per actor (one query, not one per entry)."""
+    """A batch: each entry's own rules, then the burst rule once per actor (one query, not one per entry). The
+    lead dates the identification limit needs are read once for the batch's households, not once per action."""
+    leads = await Leads.load(conn, [entry.household for entry, event in zip(entries, events, strict=True)
+                                    if entry.household is not None and _limited(event)])
     for entry, event in zip(entries, events, strict=True):
-        await check_own(conn, settings, entry, event)
+        await check_own(conn, settings, entry, event, leads)
     await check_bursts(conn, settings, entries)
+
+
+def _limited(event: RecordedEvent) -> bool:
+    """A review action the identification limit applies to."""
+    return event.source == "review" and event.type not in NOT_LIMITED
+
+
+@dataclass
+class Leads:
+    """The lead dates cases were given (CaseOpened, ProposalUpdated) per household, from the ledger, in entry
+    order: (entry index, case id, lead date)."""
+
+    by_household: dict[str, list[tuple[int, Any, Any]]]
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, households: Sequence[str]) -> Leads:
+        by_household: dict[str, list[tuple[int, Any, Any]]] = {}
+        if households:
+            rows = await conn.execute(
+                text("SELECT l.household, l.idx, p.body FROM audit.ledger l JOIN audit.payloads p USING (idx) "
+                     "WHERE l.household = ANY(:h) AND l.action = ANY(:a) AND p.body IS NOT NULL ORDER BY l.idx"),
+                {"h": sorted(set(households)), "a": LEAD_EVENTS})
+            for household, idx, body in rows:
+                data = _data_of(bytes(body))
+                by_household.setdefault(household, []).append((int(idx), data.get("case_id"), data.get("lead_date")))
+        return cls(by_household)
+
+    def latest(self, household: str, case_id: str, before: int) -> str | None:
+        """The latest lead date the case was given by an entry before `before`."""
+        leads = [lead for idx, case, lead in self.by_household.get(household, ())
+                 if idx < before and case == case_id and isinstance(lead, str)]
+        return leads[-1] if leads else None
 
 
 async def check_bursts(conn: AsyncConnection, settings: AuditSettings, entries: Sequence[Entry]) -> None:
@@ -149,8 +184,10 @@ async def check_bursts(conn: AsyncConnection, settings: AuditSettings, entries: 
             del times[:max(0, len(times) - cap)]  # only the latest `cap` can matter
 
 
-async def check_own(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent) -> None:
-    """The rules that look at one entry (and what came before it in its own stream)."""
+async def check_own(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
+                    leads: Leads) -> None:
+    """The rules that look at one entry (and what came before it in its own stream); `leads` holds the lead dates
+    of the entry's household (Leads.load)."""
     lag = entry.recorded_at - entry.event_time
     if lag > timedelta(hours=settings.backdating_hours):
         await _raise(conn, settings, "backdating", str(entry.event_id), entry, {
@@ -175,8 +212,8 @@ async def check_own(conn: AsyncConnection, settings: AuditSettings, entry: Entry
     if found is not None:
         campaign, policy = found
         await _after_lock(conn, settings, entry, event, campaign, policy)
-        if event.source == "review" and event.type not in NOT_LIMITED:
-            await _identification_limit(conn, settings, entry, event, campaign, policy)
+        if _limited(event):
+            await _identification_limit(conn, settings, entry, event, campaign, policy, leads)
         if event.type in ("CountyDecided", "OutcomeProposed") and entry.household is not None:
             await _paper_income(conn, settings, entry, event, policy)
             await _quick_elimination(conn, settings, entry, event)
@@ -206,14 +243,12 @@ async def _after_lock(conn: AsyncConnection, settings: AuditSettings, entry: Ent
 
 
 async def _identification_limit(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
-                                campaign: str, policy: Policy) -> None:
+                                campaign: str, policy: Policy, leads: Leads) -> None:
     """A case's action dated after lead date + identification_max_days (the limit's last day is still within it)."""
     dated, case_id = business_date(event.data), event.data.get("case_id")
     if dated is None or entry.household is None or not case_id:
         return
-    leads = [h[3].get("lead_date") for h in await _history(conn, entry.household, LEAD_EVENTS, entry.index)
-             if h[3].get("case_id") == case_id]
-    lead = next((d for d in reversed(leads) if isinstance(d, str)), None)  # the latest the case was given
+    lead = leads.latest(entry.household, case_id, entry.index)  # the latest the case was given
     if lead is None:
         return
     basis, when = dated

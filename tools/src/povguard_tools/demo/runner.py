@@ -88,8 +88,10 @@ async def _drive(urls: dict[str, str], county: object, registry: Path, console: 
         campaign = Campaign(api, county, console, registry)
         with progress_bar(console) as progress:
             campaign.progress = progress
-            for _, stage in STAGES:
+            for name, stage in STAGES:
+                started = time.monotonic()
                 await stage(campaign)
+                campaign.stage_seconds[name] = round(time.monotonic() - started, 1)
         return campaign
 
 
@@ -137,6 +139,8 @@ def _report(c: Campaign, urls: dict[str, str], seconds: float, console: Console)
     table.add_row("离线核验", "[green]一致[/green]" if a.get("verified") else f"[red]{a.get('problem')}[/red]")
     console.print(table)
     _bands(f.get("bands", []), {h.place.township_code: h.place.township for h in c.county.households}, console)
+    console.print("stages (s): " + ", ".join(f"{k} {v}" for k, v in c.stage_seconds.items()) + "; waits for quiet: "
+                  + ", ".join(f"{what} {s}s ({' '.join(held) or '-'})" for what, s, held in c.waits))
     console.print(f"done in {seconds:.0f}s. API docs: " + "  ".join(f"{n} {u}/docs" for n, u in urls.items()))
     if "reporting" in urls:
         console.print(f"看板 (dashboard): {dashboard_url(urls['reporting'])}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ class Campaign:
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # household id → the county's decision
     figures: dict[str, Any] = field(default_factory=dict)
     progress: Progress | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    waits: list[tuple[str, float, list[str]]] = field(default_factory=list)  # each settle: seconds, what held it
 
     def task(self, description: str, total: int | None) -> TaskID:
         assert self.progress is not None
@@ -70,30 +73,50 @@ async def sync_forms(c: Campaign, label: str, uploads: dict[Who, list[dict[str, 
 SYNC_SIZE = 100  # forms per upload from a collector's tablet
 
 
-_LAG = re.compile(r'^povguard_(?:consumer_lag_messages|relay_lag_events)\{[^}]*\} ([0-9.e+]+)$', re.M)
+# what is still to do (must be 0) and what moves while anything happens (must stand still)
+_LAG = re.compile(r'^(povguard_(?:consumer_lag_messages|relay_lag_events)\{[^}]*\}) ([0-9.e+]+)$', re.M)
+_MOVING = re.compile(r'^(povguard_(?:events_appended|relay_published|consumer_applied|consumer_duplicates)_total'
+                     r'\{[^}]*\}) ([0-9.e+]+)$', re.M)
 
 
-async def quiet(c: Campaign) -> bool:
-    """Every relay has published everything and every consumer has nothing pending (their Prometheus gauges, as an
-    operator would look)."""
-    for client in c.api.clients.values():
-        metrics = (await client.get("/metrics")).text
-        if any(float(v) for v in _LAG.findall(metrics)):
-            return False
-    return True
+@dataclass(frozen=True)
+class Snapshot:
+    pending: dict[str, float]  # service/gauge → value, only those not zero
+    moving: dict[str, float]  # service/counter → value
+
+
+async def snapshot(c: Campaign) -> Snapshot:
+    """Every service's relay and consumer gauges and its append/publish/apply counters (its Prometheus page, as an
+    operator would look), read from all services at once."""
+    async def one(name: str) -> tuple[str, str]:
+        return name, (await c.api.clients[name].get("/metrics")).text
+
+    pages = await asyncio.gather(*(one(name) for name in c.api.clients))
+    pending = {f"{name}/{k}": float(v) for name, text in pages for k, v in _LAG.findall(text) if float(v)}
+    moving = {f"{name}/{k}": float(v) for name, text in pages for k, v in _MOVING.findall(text)}
+    return Snapshot(pending, moving)
 
 
 async def settle(c: Campaign, what: str, within: float = 900) -> None:
-    """Wait until the system is quiet three times in a row over about three seconds: an event travels relay →
-    consumer → append → relay, and the consumers' gauges refresh every second."""
-    async def steadily() -> bool:
-        for _ in range(3):
-            if not await quiet(c):
-                return False
-            await asyncio.sleep(1.1)
-        return await quiet(c)
+    """Wait until the system is quiet: nothing pending in two readings 1.1 s apart (the consumers' gauges refresh
+    every second, so the second reading is fresh) and no event appended, published or applied between them (an
+    event in flight between a consumer's commit and the relay moves a counter). Slow waits name what held them."""
+    loop = asyncio.get_running_loop()
+    started, held = loop.time(), Counter[str]()
 
-    await wait_until(steadily, within, what)
+    async def steadily() -> bool:
+        first = await snapshot(c)
+        if first.pending:
+            held.update(first.pending.keys())
+            return False
+        await asyncio.sleep(1.1)
+        second = await snapshot(c)
+        held.update(second.pending.keys())
+        return not second.pending and second.moving == first.moving
+
+    await wait_until(steadily, within, what, interval=0.3)
+    waited = loop.time() - started
+    c.waits.append((what, round(waited, 1), [k for k, _ in held.most_common(3)]))
 
 
 def progress_bar(console: Console) -> Progress:
