@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -70,11 +71,17 @@ def nats_server_binary() -> str:
 
 
 class EmbeddedNats:
-    """A nats-server with JetStream, its store under `store_dir`."""
+    """A nats-server with JetStream, its store under `store_dir`. With `cluster_port` and `routes` it is one node
+    of a JetStream cluster (named `name`): the nodes find each other through the routes, which list every node's
+    cluster URL (a node's route to itself is ignored by nats-server)."""
 
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    def __init__(self, store_dir: Path, port: int | None = None, *, name: str | None = None,
+                 cluster_port: int | None = None, routes: Sequence[str] = ()) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
+        self.name = name
+        self.cluster_port = cluster_port
+        self.routes = list(routes)
         self.log = store_dir / "nats.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
@@ -83,22 +90,42 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20) -> str:
+    def launch(self) -> None:
+        """Start the process without waiting (the nodes of a cluster start together)."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log.open("ab")
+        args = [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.cluster_port is not None:
+            args += ["--server_name", self.name or f"n{self.port}", "--cluster_name", "povguard",
+                     "--cluster", f"nats://127.0.0.1:{self.cluster_port}", "--routes", ",".join(self.routes)]
         self.proc = subprocess.Popen(
-            [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)],
+            args,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops us in order
         )
+
+    def wait(self, timeout: float = 20) -> str:
+        assert self.proc is not None, "launch() first"
         _wait(lambda: port_open(self.port), "nats-server", timeout, self.proc, self.log)
         return self.url
+
+    def start(self, timeout: float = 20) -> str:
+        self.launch()
+        return self.wait(timeout)
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM)
         if self._log_file:
             self._log_file.close()
+
+
+def nats_cluster(data_dir: Path, ports: Sequence[int]) -> list[EmbeddedNats]:
+    """One node per client port, named n1, n2, ..., each with its own JetStream store under data_dir/nats-<i>."""
+    cluster_ports = [free_port() for _ in ports]
+    routes = [f"nats://127.0.0.1:{p}" for p in cluster_ports]
+    return [EmbeddedNats(data_dir / f"nats-{i}", port, name=f"n{i}", cluster_port=cluster_port, routes=routes)
+            for i, (port, cluster_port) in enumerate(zip(ports, cluster_ports, strict=True), start=1)]
 
 
 def _pg_bin() -> Path:
