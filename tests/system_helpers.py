@@ -24,8 +24,10 @@ def start_up(data_dir: Path, ports: dict[str, int], extra: Sequence[str] = ()) -
             "--nats-port", str(ports["nats"]), "--pg-port", str(ports["pg"]), *extra]
     args += [a for name in SERVICES for a in (f"--{name}-port", str(ports[name]))]
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-                            start_new_session=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "up.stderr").open("ab") as errors:  # why an `up` failed, for the failing test to show
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True, env=env,
+                                start_new_session=True)
 
 
 def wait_line(proc: subprocess.Popen[str], timeout: float = 120) -> str:

@@ -11,19 +11,16 @@ import asyncio
 import itertools
 import threading
 import time
-import zlib
 from pathlib import Path
 
-import asyncpg
 import httpx
-import nats
-import psutil
 import pytest
 from system_helpers import SERVICES, conservation, kill_and_recover, running_up, status, wait_for
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
 from povguard_platform.settings import Settings
+from povguard_tools.runtime.cluster import first_applied_after, node_process, relay_leaders, stream_leader
 
 NODES, REPLICAS = 3, 2
 
@@ -59,49 +56,9 @@ class Writes:
                 time.sleep(0.05)
 
     def resumed_after(self, moment: float) -> float:
-        """Seconds from `moment` to the first successful write after it."""
+        """Seconds from `moment` to the first successful write after it (waiting for it up to a minute)."""
+        wait_for(lambda: bool(self.ok) and self.ok[-1] > moment, 60, "a write succeeding")
         return min(t for t in self.ok if t > moment) - moment
-
-
-async def relay_leaders(pg_port: int, pids: dict[str, int]) -> dict[str, list[str]]:
-    """Per service, which of its processes holds the relay's advisory lock (the relay's leadership): the lock's
-    session is matched to a process by the client port of its connection."""
-    port_owner = {c.laddr.port: name for name, pid in pids.items()
-                  for c in psutil.Process(pid).net_connections("tcp") if c.raddr and c.raddr.port == pg_port}
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/povguard")
-    try:
-        leaders = {}
-        for service in SERVICES:
-            key = zlib.crc32(f"povguard.relay.{service}".encode())
-            rows = await conn.fetch("SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                                    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1 "
-                                    "AND l.objsubid = 1", key)
-            leaders[service] = [port_owner.get(r["client_port"], f"unknown:{r['client_port']}") for r in rows]
-        return leaders
-    finally:
-        await conn.close()
-
-
-async def stream_leader(nats_url: str) -> str:
-    nc = await nats.connect(nats_url.split(","))
-    try:
-        info = await nc.jetstream().stream_info("POVGUARD_EVENTS")
-        assert info.config.num_replicas == NODES and info.cluster is not None
-        return str(info.cluster.leader)
-    finally:
-        await nc.close()
-
-
-async def first_applied_after(pg: str, moment: float) -> float | None:
-    """When the first intake event written after `moment` was applied to the audit ledger (its inbox), if yet."""
-    conn = await asyncpg.connect(pg)
-    try:
-        applied = await conn.fetchval("SELECT extract(epoch FROM min(i.applied_at)) FROM audit.inbox i "
-                                      "JOIN intake.events e ON e.id = i.event_id WHERE e.time > to_timestamp($1)",
-                                      moment)
-        return None if applied is None else float(applied)
-    finally:
-        await conn.close()
 
 
 def applied_within(pg: str, moment: float, within: float) -> float:
@@ -128,7 +85,7 @@ def test_node_and_replica_failover_under_load(tmp_path: Path) -> None:
         assert all(httpx.get(f"{procs[r]['url']}/readyz").status_code == 200 for r in replicas)  # each replica
 
         pids = {r: procs[r]["pid"] for r in replicas}
-        leaders = asyncio.run(relay_leaders(ports["pg"], pids))
+        leaders = asyncio.run(relay_leaders(pg, ports["pg"], pids, SERVICES))
         assert all(len(leaders[s]) == 1 and leaders[s][0].startswith(f"{s}-") for s in SERVICES), leaders
 
         writes = Writes(f"http://127.0.0.1:{ports['intake']}")
@@ -139,15 +96,17 @@ def test_node_and_replica_failover_under_load(tmp_path: Path) -> None:
             wait_for(lambda: len(writes.ok) >= 20 or bool(writes.wrong), 30, "the write load running")
             assert not writes.wrong, writes.wrong[:3]
 
-            leader = asyncio.run(stream_leader(nats_url))
-            node = f"nats-{leader.removeprefix('n')}"
+            leader, copies = asyncio.run(stream_leader(nats_url))
+            assert copies == NODES
+            node = node_process(leader)
             killed_at = time.time()
             figures["node_back_ready_s"] = kill_and_recover(tmp_path, ports, node)
             figures["node_write_resumed_s"] = writes.resumed_after(killed_at)
             figures["node_next_applied_s"] = applied_within(pg, killed_at, 60)
-            assert asyncio.run(stream_leader(nats_url)) != leader or status(tmp_path)[node]["restarts"] == 1
+            assert asyncio.run(stream_leader(nats_url))[0] != leader  # another node took the stream over
 
-            [relay] = asyncio.run(relay_leaders(ports["pg"], pids))["intake"]  # the replica publishing intake's
+            # the intake replica whose relay publishes intake's events
+            [relay] = asyncio.run(relay_leaders(pg, ports["pg"], pids, SERVICES))["intake"]
             killed_at = time.time()
             figures["replica_back_ready_s"] = kill_and_recover(tmp_path, ports, relay)
             figures["replica_write_resumed_s"] = writes.resumed_after(killed_at)
@@ -158,7 +117,7 @@ def test_node_and_replica_failover_under_load(tmp_path: Path) -> None:
             worker.join(30)
 
         pids = {r: p["pid"] for r, p in status(tmp_path).items() if r in replicas}
-        leaders = asyncio.run(relay_leaders(ports["pg"], pids))
+        leaders = asyncio.run(relay_leaders(pg, ports["pg"], pids, SERVICES))
         assert all(len(leaders[s]) == 1 and leaders[s][0].startswith(f"{s}-") for s in SERVICES), leaders
 
         deadline = time.monotonic() + 60
