@@ -196,8 +196,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run([str(_pg_bin() / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                       "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
+            self._create_cluster()
         self._stop_leftover()
         options = ["-c", "max_connections=300", "-c", "shared_buffers=256MB", "-c", "listen_addresses=127.0.0.1",
                    "-c", f"unix_socket_directories={self.data_dir}"]
@@ -213,8 +212,15 @@ class EmbeddedPostgres:
         )
         isready = [str(_pg_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
         _wait(lambda: subprocess.run(isready).returncode == 0, "postgres", timeout, self.proc, self.log)
-        self.create_database("povguard")
+        self._started()
         return self.url()
+
+    def _create_cluster(self) -> None:
+        self._run([str(_pg_bin() / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
+                   "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
+
+    def _started(self) -> None:
+        self.create_database("povguard")
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         out = self._run([str(_pg_bin() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
@@ -231,3 +237,25 @@ class EmbeddedPostgres:
         _stop(self.proc, signal.SIGINT)  # fast shutdown: roll back open transactions, checkpoint, exit
         if self._log_file:
             self._log_file.close()
+
+
+class EmbeddedStandby(EmbeddedPostgres):
+    """A streaming replica of `primary` (hot standby, read-only): made once from a base backup (`pg_basebackup -R`
+    writes standby.signal and the primary's conninfo), then it follows the primary's WAL. The roles, schemas and
+    data are the primary's, so a service reaches it with its own role's URL on the standby's port."""
+
+    def __init__(self, primary: EmbeddedPostgres, data_dir: Path, port: int | None = None) -> None:
+        super().__init__(data_dir, port, durable=primary.durable)
+        self.primary = primary
+
+    def _create_cluster(self) -> None:
+        self._run([str(_pg_bin() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port),
+                   "-U", "postgres", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast"])
+        self.data_dir.chmod(0o700)  # postgres refuses a data dir others may read
+
+    def _started(self) -> None:
+        """Nothing to create: everything comes from the primary."""
+
+    def replica_url(self, url: str) -> str:
+        """`url` (any role's, on the primary) pointed at this standby."""
+        return url.replace(f"@127.0.0.1:{self.primary.port}/", f"@127.0.0.1:{self.port}/")
