@@ -28,6 +28,8 @@ def up(
     nats_nodes: Annotated[int, typer.Option(min=1, max=5, help="NATS nodes: 3 is a JetStream cluster on the client "
                                             "ports nats-port, +1, +2, the events stream on each")] = 1,
     replicas: Annotated[int, typer.Option(min=1, max=8, help="processes per service, sharing its port")] = 1,
+    read_replica: Annotated[bool, typer.Option(help="a streaming replica of the embedded PostgreSQL on pg-port + 1 "
+                                               "for lists, reports and exports")] = False,
 ) -> None:
     """Start NATS (JetStream), PostgreSQL and every service; Ctrl-C stops everything."""
     from povguard_platform.serve import service_definitions
@@ -41,14 +43,15 @@ def up(
         try:
             stack = start(data_dir.resolve(), ports, nats_port, pg_port,
                           on_ready=lambda name: console.log(f"{name} ready"), nats_nodes=nats_nodes,
-                          replicas=replicas)
+                          replicas=replicas, read_replica=read_replica)
         except (RuntimeError, TimeoutError) as exc:
             console.print(f"[red]povguard up failed:[/red] {exc}")
             raise typer.Exit(1) from exc
     urls = "  ".join(f"{name} {url}" for name, url in stack.urls.items())
     shape = f"{replicas} replicas of each service sharing its port; " if replicas > 1 else ""
     print(f"povguard is up: {urls}  ({shape}NATS {stack.nats_url}, "
-          f"PostgreSQL {stack.database_url or 'per-service URLs'}; "
+          f"PostgreSQL {stack.database_url or 'per-service URLs'}"
+          f"{f', its read replica on port {stack.standby.port}' if stack.standby else ''}; "
           f"API docs at <url>/docs; the dashboard at {stack.urls.get('reporting', '')}/dashboard; "
           f"crashed processes restart by themselves, `povguard status` shows them; "
           f"Ctrl-C stops)", flush=True)

@@ -36,7 +36,14 @@ from typing import IO
 
 import httpx
 
-from povguard_tools.runtime.servers import EmbeddedNats, EmbeddedPostgres, free_port, nats_cluster, port_open
+from povguard_tools.runtime.servers import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    EmbeddedStandby,
+    free_port,
+    nats_cluster,
+    port_open,
+)
 
 DEFAULT_NATS_PORT = 4222
 DEFAULT_PG_PORT = 55432  # not 5432: leave a system PostgreSQL alone
@@ -89,6 +96,8 @@ class Stack:
     migration_database_urls: dict[str, str] = field(default_factory=dict)
     nats_nodes: list[EmbeddedNats] = field(default_factory=list)  # one, or a JetStream cluster's nodes
     postgres: EmbeddedPostgres | None = None
+    standby: EmbeddedStandby | None = None  # `--read-replica`: lists, reports and exports read it
+    database_read_urls: dict[str, str] = field(default_factory=dict)
     replicas: int = 1  # processes per service
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # by process name: intake-1, ...
     logs: list[IO[bytes]] = field(default_factory=list)
@@ -126,6 +135,8 @@ class Stack:
             child_env["DATABASE_URL"] = url
         if service in self.migration_database_urls:  # its schema owner's, for the migrations at start
             child_env["MIGRATION_DATABASE_URL"] = self.migration_database_urls[service]
+        if service in self.database_read_urls:  # its own role on the streaming replica
+            child_env["DATABASE_READ_URL"] = self.database_read_urls[service]
         args = [sys.executable, "-m", "povguard_platform.serve", service]
         shared = self.sockets.get(service)
         if shared is None:
@@ -149,6 +160,8 @@ class Stack:
             return node.proc
         if name == "postgres":
             return self.postgres.proc if self.postgres else None
+        if name == "postgres-replica":
+            return self.standby.proc if self.standby else None
         return self.processes.get(name)
 
     def stop(self) -> None:
@@ -168,12 +181,14 @@ class Stack:
             sock.close()
         for node in self.nats_nodes:
             node.stop()
+        if self.standby:
+            self.standby.stop()
         if self.postgres:
             self.postgres.stop()
 
 
 def start_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str, str],
-                  services: Iterable[str] = (), nats_nodes: int = 1) -> Stack:
+                  services: Iterable[str] = (), nats_nodes: int = 1, read_replica: bool = False) -> Stack:
     """Start what the environment does not point at: NATS unless NATS_URL (one server, or a JetStream cluster of
     `nats_nodes` on the client ports nats_port, nats_port + 1, ...), PostgreSQL unless DATABASE_URL or a service's
     own <SVC>_DATABASE_URL is set."""
@@ -195,13 +210,23 @@ def start_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str
         if port_open(pg_port):
             raise RuntimeError(f"port {pg_port} is taken: is another `povguard up` running? (--pg-port)")
         postgres = EmbeddedPostgres(data_dir / "postgres", pg_port)
+        standby = EmbeddedStandby(postgres, data_dir / "postgres-replica", pg_port + 1) if read_replica else None
         try:
             database_url = postgres.start()
+            if standby:
+                standby.start()
         except Exception:
             for node in nodes:
                 node.stop()
+            if standby:
+                standby.stop()
+            postgres.stop()
             raise
-    return Stack(data_dir, nats_url, database_url, nats_nodes=nodes, postgres=postgres)
+    elif read_replica:
+        raise RuntimeError("--read-replica starts a replica of the embedded PostgreSQL; with DATABASE_URL set, "
+                           "give each service DATABASE_READ_URL instead")
+    return Stack(data_dir, nats_url, database_url, nats_nodes=nodes, postgres=postgres,
+                 standby=standby if not external_db else None)
 
 
 async def prepare(stack: Stack, services: list[str]) -> None:
@@ -218,6 +243,8 @@ async def prepare(stack: Stack, services: list[str]) -> None:
     if stack.postgres is not None and stack.database_url:
         await provision(stack.database_url, services)
         stack.database_urls, stack.migration_database_urls = login_urls(stack.database_url, services)
+        if stack.standby:
+            stack.database_read_urls = {s: stack.standby.replica_url(u) for s, u in stack.database_urls.items()}
     settings = Settings(nats_url=stack.nats_url, database_urls=stack.database_urls,
                         migration_database_urls=stack.migration_database_urls)
     if stack.database_url:  # else each service's <SVC>_DATABASE_URL from the environment
@@ -261,7 +288,8 @@ def start_services(stack: Stack, ports: Mapping[str, int], env: Mapping[str, str
     names = [name for service in ports for name in stack.replica_names(service)]
     for name in names:
         stack.spawn(name)
-    for name in [*stack.node_names(), *(["postgres"] if stack.postgres else []), *names]:
+    servers = [*(["postgres"] if stack.postgres else []), *(["postgres-replica"] if stack.standby else [])]
+    for name in [*stack.node_names(), *servers, *names]:
         stack.watched[name] = Watched(name)
 
 
@@ -290,12 +318,12 @@ def wait_ready(stack: Stack, timeout: float = 90, on_ready: Callable[[str], None
 
 def up(data_dir: Path, ports: Mapping[str, int], nats_port: int = DEFAULT_NATS_PORT,
        pg_port: int = DEFAULT_PG_PORT, on_ready: Callable[[str], None] | None = None, *,
-       nats_nodes: int = 1, replicas: int = 1) -> Stack:
+       nats_nodes: int = 1, replicas: int = 1, read_replica: bool = False) -> Stack:
     """Start the whole system and return once every service (each replica) is ready."""
     env = dict(os.environ)
     if nats_nodes > 1 and not env.get("NATS_URL"):  # every node holds the stream: any one may die
         env.setdefault("STREAM_REPLICAS", str(min(nats_nodes, 3)))
-    stack = start_servers(data_dir, nats_port, pg_port, env, ports, nats_nodes)
+    stack = start_servers(data_dir, nats_port, pg_port, env, ports, nats_nodes, read_replica)
     stack.replicas, stack.env = replicas, env
     try:
         asyncio.run(prepare(stack, list(ports)))
@@ -315,6 +343,9 @@ def _restart(stack: Stack, name: str) -> None:
     elif name == "postgres" and stack.postgres:
         stack.postgres.stop()
         stack.postgres.start()
+    elif name == "postgres-replica" and stack.standby:
+        stack.standby.stop()
+        stack.standby.start()
     else:
         stack.spawn(name)
 
