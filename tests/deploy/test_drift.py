@@ -21,7 +21,11 @@ from deploy_files import (
 HELPER = re.compile(r"^(([A-Z]+_)?(OWNER_)?DB_PASSWORD|ADMIN_(USER|PASSWORD))$")
 # Read by the code, but alternatives a deployment does not use: one URL for every service, and the maps a process
 # running several services takes (the tests).
-ALTERNATIVES = {"DATABASE_URL", "DATABASE_URLS", "MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URLS"}
+ALTERNATIVES = {"DATABASE_URL", "DATABASE_URLS", "MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URLS",
+                "DATABASE_READ_URL", "DATABASE_READ_URLS"}
+# Set only where there is a streaming replica to read (Kubernetes: CloudNativePG's povguard-db-ro, for the services
+# whose lists and reports use it); unset, those queries read the primary (docker-compose.yml has no replica).
+WHERE_A_REPLICA_IS = {"{SERVICE}_DATABASE_READ_URL"}
 # Optional settings a production deployment leaves unset (set, they change behaviour: a fixed campaign day). The
 # compose file cannot set a variable to "unset", so these are named, commented, in .env.example and the ConfigMap.
 UNSET_IN_PRODUCTION = {"CAMPAIGN_TODAY"}
@@ -39,7 +43,7 @@ def required(service: str) -> set[str]:
     every = settings_variables()
     names = set(every["povguard_platform.settings:Settings"])
     names |= {n for cls, found in every.items() if cls.startswith(f"povguard_{service}.") for n in found}
-    names |= _expand(environ_reads() - NOT_FOR_DEPLOYMENTS - JOB_ONLY, service)
+    names |= _expand(environ_reads() - NOT_FOR_DEPLOYMENTS - JOB_ONLY - WHERE_A_REPLICA_IS, service)
     return names - ALTERNATIVES - UNSET_IN_PRODUCTION
 
 
