@@ -249,8 +249,11 @@ class EmbeddedStandby(EmbeddedPostgres):
         self.primary = primary
 
     def _create_cluster(self) -> None:
-        self._run([str(_pg_bin() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port),
-                   "-U", "postgres", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast"])
+        try:
+            self._run([str(_pg_bin() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port),
+                       "-U", "postgres", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast"])
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"pg_basebackup failed: {exc.stderr}") from exc
         self.data_dir.chmod(0o700)  # postgres refuses a data dir others may read
 
     def _started(self) -> None:
