@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,16 @@ import httpx
 SERVICES = ["intake", "assessment", "review", "support", "audit", "reporting"]
 
 
-def start_up(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
+def start_up(data_dir: Path, ports: dict[str, int], extra: Sequence[str] = ()) -> subprocess.Popen[str]:
+    """`extra`: more options of `up`, e.g. ("--nats-nodes", "3", "--replicas", "2")."""
     args = [sys.executable, "-m", "povguard_tools.cli", "up", "--data-dir", str(data_dir),
-            "--nats-port", str(ports["nats"]), "--pg-port", str(ports["pg"])]
+            "--nats-port", str(ports["nats"]), "--pg-port", str(ports["pg"]), *extra]
     args += [a for name in SERVICES for a in (f"--{name}-port", str(ports[name]))]
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-                            start_new_session=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "up.stderr").open("ab") as errors:  # why an `up` failed, for the failing test to show
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True, env=env,
+                                start_new_session=True)
 
 
 def wait_line(proc: subprocess.Popen[str], timeout: float = 120) -> str:
@@ -84,12 +87,13 @@ async def conservation(database_url: str, nats_url: str) -> dict[str, object]:
 
 
 @contextmanager
-def running_up(data_dir: Path) -> Iterator[dict[str, int]]:
-    """`povguard up` on free ports for the duration; yields the ports (services, nats, pg)."""
+def running_up(data_dir: Path, extra: Sequence[str] = ()) -> Iterator[dict[str, int]]:
+    """`povguard up` on free ports for the duration; yields the ports (services, nats, pg). With `--nats-nodes N`
+    in `extra` the nodes listen on ports["nats"] and the N - 1 ports above it."""
     from povguard_tools.runtime.servers import free_port
 
     ports = {name: free_port() for name in [*SERVICES, "nats", "pg"]}
-    proc = start_up(data_dir, ports)
+    proc = start_up(data_dir, ports, extra)
     try:
         wait_line(proc)
         yield ports

@@ -24,7 +24,10 @@ SIGNING_KEY_SOURCES = {"AUDIT_SIGNING_KEYS", "AUDIT_SIGNING_KEY_FILE"}
 # Read by the code, but alternatives a deployment does not use: one URL for every service, the maps a process
 # running several services takes (the tests), and the signing key source it does not use.
 ALTERNATIVES = {"DATABASE_URL", "DATABASE_URLS", "MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URLS",
-                *SIGNING_KEY_SOURCES}
+                "DATABASE_READ_URL", "DATABASE_READ_URLS", *SIGNING_KEY_SOURCES}
+# Set only where there is a streaming replica to read (Kubernetes: CloudNativePG's povguard-db-ro, for the services
+# whose lists and reports use it); unset, those queries read the primary (docker-compose.yml has no replica).
+WHERE_A_REPLICA_IS = {"{SERVICE}_DATABASE_READ_URL"}
 # Optional settings a production deployment leaves unset (set, they change behaviour: a fixed campaign day; a
 # development key's place). The compose file cannot set a variable to "unset", so these are named, commented, in
 # .env.example and the ConfigMap.
@@ -43,7 +46,7 @@ def required(service: str) -> set[str]:
     every = settings_variables()
     names = set(every["povguard_platform.settings:Settings"])
     names |= {n for cls, found in every.items() if cls.startswith(f"povguard_{service}.") for n in found}
-    names |= _expand(environ_reads() - NOT_FOR_DEPLOYMENTS - JOB_ONLY, service)
+    names |= _expand(environ_reads() - NOT_FOR_DEPLOYMENTS - JOB_ONLY - WHERE_A_REPLICA_IS, service)
     return names - ALTERNATIVES - UNSET_IN_PRODUCTION
 
 

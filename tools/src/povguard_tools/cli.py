@@ -25,6 +25,11 @@ def up(
     reporting_port: int = 8106,
     nats_port: Annotated[int, typer.Option(help="embedded NATS port (ignored when NATS_URL is set)")] = 4222,
     pg_port: Annotated[int, typer.Option(help="embedded PostgreSQL port (ignored when DATABASE_URL is set)")] = 55432,
+    nats_nodes: Annotated[int, typer.Option(min=1, max=5, help="NATS nodes: 3 is a JetStream cluster on the client "
+                                            "ports nats-port, +1, +2, the events stream on each")] = 1,
+    replicas: Annotated[int, typer.Option(min=1, max=8, help="processes per service, sharing its port")] = 1,
+    read_replica: Annotated[bool, typer.Option(help="a streaming replica of the embedded PostgreSQL on pg-port + 1 "
+                                               "for lists, reports and exports")] = False,
 ) -> None:
     """Start NATS (JetStream), PostgreSQL and every service; Ctrl-C stops everything."""
     from povguard_platform.serve import service_definitions
@@ -37,12 +42,16 @@ def up(
     with console.status("starting NATS, PostgreSQL and the services…"):
         try:
             stack = start(data_dir.resolve(), ports, nats_port, pg_port,
-                          on_ready=lambda name: console.log(f"{name} ready"))
+                          on_ready=lambda name: console.log(f"{name} ready"), nats_nodes=nats_nodes,
+                          replicas=replicas, read_replica=read_replica)
         except (RuntimeError, TimeoutError) as exc:
             console.print(f"[red]povguard up failed:[/red] {exc}")
             raise typer.Exit(1) from exc
     urls = "  ".join(f"{name} {url}" for name, url in stack.urls.items())
-    print(f"povguard is up: {urls}  (NATS {stack.nats_url}, PostgreSQL {stack.database_url or 'per-service URLs'}; "
+    shape = f"{replicas} replicas of each service sharing its port; " if replicas > 1 else ""
+    print(f"povguard is up: {urls}  ({shape}NATS {stack.nats_url}, "
+          f"PostgreSQL {stack.database_url or 'per-service URLs'}"
+          f"{f', its read replica on port {stack.standby.port}' if stack.standby else ''}; "
           f"API docs at <url>/docs; the dashboard at {stack.urls.get('reporting', '')}/dashboard; "
           f"crashed processes restart by themselves, `povguard status` shows them; "
           f"Ctrl-C stops)", flush=True)
@@ -73,13 +82,13 @@ def status(
     status = json.loads(path.read_text())
     age = time.time() - status["updated"]
     table = Table(title=f"povguard up in {data_dir} (status {age:.0f} s old)")
-    for column in ("process", "pid", "state", "restarts", "last exit", "up for", "ready"):
+    for column in ("process", "pid", "state", "restarts", "last exit", "up for", "ready", "url"):
         table.add_column(column)
     healthy = age < 30
     for p in status["processes"]:
-        url = status["urls"].get(p["name"])
+        url = p.get("url") or status["urls"].get(p["name"])  # a replica's own port; a NATS node's client URL
         ready = "—"
-        if url:
+        if url and url.startswith("http"):
             try:
                 ready = "yes" if httpx.get(f"{url}/readyz", timeout=2).status_code == 200 else "no (503)"
             except httpx.HTTPError:
@@ -88,7 +97,7 @@ def status(
         style = {"running": "green", "restarting": "yellow"}.get(p["state"], "red")
         table.add_row(p["name"], str(p["pid"]), f"[{style}]{p['state']}[/{style}]", str(p["restarts"]),
                       "" if p["last_exit"] is None else str(p["last_exit"]),
-                      f"{time.time() - p['since']:.0f} s", ready)
+                      f"{time.time() - p['since']:.0f} s", ready, url or "")
     Console().print(table)
     if age >= 30:
         console.print("[red]the status is stale: `povguard up` is not supervising any more[/red]")

@@ -1,10 +1,12 @@
 """Run one service: `povguard-serve intake [--host 0.0.0.0] [--port 8101]` (what `povguard up` and the container
-image start). HOST and PORT in the environment are the defaults, so a container is configured by environment only."""
+image start). HOST and PORT in the environment are the defaults, so a container is configured by environment only.
+`--fd N`: also serve a listening socket inherited from `povguard up`, the port the service's replicas share."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 from importlib.metadata import entry_points
 
 import uvicorn
@@ -43,6 +45,8 @@ def main() -> None:
     parser.add_argument("service")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None)
+    parser.add_argument("--fd", type=int, default=None,
+                        help="an inherited listening socket shared with the service's other replicas")
     args = parser.parse_args()
     definition = service_definition(args.service)
     try:
@@ -50,8 +54,13 @@ def main() -> None:
     except ValidationError as exc:  # e.g. a weak JWT_SECRET in production: refuse to start, saying why
         raise SystemExit(f"povguard {args.service}: invalid settings: {exc}") from None
     setup_logging(settings.log_level)
-    uvicorn.run(app_for(args.service), host=args.host, port=args.port or definition.default_port,
-                log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(app_for(args.service), host=args.host, port=args.port or definition.default_port,
+                            log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    if args.fd is None:
+        server.run()
+    else:  # the shared port, and this replica's own (its readiness, `povguard status`)
+        server.run(sockets=[socket.socket(fileno=args.fd), config.bind_socket()])
 
 
 if __name__ == "__main__":

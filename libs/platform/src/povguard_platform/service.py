@@ -45,6 +45,9 @@ class ServiceRuntime:
     settings: Settings
     engine: AsyncEngine
     store: EventStore
+    # list, report and export queries: a streaming replica's engine when one is configured, else `engine`. Nothing
+    # that a client reads right after its own write, or checks a version against, may use it (replicas lag).
+    read_engine: AsyncEngine
     nc: NATS | None = None
     js: JetStreamContext | None = None
     relay: Relay | None = None
@@ -55,11 +58,12 @@ class ServiceRuntime:
 
     @classmethod
     def create(cls, definition: ServiceDef, settings: Settings) -> ServiceRuntime:
-        engine = create_async_engine(
-            sqlalchemy_url(settings.database_url_for(definition.name)), pool_size=10, max_overflow=10,
-            pool_pre_ping=True,
-        )
-        return cls(definition, settings, engine, EventStore(definition.name), clock=campaign_clock(settings))
+        url, read_url = settings.database_url_for(definition.name), settings.read_url_for(definition.name)
+        engine = create_async_engine(sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+        read_engine = engine if read_url == url else create_async_engine(
+            sqlalchemy_url(read_url), pool_size=5, max_overflow=10, pool_pre_ping=True)
+        return cls(definition, settings, engine, EventStore(definition.name), read_engine,
+                   clock=campaign_clock(settings))
 
     @property
     def schema(self) -> str:

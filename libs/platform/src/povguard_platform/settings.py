@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     migration_database_url: str | None = None
     database_urls: dict[str, str] = Field(default_factory=dict)
     migration_database_urls: dict[str, str] = Field(default_factory=dict)
+    # A streaming replica for list, report and export queries (DATABASE_READ_URL, <SVC>_DATABASE_READ_URL, or the
+    # map); unset, they read the primary. Reads that follow a client's own write stay on the primary.
+    database_read_url: str | None = None
+    database_read_urls: dict[str, str] = Field(default_factory=dict)
     stream_name: str = "POVGUARD_EVENTS"
     # JetStream drops a republished Nats-Msg-Id within this window; it must outlast the relay's worst retry horizon
     # (an outage of NATS or a stopped relay). Inboxes catch anything later.
@@ -66,6 +70,11 @@ class Settings(BaseSettings):
         DATABASE_URL."""
         return (self.database_urls.get(service) or os.environ.get(f"{service.upper()}_DATABASE_URL")
                 or self.database_url)
+
+    def read_url_for(self, service: str) -> str:
+        """The URL `service`'s list, report and export queries use: its replica's, else the primary's."""
+        return (self.database_read_urls.get(service) or os.environ.get(f"{service.upper()}_DATABASE_READ_URL")
+                or self.database_read_url or self.database_url_for(service))
 
     def migration_url_for(self, service: str) -> str:
         """The URL `service`'s migrations run with (its owner): its entry in `migration_database_urls`, else

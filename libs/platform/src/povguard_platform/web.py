@@ -70,6 +70,8 @@ async def stop_runtime(runtime: ServiceRuntime) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(runtime.nc.drain(), 5)
     await runtime.engine.dispose()
+    if runtime.read_engine is not runtime.engine:
+        await runtime.read_engine.dispose()
 
 
 def create_app(

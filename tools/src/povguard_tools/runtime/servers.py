@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -70,11 +71,17 @@ def nats_server_binary() -> str:
 
 
 class EmbeddedNats:
-    """A nats-server with JetStream, its store under `store_dir`."""
+    """A nats-server with JetStream, its store under `store_dir`. With `cluster_port` and `routes` it is one node
+    of a JetStream cluster (named `name`): the nodes find each other through the routes, which list every node's
+    cluster URL (a node's route to itself is ignored by nats-server)."""
 
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    def __init__(self, store_dir: Path, port: int | None = None, *, name: str | None = None,
+                 cluster_port: int | None = None, routes: Sequence[str] = ()) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
+        self.name = name
+        self.cluster_port = cluster_port
+        self.routes = list(routes)
         self.log = store_dir / "nats.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
@@ -83,22 +90,42 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20) -> str:
+    def launch(self) -> None:
+        """Start the process without waiting (the nodes of a cluster start together)."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log.open("ab")
+        args = [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.cluster_port is not None:
+            args += ["--server_name", self.name or f"n{self.port}", "--cluster_name", "povguard",
+                     "--cluster", f"nats://127.0.0.1:{self.cluster_port}", "--routes", ",".join(self.routes)]
         self.proc = subprocess.Popen(
-            [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)],
+            args,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops us in order
         )
+
+    def wait(self, timeout: float = 20) -> str:
+        assert self.proc is not None, "launch() first"
         _wait(lambda: port_open(self.port), "nats-server", timeout, self.proc, self.log)
         return self.url
+
+    def start(self, timeout: float = 20) -> str:
+        self.launch()
+        return self.wait(timeout)
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM)
         if self._log_file:
             self._log_file.close()
+
+
+def nats_cluster(data_dir: Path, ports: Sequence[int]) -> list[EmbeddedNats]:
+    """One node per client port, named n1, n2, ..., each with its own JetStream store under data_dir/nats-<i>."""
+    cluster_ports = [free_port() for _ in ports]
+    routes = [f"nats://127.0.0.1:{p}" for p in cluster_ports]
+    return [EmbeddedNats(data_dir / f"nats-{i}", port, name=f"n{i}", cluster_port=cluster_port, routes=routes)
+            for i, (port, cluster_port) in enumerate(zip(ports, cluster_ports, strict=True), start=1)]
 
 
 def _pg_bin() -> Path:
@@ -169,8 +196,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run([str(_pg_bin() / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                       "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
+            self._create_cluster()
         self._stop_leftover()
         options = ["-c", "max_connections=300", "-c", "shared_buffers=256MB", "-c", "listen_addresses=127.0.0.1",
                    "-c", f"unix_socket_directories={self.data_dir}"]
@@ -186,8 +212,15 @@ class EmbeddedPostgres:
         )
         isready = [str(_pg_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
         _wait(lambda: subprocess.run(isready).returncode == 0, "postgres", timeout, self.proc, self.log)
-        self.create_database("povguard")
+        self._started()
         return self.url()
+
+    def _create_cluster(self) -> None:
+        self._run([str(_pg_bin() / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
+                   "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
+
+    def _started(self) -> None:
+        self.create_database("povguard")
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         out = self._run([str(_pg_bin() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
@@ -204,3 +237,28 @@ class EmbeddedPostgres:
         _stop(self.proc, signal.SIGINT)  # fast shutdown: roll back open transactions, checkpoint, exit
         if self._log_file:
             self._log_file.close()
+
+
+class EmbeddedStandby(EmbeddedPostgres):
+    """A streaming replica of `primary` (hot standby, read-only): made once from a base backup (`pg_basebackup -R`
+    writes standby.signal and the primary's conninfo), then it follows the primary's WAL. The roles, schemas and
+    data are the primary's, so a service reaches it with its own role's URL on the standby's port."""
+
+    def __init__(self, primary: EmbeddedPostgres, data_dir: Path, port: int | None = None) -> None:
+        super().__init__(data_dir, port, durable=primary.durable)
+        self.primary = primary
+
+    def _create_cluster(self) -> None:
+        try:
+            self._run([str(_pg_bin() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port),
+                       "-U", "postgres", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast"])
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"pg_basebackup failed: {exc.stderr}") from exc
+        self.data_dir.chmod(0o700)  # postgres refuses a data dir others may read
+
+    def _started(self) -> None:
+        """Nothing to create: everything comes from the primary."""
+
+    def replica_url(self, url: str) -> str:
+        """`url` (any role's, on the primary) pointed at this standby."""
+        return url.replace(f"@127.0.0.1:{self.primary.port}/", f"@127.0.0.1:{self.port}/")

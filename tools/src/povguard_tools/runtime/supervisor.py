@@ -9,7 +9,14 @@ process, its pid, state and restarts; `povguard status` shows it.
 With the embedded PostgreSQL, `up` provisions every service's roles with its superuser (the server trusts local
 connections: no passwords) and starts each service with its own runtime role's URL (DATABASE_URL) and its owner's
 (MIGRATION_DATABASE_URL). With an external server the operator has provisioned it (`povguard db provision`) and the
-environment's URLs are passed on as they are."""
+environment's URLs are passed on as they are.
+
+A local cluster (`--nats-nodes 3 --replicas 2`): three nats-server nodes form a JetStream cluster (the events stream
+replicated on all three) and each service runs as two processes behind one port. `up` binds that port once and hands
+the listening socket to every replica (as uvicorn's and gunicorn's workers share theirs): the replicas accept from one
+queue, so when one dies the connections waiting in it go to the living one, and clients keep one URL per service.
+Each replica also listens on a port of its own, for its readiness and `povguard status`. The relay keeps one leader
+per service and the consumers one applier at a time (advisory locks, see `povguard_platform.relay`)."""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +36,14 @@ from typing import IO
 
 import httpx
 
-from povguard_tools.runtime.servers import EmbeddedNats, EmbeddedPostgres, port_open
+from povguard_tools.runtime.servers import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    EmbeddedStandby,
+    free_port,
+    nats_cluster,
+    port_open,
+)
 
 DEFAULT_NATS_PORT = 4222
 DEFAULT_PG_PORT = 55432  # not 5432: leave a system PostgreSQL alone
@@ -79,36 +94,74 @@ class Stack:
     # each service's runtime and owner URLs when `up` provisioned the roles itself (embedded PostgreSQL)
     database_urls: dict[str, str] = field(default_factory=dict)
     migration_database_urls: dict[str, str] = field(default_factory=dict)
-    nats: EmbeddedNats | None = None
+    nats_nodes: list[EmbeddedNats] = field(default_factory=list)  # one, or a JetStream cluster's nodes
     postgres: EmbeddedPostgres | None = None
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    standby: EmbeddedStandby | None = None  # `--read-replica`: lists, reports and exports read it
+    database_read_urls: dict[str, str] = field(default_factory=dict)
+    replicas: int = 1  # processes per service
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # by process name: intake-1, ...
     logs: list[IO[bytes]] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     watched: dict[str, Watched] = field(default_factory=dict)
+    sockets: dict[str, socket.socket] = field(default_factory=dict)  # each service's shared listening socket
+    replica_urls: dict[str, str] = field(default_factory=dict)  # each replica's own URL (replicas > 1)
+
+    @property
+    def nats(self) -> EmbeddedNats | None:
+        return self.nats_nodes[0] if self.nats_nodes else None
+
+    def node_names(self) -> dict[str, EmbeddedNats]:
+        """Process name of each NATS node: `nats` alone, `nats-1` ... in a cluster."""
+        if len(self.nats_nodes) == 1:
+            return {"nats": self.nats_nodes[0]}
+        return {f"nats-{i}": node for i, node in enumerate(self.nats_nodes, start=1)}
+
+    def replica_names(self, service: str) -> list[str]:
+        return [service] if self.replicas == 1 else [f"{service}-{i}" for i in range(1, self.replicas + 1)]
+
+    def service_of(self, name: str) -> str:
+        return name if self.replicas == 1 else name.rsplit("-", 1)[0]
 
     def spawn(self, name: str) -> None:
-        """Start (or start again) one service's process, its output appended to its log."""
+        """Start (or start again) one service process (a replica), its output appended to its log."""
+        service = self.service_of(name)
         log = (self.data_dir / "logs" / f"{name}.log").open("ab")
         self.logs.append(log)
         child_env = {**self.env, "NATS_URL": self.nats_url,
                      # where the others answer (the reporting service's 运行 page reads them)
                      **{f"{other.upper()}_URL": f"http://127.0.0.1:{port}" for other, port in self.ports.items()}}
-        if url := self.database_urls.get(name, self.database_url):  # its own runtime role's URL
+        if url := self.database_urls.get(service, self.database_url):  # its own runtime role's URL
             child_env["DATABASE_URL"] = url
-        if name in self.migration_database_urls:  # its schema owner's, for the migrations at start
-            child_env["MIGRATION_DATABASE_URL"] = self.migration_database_urls[name]
+        if service in self.migration_database_urls:  # its schema owner's, for the migrations at start
+            child_env["MIGRATION_DATABASE_URL"] = self.migration_database_urls[service]
+        if service in self.database_read_urls:  # its own role on the streaming replica
+            child_env["DATABASE_READ_URL"] = self.database_read_urls[service]
+        args = [sys.executable, "-m", "povguard_platform.serve", service]
+        shared = self.sockets.get(service)
+        if shared is None:
+            args += ["--port", str(self.ports[service])]
+        else:  # the service's port (shared with its other replicas), and one of its own
+            own = free_port()
+            args += ["--fd", str(shared.fileno()), "--port", str(own)]
+            self.replica_urls[name] = f"http://127.0.0.1:{own}"
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "povguard_platform.serve", name, "--port", str(self.ports[name])],
-            env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            args, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            pass_fds=(shared.fileno(),) if shared else (),
         )
-        self.urls[name] = f"http://127.0.0.1:{self.ports[name]}"
+        self.urls[service] = f"http://127.0.0.1:{self.ports[service]}"
+
+    def own_url(self, name: str) -> str:
+        """Where this one process answers: its own port, or the service's when it runs alone."""
+        return self.replica_urls.get(name) or self.urls[self.service_of(name)]
 
     def proc(self, name: str) -> subprocess.Popen[bytes] | None:
-        if name == "nats":
-            return self.nats.proc if self.nats else None
+        if node := self.node_names().get(name):
+            return node.proc
         if name == "postgres":
             return self.postgres.proc if self.postgres else None
+        if name == "postgres-replica":
+            return self.standby.proc if self.standby else None
         return self.processes.get(name)
 
     def stop(self) -> None:
@@ -124,41 +177,63 @@ class Stack:
                 proc.wait()
         for f in self.logs:
             f.close()
-        if self.nats:
-            self.nats.stop()
+        for sock in self.sockets.values():
+            sock.close()
+        for node in self.nats_nodes:
+            node.stop()
+        if self.standby:
+            self.standby.stop()
         if self.postgres:
             self.postgres.stop()
 
 
 def start_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str, str],
-                  services: Iterable[str] = ()) -> Stack:
-    """Start what the environment does not point at: NATS unless NATS_URL, PostgreSQL unless DATABASE_URL or a
-    service's own <SVC>_DATABASE_URL is set."""
+                  services: Iterable[str] = (), nats_nodes: int = 1, read_replica: bool = False) -> Stack:
+    """Start what the environment does not point at: NATS unless NATS_URL (one server, or a JetStream cluster of
+    `nats_nodes` on the client ports nats_port, nats_port + 1, ...), PostgreSQL unless DATABASE_URL or a service's
+    own <SVC>_DATABASE_URL is set."""
     data_dir.mkdir(parents=True, exist_ok=True)
     nats_url, database_url = env.get("NATS_URL"), env.get("DATABASE_URL")
     external_db = bool(database_url) or any(env.get(f"{name.upper()}_DATABASE_URL") for name in services)
-    nats = postgres = None
+    nodes: list[EmbeddedNats] = []
+    postgres = None
     if not nats_url:
-        if port_open(nats_port):
-            raise RuntimeError(f"port {nats_port} is taken: is another `povguard up` running? (--nats-port)")
-        nats = EmbeddedNats(data_dir / "nats", nats_port)
-        nats_url = nats.start()
+        client_ports = [nats_port + i for i in range(nats_nodes)]
+        if taken := [p for p in client_ports if port_open(p)]:
+            raise RuntimeError(f"port {taken[0]} is taken: is another `povguard up` running? (--nats-port)")
+        nodes = ([EmbeddedNats(data_dir / "nats", nats_port)] if nats_nodes == 1
+                 else nats_cluster(data_dir, client_ports))
+        for node in nodes:  # together: a cluster's node waits for its routes
+            node.launch()
+        nats_url = ",".join(node.wait() for node in nodes)  # every node a seed
     if not external_db:
         if port_open(pg_port):
             raise RuntimeError(f"port {pg_port} is taken: is another `povguard up` running? (--pg-port)")
         postgres = EmbeddedPostgres(data_dir / "postgres", pg_port)
+        standby = EmbeddedStandby(postgres, data_dir / "postgres-replica", pg_port + 1) if read_replica else None
         try:
             database_url = postgres.start()
+            if standby:
+                standby.start()
         except Exception:
-            if nats:
-                nats.stop()
+            for node in nodes:
+                node.stop()
+            if standby:
+                standby.stop()
+            postgres.stop()
             raise
-    return Stack(data_dir, nats_url, database_url, nats=nats, postgres=postgres)
+    elif read_replica:
+        raise RuntimeError("--read-replica starts a replica of the embedded PostgreSQL; with DATABASE_URL set, "
+                           "give each service DATABASE_READ_URL instead")
+    return Stack(data_dir, nats_url, database_url, nats_nodes=nodes, postgres=postgres,
+                 standby=standby if not external_db else None)
 
 
 async def prepare(stack: Stack, services: list[str]) -> None:
     """Provision the embedded server's roles, migrate every service's schema (as its owner) and declare the events
     stream before the services start."""
+    from nats.errors import Error as NatsError
+
     from povguard_platform.bus import connect, ensure_stream
     from povguard_platform.migrations import migrate
     from povguard_platform.roles import login_urls, provision
@@ -168,6 +243,8 @@ async def prepare(stack: Stack, services: list[str]) -> None:
     if stack.postgres is not None and stack.database_url:
         await provision(stack.database_url, services)
         stack.database_urls, stack.migration_database_urls = login_urls(stack.database_url, services)
+        if stack.standby:
+            stack.database_read_urls = {s: stack.standby.replica_url(u) for s, u in stack.database_urls.items()}
     settings = Settings(nats_url=stack.nats_url, database_urls=stack.database_urls,
                         migration_database_urls=stack.migration_database_urls)
     if stack.database_url:  # else each service's <SVC>_DATABASE_URL from the environment
@@ -175,24 +252,50 @@ async def prepare(stack: Stack, services: list[str]) -> None:
     definitions = service_definitions()
     for name in services:
         await migrate(settings.migration_url_for(name), definitions[name].migrations_dir, name)
+    replicas = int(stack.env.get("STREAM_REPLICAS", settings.stream_replicas))
     nc = await connect(stack.nats_url, "povguard-up")
-    await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds,
-                        settings.stream_replicas)
+    deadline = time.monotonic() + 60
+    while True:  # a new cluster answers JetStream requests once it has elected its meta leader
+        try:
+            await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds, replicas)
+            break
+        except (NatsError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
     await nc.drain()
+
+
+def listen_shared(port: int) -> socket.socket:
+    """A service's port, bound once by `up` and inherited by each of its replicas."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise RuntimeError(f"port {port} is taken: is another `povguard up` running? ({exc})") from exc
+    sock.listen(2048)
+    return sock
 
 
 def start_services(stack: Stack, ports: Mapping[str, int], env: Mapping[str, str]) -> None:
     (stack.data_dir / "logs").mkdir(exist_ok=True)
-    stack.ports, stack.env = dict(ports), dict(env)
-    for name in ports:
+    stack.ports = dict(ports)
+    stack.env = {**stack.env, **env}
+    if stack.replicas > 1:
+        stack.sockets = {service: listen_shared(port) for service, port in ports.items()}
+    names = [name for service in ports for name in stack.replica_names(service)]
+    for name in names:
         stack.spawn(name)
-    for name in [*(["nats"] if stack.nats else []), *(["postgres"] if stack.postgres else []), *ports]:
+    servers = [*(["postgres"] if stack.postgres else []), *(["postgres-replica"] if stack.standby else [])]
+    for name in [*stack.node_names(), *servers, *names]:
         stack.watched[name] = Watched(name)
 
 
 def wait_ready(stack: Stack, timeout: float = 90, on_ready: Callable[[str], None] | None = None) -> None:
     deadline = time.monotonic() + timeout
-    pending = dict(stack.urls)
+    pending = {name: stack.own_url(name) for name in stack.processes}  # every replica on its own port
     with httpx.Client(timeout=2) as client:
         while pending:
             for name, url in list(pending.items()):
@@ -214,11 +317,15 @@ def wait_ready(stack: Stack, timeout: float = 90, on_ready: Callable[[str], None
 
 
 def up(data_dir: Path, ports: Mapping[str, int], nats_port: int = DEFAULT_NATS_PORT,
-       pg_port: int = DEFAULT_PG_PORT, on_ready: Callable[[str], None] | None = None) -> Stack:
-    """Start the whole system and return once every service is ready."""
+       pg_port: int = DEFAULT_PG_PORT, on_ready: Callable[[str], None] | None = None, *,
+       nats_nodes: int = 1, replicas: int = 1, read_replica: bool = False) -> Stack:
+    """Start the whole system and return once every service (each replica) is ready."""
     env = dict(os.environ)
     env.setdefault("AUDIT_DATA_DIR", str(data_dir / "audit"))  # the development signing key, beside the data
-    stack = start_servers(data_dir, nats_port, pg_port, env, ports)
+    if nats_nodes > 1 and not env.get("NATS_URL"):  # every node holds the stream: any one may die
+        env.setdefault("STREAM_REPLICAS", str(min(nats_nodes, 3)))
+    stack = start_servers(data_dir, nats_port, pg_port, env, ports, nats_nodes, read_replica)
+    stack.replicas, stack.env = replicas, env
     try:
         asyncio.run(prepare(stack, list(ports)))
         start_services(stack, ports, env)
@@ -231,12 +338,15 @@ def up(data_dir: Path, ports: Mapping[str, int], nats_port: int = DEFAULT_NATS_P
 
 
 def _restart(stack: Stack, name: str) -> None:
-    if name == "nats" and stack.nats:
-        stack.nats.stop()  # closes the old log handle; the store on disk is kept
-        stack.nats.start()
+    if node := stack.node_names().get(name):
+        node.stop()  # closes the old log handle; the store on disk is kept
+        node.start()
     elif name == "postgres" and stack.postgres:
         stack.postgres.stop()
         stack.postgres.start()
+    elif name == "postgres-replica" and stack.standby:
+        stack.standby.stop()
+        stack.standby.start()
     else:
         stack.spawn(name)
 
@@ -265,10 +375,15 @@ def supervise_once(stack: Stack, report: Callable[[str], None]) -> bool:
 
 def write_status(stack: Stack) -> None:
     """`<data-dir>/status.json`: what `povguard status` shows (written atomically)."""
+    nodes = stack.node_names()
     status = {"updated": time.time(), "urls": stack.urls, "nats_url": stack.nats_url,
               "processes": [{"name": w.name, "pid": (p.pid if (p := stack.proc(w.name)) else None),
                              "state": w.state, "restarts": w.restarts, "last_exit": w.last_exit,
-                             "since": w.started_at} for w in stack.watched.values()]}
+                             "since": w.started_at,
+                             # where this process answers: a replica's own port, a NATS node's client URL
+                             "url": (nodes[w.name].url if w.name in nodes
+                                     else stack.own_url(w.name) if w.name in stack.processes else None)}
+                            for w in stack.watched.values()]}
     tmp = stack.data_dir / "status.json.tmp"
     tmp.write_text(json.dumps(status, ensure_ascii=False, indent=1))
     tmp.replace(stack.data_dir / "status.json")

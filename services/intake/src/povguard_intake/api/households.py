@@ -98,7 +98,7 @@ async def list_households(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> HouseholdsPublic:
     require_org(actor, org)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read_engine.connect() as conn:  # a list: the replica's (one household: the primary's)
         rows = await conn.execute(text("""
             SELECT state FROM intake.households
             WHERE group_code LIKE :prefix AND (CAST(:kind AS text) IS NULL OR kind = :kind)
