@@ -36,7 +36,7 @@ def _attachment(name: str) -> dict[str, str]:
 
 
 async def _unit(runtime: ServiceRuntime, scope: Scope) -> str:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         found = await queries.names(conn, [scope.org[:6], scope.org[:9], scope.org])
     return "".join(dict.fromkeys(found.get(c, "") for c in (scope.org[:6], scope.org[:9], scope.org))) or scope.org
 
@@ -45,7 +45,7 @@ async def _ledger(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolicy
                   ) -> list[dict[str, Any]]:
     if personal and actor.role not in PERSONAL_DATA_ROLES:
         raise Forbidden(f"role {actor.role.value} may not see personal data (证件号码)")
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         return await statistics.ledger_rows(conn, scope, policy, personal)
 
 
@@ -66,7 +66,7 @@ async def _audited(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolic
 async def statistics_xlsx(runtime: Runtime, actor: Reader, policy: PolicyDep, org: OrgQuery = None,
                           as_of: AsOfQuery = None) -> Response:
     scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await statistics.statistics_rows(conn, scope)
     data = await asyncio.to_thread(statistics.statistics_xlsx, rows, await _unit(runtime, scope), scope.day)
     return Response(data, media_type=XLSX, headers=_attachment(f"附件3-统计表-{scope.org}-{scope.day}.xlsx"))
@@ -118,7 +118,7 @@ async def _table(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolicy,
         rows = await _ledger(runtime, actor, policy, scope, personal)
         return (statistics.headers(statistics.LEDGER), [[r.get(k, "") for k in statistics.LEDGER_KEYS] for r in rows],
                 rows)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         if table is Table.STATISTICS:
             rows = await statistics.statistics_rows(conn, scope)
             return (statistics.headers(statistics.STATISTICS),
