@@ -23,6 +23,7 @@ from povguard_intake.api.deps import (
     masked_facts,
     scope,
 )
+from povguard_intake.api.listing import listed
 from povguard_intake.api.schemas import (
     FlagsUpdate,
     HistoryEntry,
@@ -101,19 +102,16 @@ async def list_households(
 ) -> HouseholdsPublic:
     require_org(actor, org)
     async with runtime.read() as conn:
-        rows = await conn.execute(text("""
+        rows = (await conn.execute(text("""
             SELECT state::text FROM intake.households
             WHERE group_code LIKE :prefix AND (CAST(:kind AS text) IS NULL OR kind = :kind)
               AND (CAST(:status AS text) IS NULL OR status = :status)
               AND flags @> CAST(:flags AS text[]) AND household_id > :cursor
             ORDER BY household_id LIMIT :n"""),
             {"prefix": org + "%", "kind": kind.value if kind else None, "status": status_.value if status_ else None,
-             "flags": [f.value for f in flag or []], "cursor": cursor or "", "n": limit + 1})
-        states = [Household.model_validate_json(r[0], context=STORED) for r in rows]
-    more = len(states) > limit
-    states = states[:limit]
-    return HouseholdsPublic(data=[public(s, personal=False) for s in states],
-                            next_cursor=states[-1].household_id if more else None)
+             "flags": [f.value for f in flag or []], "cursor": cursor or "", "n": limit + 1})).scalars().all()
+    page = [listed(state) for state in rows[:limit]]
+    return HouseholdsPublic(data=page, next_cursor=page[-1].household_id if len(rows) > limit else None)
 
 
 _CURRENT = text("SELECT state::text FROM intake.households WHERE household_id = :id")
