@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -127,14 +128,25 @@ request = function() return wrk.format("GET", "{prefix}" .. keys[math.random(#ke
     return path
 
 
-def wrk(base: str, script: Path, connections: int, seconds: int) -> dict[str, Any]:
+def cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
+def wrk(base: str, script: Path, connections: int, seconds: int, pid: int | None = None) -> dict[str, Any]:
+    """One wrk run; with the server's pid, also its CPU per request (what a noisy shared machine changes least)."""
+    cpu = cpu_seconds(pid)
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                "-s", str(script), base]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
     raw = json.loads(line.removeprefix("WRKJSON "))
     seconds_run = raw["duration_us"] / 1e6
+    cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / max(raw["requests"], 1)
     return {"requests_per_s": round(raw["requests"] / seconds_run, 1),
+            **({"server_cpu_ms_per_request": round(cpu_ms, 3)} if pid is not None else {}),
             **{k.removesuffix("_us") + "_ms": round(raw[k] / 1000, 2) for k in ("p50_us", "p90_us", "p99_us",
                                                                                   "max_us", "mean_us")},
             "non_2xx": raw["status_errors"], "socket_errors": raw["socket_errors"], "connections": connections,
@@ -142,12 +154,13 @@ def wrk(base: str, script: Path, connections: int, seconds: int) -> dict[str, An
 
 
 def measure(base: str, prefix: str, keys: list[str], token: str, work: Path, rates: list[int],
-            connections: int, seconds: int) -> dict[str, Any]:
+            connections: int, seconds: int, pid: int) -> dict[str, Any]:
     """At the most wrk reaches, then at each fixed rate: wrk (not wrk2) paces by a delay after each answer, so a
     3 s probe measures the time an answer takes at about that rate and the delay is set to make up the rest."""
     out: dict[str, Any] = {}
     name = prefix.strip("/").replace("/", "_").replace("?", "_")
-    out["max"] = wrk(base, lua_script(work / f"{name}-max.lua", prefix, keys, token, None), connections, seconds)
+    out["max"] = wrk(base, lua_script(work / f"{name}-max.lua", prefix, keys, token, None), connections, seconds,
+                     pid)
     for rate in rates:
         interval = connections * 1000 / rate  # ms between two requests of one connection
         probe = wrk(base, lua_script(work / f"{name}-probe.lua", prefix, keys, token, round(interval)),
@@ -155,7 +168,7 @@ def measure(base: str, prefix: str, keys: list[str], token: str, work: Path, rat
         answer = max(0.0, connections * 1000 / max(probe["requests_per_s"], 1) - round(interval))
         delay = max(0, round(interval - answer))
         result = wrk(base, lua_script(work / f"{name}-{rate}.lua", prefix, keys, token, delay), connections,
-                     seconds)
+                     seconds, pid)
         out[f"at_{rate}"] = {"target_per_s": rate, "delay_ms": delay, **result}
     return out
 
@@ -238,13 +251,15 @@ def main() -> None:
         rates = [int(r) for r in args.rates.split(",") if r]
         list_rates = [int(r) for r in args.list_rates.split(",") if r]
         list_prefix = f"/v1/households?org={COUNTY_CODE}&limit=500&cursor="
+        pids = {"platform": stack.processes["intake"].pid, "peer": peer.pid}
         for system, base in systems.items():
             if system not in args.systems.split(","):
                 continue
             result[system] = {
                 "get_household": measure(base, "/v1/households/", ids, token, work, rates, args.connections,
-                                         args.seconds),
-                "list_500": measure(base, list_prefix, cursors, token, work, list_rates, 4, args.seconds)}
+                                         args.seconds, pids[system]),
+                "list_500": measure(base, list_prefix, cursors, token, work, list_rates, 4, args.seconds,
+                                    pids[system])}
         if args.profile:
             raw = work / "profile.txt"
             spy = profile(stack.processes["intake"].pid, args.seconds, raw, args.label)
@@ -288,7 +303,8 @@ def _wait_http(url: str, timeout: float = 30) -> None:
 def _report(result: dict[str, Any], console: Console) -> None:
     table = Table(title=f"REST under load, {result['households']:,} households ({result['label']}); "
                         f"load {result['conditions']['load_average']}, {result['conditions']['cpu_model']}")
-    for col in ("route", "load", "system", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx", "p99 ÷ peer's"):
+    for col in ("route", "load", "system", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx", "CPU ms/req",
+                "p99 ÷ peer's", "CPU ÷ peer's"):
         table.add_column(col, justify="left" if col in ("route", "load", "system") else "right")
     for route in ("get_household", "list_500"):
         for load, figures in result.get("platform", result.get("peer", {})).get(route, {}).items():
@@ -297,8 +313,12 @@ def _report(result: dict[str, Any], console: Console) -> None:
             for system, f in shown:
                 ratio = (f"{figures['p99_ms'] / peer['p99_ms']:.1f}"
                          if system == "platform" and peer.get("p99_ms") else "")
+                cpu = f.get("server_cpu_ms_per_request", 0.0)
+                peer_cpu = peer.get("server_cpu_ms_per_request", 0.0)
+                cpu_ratio = f"{cpu / peer_cpu:.1f}" if system == "platform" and peer_cpu else ""
                 table.add_row(route, load, system, f"{f['requests_per_s']:.0f}", f"{f['p50_ms']:.2f}",
-                              f"{f['p99_ms']:.2f}", f"{f['max_ms']:.1f}", str(f["non_2xx"]), ratio)
+                              f"{f['p99_ms']:.2f}", f"{f['max_ms']:.1f}", str(f["non_2xx"]), f"{cpu:.2f}", ratio,
+                              cpu_ratio)
     console.print(table)
 
 
