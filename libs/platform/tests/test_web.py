@@ -3,14 +3,18 @@ authorisation by role and org unit, and RFC 9457 problem details that name every
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
+import jwt
+import pytest
 from helpers import bearer
 from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role
-from povguard_platform.auth import issue_token
+from povguard_platform.auth import decode_token, issue_token
+from povguard_platform.problems import Unauthorized
 from povguard_platform.settings import Settings
 
 TOWN = "533123101"
@@ -62,6 +66,30 @@ async def test_missing_bad_or_expired_token_is_401(client: httpx.AsyncClient, se
         assert r.status_code == 401, headers
         assert r.headers["content-type"] == "application/problem+json"
         assert r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_token_is_verified_once_while_valid_and_refused_after_it_expires(
+        client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    verified = 0
+    real_decode = jwt.decode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal verified
+        verified += 1
+        return real_decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    token = issue_token(Actor(user="x", role=Role.COLLECTOR, org=TOWN), settings, ttl=timedelta(seconds=2))
+    headers = {"Authorization": "Bearer " + token}
+    for _ in range(3):
+        assert (await client.get("/v1/samples/none", headers=headers)).status_code == 404  # past the token check
+    assert verified == 1  # the signature and claims once; then the brief cache of verified tokens
+    other = Settings(**{**settings.model_dump(), "jwt_secret": "another-secret-that-is-at-least-32-bytes"})
+    with pytest.raises(Unauthorized):  # cached under the secret that verified it, not under any other
+        decode_token(token, other)
+    await asyncio.sleep(2.2)
+    r = await client.get("/v1/samples/none", headers=headers)
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
 
 
 async def test_a_token_names_a_division_and_a_department_its_department(

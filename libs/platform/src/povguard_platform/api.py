@@ -29,7 +29,7 @@ class PreconditionRequired(ProblemError):
     status, kind, title = 428, "precondition-required", "Precondition required"
 
 
-def expected_version(
+async def expected_version(
     request: Request,
     if_match: Annotated[str | None, Header(description='the ETag of the version you saw ("3"), or * for any '
                                                        "version; a stale one gets 412 (RFC 9110 §13.1.1)")] = None,
@@ -48,14 +48,14 @@ def expected_version(
     return int(found[1])
 
 
-def required_version(request: Request, if_match: Annotated[str | None, Header(
+async def required_version(request: Request, if_match: Annotated[str | None, Header(
         description='required: the ETag of the version you saw ("3"), or * for any version')] = None) -> int | None:
     """For changes that must not be made blind (a member's facts, a removal): no If-Match is 428 (RFC 6585 §3)."""
     if if_match is None:
         raise PreconditionRequired("此操作须带 If-Match（您看到的版本 ETag，或 *）：防止覆盖他人刚做的修改"
                                    "（If-Match is required: the ETag of the version you saw, or *)",
                                    [FieldError(field="header.if-match", message="required", type="missing")])
-    return expected_version(request, if_match)
+    return await expected_version(request, if_match)
 
 
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]

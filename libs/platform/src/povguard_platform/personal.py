@@ -29,6 +29,8 @@ def mask_personal(data: Any) -> Any:
             out[key] = ["***"]
         elif key == "disability_category" and value:
             out[key] = "***"
-        else:
+        elif isinstance(value, (dict, list)):  # only containers can hold more: a list page masks ~20 per member
             out[key] = mask_personal(value)
+        else:
+            out[key] = value
     return out

@@ -16,7 +16,7 @@ Reader = Annotated[Actor, Depends(require_roles(
     Role.COUNTY_BUREAU, Role.INSPECTOR))]
 
 
-def get_assessor(request: Request) -> Assessor:
+async def get_assessor(request: Request) -> Assessor:
     runtime = request.app.state.runtime
     return Assessor(runtime.store, rules_for(request.app.state.settings.campaign), runtime.clock)
 

@@ -39,7 +39,7 @@ async def get_assessment(
     household_id: str, runtime: Runtime, assessor: AssessorDep, actor: Reader,
     as_of: Annotated[datetime | None, Query(description="recompute from the facts known at this time")] = None,
 ) -> AssessmentPublic:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         if as_of is None:
             row = (await conn.execute(text("SELECT * FROM assessment.households WHERE household_id = :h"),
                                       {"h": household_id})).first()
@@ -77,7 +77,7 @@ async def list_proposals(
     limit: Limit = 100,
 ) -> ProposalsPage:
     require_org(actor, org)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT household_id, proposal FROM assessment.households
             WHERE village_code LIKE :org || '%' AND proposal IS NOT NULL
@@ -97,7 +97,7 @@ async def list_proposals(
             summary="人均纯收入分段户数和人数（按村、乡镇）")
 async def band_counts(runtime: Runtime, actor: Reader, org: Org) -> list[BandCount]:
     require_org(actor, org)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT village_code, township_code, band, count(*) AS households, sum(persons) AS persons
             FROM assessment.households WHERE village_code LIKE :org || '%' AND band IS NOT NULL
@@ -111,7 +111,7 @@ async def band_counts(runtime: Runtime, actor: Reader, org: Org) -> list[BandCou
             summary="数据质量问题数（按村和类型：未清零/已清零）")
 async def problem_counts(runtime: Runtime, actor: Reader, org: Org) -> list[ProblemCount]:
     require_org(actor, org)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT village_code, kind, count(*) FILTER (WHERE open) AS open, count(*) FILTER (WHERE NOT open) AS cleared
             FROM assessment.problems WHERE village_code LIKE :org || '%'
@@ -127,7 +127,7 @@ async def list_problems(
     cursor: Annotated[str | None, Query()] = None, limit: Limit = 100,
 ) -> ProblemsPage:
     require_org(actor, org)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT * FROM assessment.problems WHERE village_code LIKE :org || '%'
               AND (CAST(:open AS boolean) IS NULL OR open = :open) AND problem_id > :cursor
@@ -144,7 +144,7 @@ async def list_problems(
 async def scale_risk(runtime: Runtime, assessor: AssessorDep, actor: Reader, org: Org) -> list[ScaleRiskPublic]:
     require_org(actor, org)  # a village reads its township's figures and its own village's
     limits = assessor.rules.section.scale
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("SELECT * FROM assessment.scale WHERE township_code LIKE :org || '%' "
                                        "OR :org LIKE township_code || '%' ORDER BY township_code"), {"org": org})
         return [ScaleRiskPublic(

@@ -31,7 +31,7 @@ Reader = Annotated[Actor, Depends(require_roles(
 DepartmentClient = Annotated[Actor, Depends(require_roles(Role.DEPARTMENT, Role.COUNTY_BUREAU))]
 
 
-def get_intake(request: Request) -> Intake:
+async def get_intake(request: Request) -> Intake:
     intake: Intake | None = getattr(request.app.state, "intake", None)
     if intake is None:
         runtime = request.app.state.runtime

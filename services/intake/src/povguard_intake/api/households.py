@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_contracts.numbers import STORED
 from povguard_contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
@@ -22,6 +23,7 @@ from povguard_intake.api.deps import (
     masked_facts,
     scope,
 )
+from povguard_intake.api.listing import listed
 from povguard_intake.api.schemas import (
     FlagsUpdate,
     HistoryEntry,
@@ -46,6 +48,7 @@ from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion, Int64, RequiredVersion
 from povguard_platform.auth import require_org
+from povguard_platform.errors import DomainNotFound
 from povguard_platform.personal import mask_personal
 from povguard_platform.problems import Forbidden, InvalidInput, NotFound
 from povguard_platform.service import Runtime
@@ -98,28 +101,41 @@ async def list_households(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> HouseholdsPublic:
     require_org(actor, org)
-    async with runtime.read_engine.connect() as conn:  # a list: the replica's (one household: the primary's)
-        rows = await conn.execute(text("""
-            SELECT state FROM intake.households
+    async with runtime.read(replica=True) as conn:  # a list: the replica's (one household: the primary's)
+        rows = (await conn.execute(text("""
+            SELECT state::text FROM intake.households
             WHERE group_code LIKE :prefix AND (CAST(:kind AS text) IS NULL OR kind = :kind)
               AND (CAST(:status AS text) IS NULL OR status = :status)
               AND flags @> CAST(:flags AS text[]) AND household_id > :cursor
             ORDER BY household_id LIMIT :n"""),
             {"prefix": org + "%", "kind": kind.value if kind else None, "status": status_.value if status_ else None,
-             "flags": [f.value for f in flag or []], "cursor": cursor or "", "n": limit + 1})
-        states = [Household.model_validate(r[0], context=STORED) for r in rows]
-    more = len(states) > limit
-    states = states[:limit]
-    return HouseholdsPublic(data=[public(s, personal=False) for s in states],
-                            next_cursor=states[-1].household_id if more else None)
+             "flags": [f.value for f in flag or []], "cursor": cursor or "", "n": limit + 1})).scalars().all()
+    page = [listed(state) for state in rows[:limit]]
+    return HouseholdsPublic(data=page, next_cursor=page[-1].household_id if len(rows) > limit else None)
+
+
+_CURRENT = text("SELECT state::text FROM intake.households WHERE household_id = :id")
+
+
+async def current_state(conn: AsyncConnection, household_id: str) -> Household:
+    """A household as it stands: its row in the registry's read model, written in the same transaction as its
+    events (one indexed row, not its whole stream decoded and folded)."""
+    state = (await conn.execute(_CURRENT, {"id": household_id})).scalar_one_or_none()
+    if state is None:
+        raise DomainNotFound(f"没有这一户（{household_id}）")
+    return Household.model_validate_json(state, context=STORED)
 
 
 async def _read(runtime: Runtime, intake: IntakeDep, actor: Actor, household_id: str, include_personal: bool,
                 purpose: str, as_of: datetime | None = None, version: int | None = None) -> HouseholdPublic:
     if include_personal and actor.role not in PERSONAL_DATA_ROLES:
         raise Forbidden(f"role {actor.role.value} may not see personal data (身份证号码、电话、健康状况)")
-    async with runtime.engine.begin() as conn:
-        state = await intake.load(conn, household_id, as_of=as_of, to_version=version)
+    # an unmasked read is recorded in the same transaction as the read itself; a masked one only reads
+    async with runtime.engine.begin() if include_personal else runtime.read() as conn:
+        if as_of is None and version is None:
+            state = await current_state(conn, household_id)
+        else:
+            state = await intake.load(conn, household_id, as_of=as_of, to_version=version)
         scope(actor)(state)
         if include_personal:
             assert state.place is not None
@@ -149,7 +165,7 @@ async def find_by_id_number(body: IdNumberQuery, runtime: Runtime, intake: Intak
     problems = id_number_problems(body.id_number)
     if problems:
         raise InvalidInput("; ".join(problems))
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         row = await conn.execute(text("SELECT household_id FROM intake.member_index WHERE id_number = :n"),
                                  {"n": normalise(body.id_number)})
         household_id = row.scalar_one_or_none()
@@ -161,7 +177,7 @@ async def find_by_id_number(body: IdNumberQuery, runtime: Runtime, intake: Intak
 @router.get("/{household_id}/history", operation_id="household_history",
             summary="一户的全部变更记录（事件），个人信息脱敏")
 async def history(household_id: str, runtime: Runtime, intake: IntakeDep, actor: Reader) -> list[HistoryEntry]:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         state = await intake.load(conn, household_id)
         scope(actor)(state)
         events = await intake.store.load(conn, household_stream(household_id))
@@ -246,7 +262,7 @@ async def correct_visit(household_id: str, visit_id: str, body: VisitCorrection,
 
 @router.get("/{household_id}/visits", operation_id="list_visits", summary="一户的采集表（含被更正的记录）")
 async def list_visits(household_id: str, runtime: Runtime, intake: IntakeDep, actor: Reader) -> list[Visit]:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         state = await intake.load(conn, household_id)
     scope(actor)(state)
     return sorted(state.visits.values(), key=lambda v: v.visit_id)

@@ -89,7 +89,7 @@ async def start_import(request: Request, runtime: Runtime, intake: IntakeDep, ac
 
 
 async def _status(runtime: Runtime, import_id: str, actor: Actor, limit: int = 1000) -> ImportStatus:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         row = (await conn.execute(text("""
             SELECT import_id, file_name, sha256, status, households, processed, imported, unchanged, refused, rows,
                    jsonb_array_length(errors) AS error_count, message, actor->>'org' AS org,
@@ -117,7 +117,7 @@ async def get_import(import_id: str, runtime: Runtime, actor: Reader,
             summary="原文件加“错误原因”列（含个人信息，记入审计）")
 async def errors_file(import_id: str, runtime: Runtime, intake: IntakeDep, actor: Exporter,
                       purpose: Annotated[str, Query(max_length=100)] = "修正导入错误") -> Response:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         row = (await conn.execute(text("""SELECT file_name, content, errors, households, rows, actor->>'org' AS org
                                           FROM intake.imports WHERE import_id = :i"""), {"i": import_id})).first()
     if row is None:

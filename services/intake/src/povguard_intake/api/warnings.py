@@ -57,7 +57,7 @@ async def list_warnings(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> WarningsPublic:
     """Warnings about households in one's org unit; those about people not in the registry belong to the county."""
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT w.warning_id, w.department, w.kind, w.id_number, w.person_name, w.household_id, w.amount,
                    w.occurred_on, w.source_ref

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
 async def summary(request: Request, response: Response, runtime: Runtime, actor: Reader, policy: PolicyDep,
                   org: OrgQuery = None, as_of: AsOfQuery = None) -> Any:
     scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         version = await queries.version(conn)
         etag = f'"{version}-{scope.org}-{scope.day.isoformat()}-{as_of or ""}"'
         if request.headers.get("if-none-match") == etag:
@@ -40,7 +40,7 @@ async def households(runtime: Runtime, actor: Reader, policy: PolicyDep, org: Or
                      cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await queries.households(conn, scope, cursor or "", limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -50,7 +50,7 @@ async def households(runtime: Runtime, actor: Reader, policy: PolicyDep, org: Or
 @router.get("/households/{household_id}/history", operation_id="dashboard_household_history",
             summary="一户的经历：各服务的事件（时间、类型、办理人），个人信息不显示")
 async def history(household_id: str, runtime: Runtime, actor: Reader, policy: PolicyDep) -> dict[str, Any]:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         row = (await conn.execute(text("""SELECT village_code, state->>'code' AS code, state->>'head' AS head
                                           FROM reporting.households
                                           WHERE household_id = :h AND valid_to IS NULL"""),

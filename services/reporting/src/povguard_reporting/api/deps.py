@@ -21,7 +21,7 @@ PERSONAL_DATA_ROLES = frozenset({Role.COLLECTOR, Role.VILLAGE_CLERK, Role.TOWNSH
                                  Role.INSPECTOR, Role.ADMIN})
 
 
-def get_policy(request: Request) -> ReportingPolicy:
+async def get_policy(request: Request) -> ReportingPolicy:
     return reporting_policy(request.app.state.settings.campaign)
 
 

@@ -38,7 +38,7 @@ def _attachment(name: str) -> dict[str, str]:
 
 async def _unit(runtime: ServiceRuntime, scope: Scope) -> tuple[str, datetime | None]:
     """The reporting unit's name, and the time of the last event the figures count (the 截至 line says both)."""
-    async with runtime.read_engine.connect() as conn:  # reports read a replica when there is one
+    async with runtime.read(replica=True) as conn:  # reports read a replica when there is one
         found = await queries.names(conn, [scope.org[:6], scope.org[:9], scope.org])
         data_time = queries.latest(await queries.data_as_of(conn, scope))
     name = "".join(dict.fromkeys(found.get(c, "") for c in (scope.org[:6], scope.org[:9], scope.org))) or scope.org
@@ -49,7 +49,7 @@ async def _ledger(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolicy
                   ) -> list[dict[str, Any]]:
     if personal and actor.role not in PERSONAL_DATA_ROLES:
         raise Forbidden(f"role {actor.role.value} may not see personal data (证件号码)")
-    async with runtime.read_engine.connect() as conn:
+    async with runtime.read(replica=True) as conn:
         return await statistics.ledger_rows(conn, scope, policy, personal)
 
 
@@ -70,7 +70,7 @@ async def _audited(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolic
 async def statistics_xlsx(runtime: Runtime, actor: Reader, policy: PolicyDep, org: OrgQuery = None,
                           as_of: AsOfQuery = None) -> Response:
     scope = scope_of(actor, policy, org, as_of, runtime.clock.today())
-    async with runtime.read_engine.connect() as conn:
+    async with runtime.read(replica=True) as conn:
         rows = await statistics.statistics_rows(conn, scope)
     unit, data_time = await _unit(runtime, scope)
     data = await asyncio.to_thread(statistics.statistics_xlsx, rows, unit, scope.day, data_time)
@@ -124,7 +124,7 @@ async def _table(runtime: ServiceRuntime, actor: Actor, policy: ReportingPolicy,
         rows = await _ledger(runtime, actor, policy, scope, personal)
         return (statistics.headers(statistics.LEDGER), [[r.get(k, "") for k in statistics.LEDGER_KEYS] for r in rows],
                 rows)
-    async with runtime.read_engine.connect() as conn:
+    async with runtime.read(replica=True) as conn:
         if table is Table.STATISTICS:
             rows = await statistics.statistics_rows(conn, scope)
             return (statistics.headers(statistics.STATISTICS),

@@ -63,7 +63,7 @@ async def open_case(body: CaseCreate, runtime: Runtime, review: ReviewDep, actor
     """The case's village is the household's, as the registry has it (intake's HouseholdRegistered), never the
     request's: a clerk cannot open a case for another village's household, nor for a household that is not
     registered."""
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         village = await review.village_of(conn, body.household_id)
     if village is None:
         raise RuleViolations([Violation(
@@ -107,7 +107,7 @@ async def list_cases(
     village: str | None = None, stage: str | None = None, household_id: str | None = None,
     open_only: bool = False, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT state FROM review.cases
             WHERE village_code LIKE :prefix AND (CAST(:village AS text) IS NULL OR village_code = :village)
@@ -124,7 +124,7 @@ async def list_cases(
 
 @router.get("/cases/{case_id}", operation_id="get_case", summary="案件详情及全部办理记录")
 async def get_case(case_id: str, runtime: Runtime, review: ReviewDep, actor: Reader) -> dict[str, Any]:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         case = await review.load(conn, case_id)
         check_read(actor, case)
         events = await review.history(conn, case_id)
@@ -150,7 +150,7 @@ async def work_queue(runtime: Runtime, review: ReviewDep, actor: Acting,
     own = department_of(actor)
     department = own.value if own else None
     level = domain.ROLE_LEVEL.get(actor.role)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT state FROM review.cases
             WHERE open AND village_code LIKE :prefix

@@ -20,7 +20,7 @@ Opener = Annotated[Actor, Depends(require_roles(Role.VILLAGE_CLERK, Role.VILLAGE
 Acting = Annotated[Actor, Depends(require_roles(*Role))]
 
 
-def get_review(request: Request) -> Review:
+async def get_review(request: Request) -> Review:
     review: Review | None = getattr(request.app.state, "review", None)
     if review is None:
         runtime = request.app.state.runtime

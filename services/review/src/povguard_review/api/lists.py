@@ -42,7 +42,7 @@ async def _page(runtime: Runtime, where: str, params: dict[str, Any], cursor: st
     """One page of cases matching `where` in (village, case) order, its next cursor and the whole list's
     counts per township and village."""
     after = cursor_key(cursor, 2) or ("", "")
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = (await conn.execute(text(f"""
             SELECT case_id, household_id, township_code, village_code, stage, outcome, lead_date, open,
                    CAST(state->'notice'->>'ends_on' AS date) AS notice_ends,
@@ -120,7 +120,7 @@ async def identification_limit(runtime: Runtime, review: ReviewDep, actor: Reade
 
 @router.get("/stats/stages", operation_id="stage_counts", summary="各乡镇各阶段案件数")
 async def stage_counts(runtime: Runtime, actor: Reader) -> dict[str, Any]:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT township_code, stage, count(*) FROM review.cases WHERE village_code LIKE :prefix
             GROUP BY township_code, stage ORDER BY township_code"""), {"prefix": org_prefix(actor) + "%"})

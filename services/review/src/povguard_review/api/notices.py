@@ -26,7 +26,7 @@ async def list_notices(runtime: Runtime, actor: Reader, as_of: Annotated[date | 
                        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
     after = cursor_key(cursor, 2) or ("", "")
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = (await conn.execute(text("""
             SELECT c.case_id, c.household_id, c.township_code, c.village_code, c.state, h.head_name, h.group_name
             FROM review.cases c LEFT JOIN review.households h USING (household_id)
@@ -59,7 +59,7 @@ async def list_notices(runtime: Runtime, actor: Reader, as_of: Annotated[date | 
 async def village_notice(village_code: str, runtime: Runtime, review: ReviewDep, actor: Reader,
                          format: Literal["html", "xlsx"] = "html", as_of: date | None = None) -> Response:
     require_org(actor, village_code)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = (await conn.execute(text("""
             SELECT c.state, h.head_name, h.group_name, h.members, h.village, h.township
             FROM review.cases c LEFT JOIN review.households h USING (household_id)

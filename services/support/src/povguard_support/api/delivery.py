@@ -166,7 +166,7 @@ async def list_mismatches(
 ) -> MismatchesPublic:
     if actor.role == Role.DEPARTMENT:
         department = _department(actor, department, support.county)
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT mismatch_id, household_id, village_code, department, kind, mismatch, open, detail, resolution,
                    updated_at

@@ -28,7 +28,7 @@ Cadre = Annotated[Actor, Depends(require_roles(Role.VILLAGE_CLERK, Role.VILLAGE_
 DepartmentClient = Annotated[Actor, Depends(require_roles(Role.DEPARTMENT, Role.COUNTY_BUREAU))]
 
 
-def get_support(request: Request) -> Support:
+async def get_support(request: Request) -> Support:
     support: Support | None = getattr(request.app.state, "support", None)
     if support is None:
         runtime = request.app.state.runtime

@@ -38,7 +38,7 @@ async def list_measures(
         if department is not None and department != own:
             raise Forbidden(f"部门账号 {own.value} 只能查看本部门的措施", code="department")
         department = own
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text("""
             SELECT measure_id, household_id, village_code, kind, developmental, department, status, description,
                    amount, planned_start, planned_end, implemented_on, implemented_amount, evidence_ref, verified_on

@@ -53,7 +53,7 @@ router = APIRouter(prefix="/v1", tags=["plans"])
 
 
 async def _public(runtime: Runtime, support: Support, plan: Plan, response: Response) -> PlanPublic:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         facts, place = (await load_facts(conn, [plan.household_id])).get(plan.household_id, (None, None))
     response.headers["ETag"] = f'"{plan.version}"'
     return plan_public(plan, facts, support.catalogue, place.village_code if place else "",
@@ -63,7 +63,7 @@ async def _public(runtime: Runtime, support: Support, plan: Plan, response: Resp
 @router.get("/plans/{household_id}", operation_id="get_plan", summary="一户一策：该户帮扶计划、措施、目标与进度")
 async def get_plan(household_id: str, runtime: Runtime, support: SupportDep, actor: Reader,
                    response: Response) -> PlanPublic:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         plan = await support.load(conn, household_id)
     if not plan.exists:
         raise NotFound(f"户 {household_id} 没有帮扶计划")
@@ -218,7 +218,7 @@ async def _state(conn: AsyncConnection, support: Support, plan: Plan) -> PlanSta
 
 async def _plans(runtime: Runtime, actor: Actor, where: str, params: dict[str, Any], cursor: str | None,
                  limit: int) -> PlansPublic:
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text(f"""
             SELECT household_id, village_code, township_code, open, basis, lead_department, cadre, measures,
                    developmental, missing, labour_capable, safety_net_only, final_goal, latest_per_capita,

@@ -43,7 +43,7 @@ async def progress(runtime: Runtime, actor: Reader,
                    cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> ProgressPublic:
     column = "village_code" if level == "village" else "township_code"
-    async with runtime.engine.connect() as conn:
+    async with runtime.read() as conn:
         rows = await conn.execute(text(f"""
             SELECT {column} AS code, count(*) AS plans, count(measured_on) AS measured,
                    count(*) FILTER (WHERE behind) AS behind,
