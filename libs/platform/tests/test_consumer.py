@@ -1,5 +1,6 @@
-"""Durable consumers against real NATS and PostgreSQL: inbox in the same transaction, duplicates and
-redeliveries without a second effect, per-stream order, bounded retries and dead letters."""
+"""Durable partitioned consumers against real NATS and PostgreSQL: inbox in the same transaction, duplicates and
+redeliveries without a second effect, per-stream order, bounded retries and dead letters, leases shared fairly
+between replicas and moved when one dies."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from sqlalchemy import text
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.bus import to_message
-from povguard_platform.consumer import Consumer
-from povguard_platform.envelope import Metadata, NewEvent, StreamRef
+from povguard_platform.consumer import Consumer, ConsumerSpec
+from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.ids import uuid7
 from povguard_platform.metrics import CONSUMER_DUPLICATES
+from povguard_platform.partitions import partition_key, partition_of
 from povguard_platform.relay import Relay
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
@@ -56,9 +58,28 @@ async def scalar(rt: ServiceRuntime, sql: str) -> int:
 
 
 async def drained(rt: ServiceRuntime) -> bool:
+    return await rt.consumers[0].pending() == 0
+
+
+async def republish(rt: ServiceRuntime, event: RecordedEvent) -> None:
+    """The same event again under a new message id (as a republish after the duplicate window would be)."""
     assert rt.js is not None
-    info = await rt.js.consumer_info(rt.settings.stream_name, PROJECTION.name)
-    return not info.num_pending and not info.num_ack_pending
+    partition = partition_of(partition_key(event.stream, None), rt.settings.partitions)
+    subject, headers, body = to_message(event, partition)
+    await rt.js.publish(subject, body, headers={**headers, "Nats-Msg-Id": str(uuid7())})
+
+
+def replicas_of(spec: ConsumerSpec, rt: ServiceRuntime, n: int) -> list[Consumer]:
+    assert rt.js is not None
+    return [Consumer(spec, "sample", rt.engine, rt.js, rt.settings.stream_name, rt.settings.partitions,
+                     tick=0.2) for _ in range(n)]
+
+
+async def fair_shares(replicas: list[Consumer], partitions: int) -> bool:
+    held = [r.held for r in replicas]
+    return sorted(len(h) for h in held) == sorted(
+        [partitions // len(replicas) + (i < partitions % len(replicas)) for i in range(len(replicas))]) \
+        and set().union(*held) == set(range(partitions))
 
 
 async def test_each_event_is_applied_once_and_recorded_in_the_inbox(sample: ServiceRuntime) -> None:
@@ -83,10 +104,8 @@ async def test_duplicated_messages_have_no_second_effect(sample: ServiceRuntime)
     before = await totals(sample)
     dupes_before = CONSUMER_DUPLICATES.labels(PROJECTION.name)._value.get()
     assert sample.js is not None
-    # The same events again under new message ids (as a republish after the duplicate window would be).
     for _, event in await stream_contents(sample.js):
-        subject, headers, body = to_message(event)
-        await sample.js.publish(subject, body, headers={**headers, "Nats-Msg-Id": str(uuid7())})
+        await republish(sample, event)
     await eventually(lambda: drained(sample))
     assert await totals(sample) == before
     assert {s.id for s in refs} <= set(before)
@@ -94,22 +113,35 @@ async def test_duplicated_messages_have_no_second_effect(sample: ServiceRuntime)
     assert await scalar(sample, "SELECT count(*) FROM sample.inbox") == 15
 
 
-async def test_an_event_ahead_of_its_predecessor_waits_for_it(settings: Settings) -> None:
+async def test_a_consumer_receives_only_the_types_it_handles_and_never_goes_backwards(settings: Settings) -> None:
+    opened_only = ConsumerSpec(name="sample-opened", sources=["sample"],
+                               handlers={"SampleOpened": PROJECTION.handlers["SampleOpened"]})
     quiet = Settings(**{**settings.model_dump(), "run_background": False})
     async with running(SAMPLE, quiet) as rt:
         [s] = await write(rt, 1, increments=3)
+        assert rt.js is not None
+        await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name,
+                    partitions=rt.settings.partitions).publish_pending()
+        [consumer] = replicas_of(opened_only, rt, 1)
+        await consumer.ensure()
+        # JetStream holds back the three increments: the filter names the handled type only
+        assert await consumer.pending() == 1
+        task = asyncio.create_task(consumer.run(rt.stop))
+        await eventually(lambda: consumer.applied == 1)
         async with rt.engine.connect() as conn:
             events = await rt.store.load(conn, s)
-        assert rt.js is not None
-        for event in reversed(events):  # v4, v3, v2, v1
-            subject, headers, body = to_message(event)
-            await rt.js.publish(subject, body, headers=headers)
-        consumer = Consumer(PROJECTION, "sample", rt.engine, rt.js, rt.settings.stream_name)
-        task = asyncio.create_task(consumer.run(rt.stop))
-        await eventually(lambda: consumer.applied == 4)
+        for event in events:  # the opening again, and an increment it does not handle: neither is applied
+            await republish(rt, event)
+        await eventually(lambda: _quiet(consumer))
         rt.stop.set()
         await task
-        assert (await totals(rt))[s.id] == (6, 4, "2,3,4,")
+        assert consumer.applied == 1
+        assert await scalar(rt, "SELECT count(*) FROM sample.inbox WHERE consumer = 'sample-opened'") == 1
+        assert await scalar(rt, "SELECT version FROM sample.consumer_streams WHERE consumer = 'sample-opened'") == 1
+
+
+async def _quiet(consumer: Consumer) -> bool:
+    return await consumer.pending() == 0
 
 
 async def test_a_consumer_killed_between_commit_and_ack_applies_nothing_twice(settings: Settings) -> None:
@@ -185,19 +217,23 @@ async def test_failing_handler_is_retried_then_dead_lettered_without_blocking_la
     assert retry.status_code == 409 and "poison" in retry.json()["detail"]
 
 
-async def test_two_replicas_sharing_one_durable_consumer_keep_each_stream_in_order(settings: Settings) -> None:
+async def test_two_replicas_share_the_partitions_fairly_and_keep_each_stream_in_order(settings: Settings) -> None:
     quiet = Settings(**{**settings.model_dump(), "run_background": False})
     async with running(SAMPLE, quiet) as rt:
+        spec = PROJECTION.__class__(**{**PROJECTION.__dict__, "batch_size": 7})  # small batches interleave more
+        first, second = replicas_of(spec, rt, 2)
+        tasks = [asyncio.create_task(first.run(rt.stop))]
+        await eventually(lambda: len(first.held) == rt.settings.partitions)  # alone, it holds every partition
+        tasks.append(asyncio.create_task(second.run(rt.stop)))
+        await eventually(lambda: fair_shares([first, second], rt.settings.partitions), within=10)
+        assert not first.held & second.held
         refs = await write(rt, 20, increments=5)
         assert rt.js is not None
         await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
-        spec = PROJECTION.__class__(**{**PROJECTION.__dict__, "batch_size": 7})  # small batches interleave more
-        replicas = [Consumer(spec, "sample", rt.engine, rt.js, rt.settings.stream_name) for _ in range(2)]
-        tasks = [asyncio.create_task(r.run(rt.stop)) for r in replicas]
-        await eventually(lambda: sum(r.applied for r in replicas) == 120, within=60)
+        await eventually(lambda: first.applied + second.applied == 120, within=60)
         rt.stop.set()
         await asyncio.gather(*tasks)
-        assert all(r.applied > 0 for r in replicas)  # both did work
+        assert first.applied > 0 and second.applied > 0  # both did work
         t = await totals(rt)
         assert all(t[s.id] == (15, 6, "2,3,4,5,6,") for s in refs)  # every stream applied once, in version order
 
@@ -216,16 +252,14 @@ async def test_a_batch_handler_keeps_every_guarantee_and_falls_back_one_by_one(s
         assert rt.js is not None
         await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
         for _, event in (await stream_contents(rt.js))[:20]:  # duplicates under new message ids, in the same run
-            subject, headers, body = to_message(event)
-            await rt.js.publish(subject, body, headers={**headers, "Nats-Msg-Id": str(uuid7())})
-        replicas = [Consumer(BATCHED, "sample", rt.engine, rt.js, rt.settings.stream_name) for _ in range(2)]
+            await republish(rt, event)
+        replicas = replicas_of(BATCHED, rt, 2)
         tasks = [asyncio.create_task(r.run(rt.stop)) for r in replicas]
 
         async def settled() -> bool:
             if sum(r.applied for r in replicas) < 92:
                 return False
-            info = await rt.js.consumer_info(rt.settings.stream_name, BATCHED.name)  # type: ignore[union-attr]
-            return not info.num_pending and not info.num_ack_pending
+            return await replicas[0].pending() == 0
 
         await eventually(settled, within=60)
         rt.stop.set()

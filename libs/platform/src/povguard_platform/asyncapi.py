@@ -24,8 +24,10 @@ def asyncapi_document(definition: ServiceDef) -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for name, cls in sorted(published.items()):
         channels[name] = {
-            "address": f"ev.{definition.name}.{name}.{{township}}",
-            "parameters": {"township": {"description": "乡镇代码 (9 digits) of the household the event is about"}},
+            "address": f"ev.{definition.name}.{name}.{{partition}}.{{township}}",
+            "parameters": {"partition": {"description": "the partition of the household (or stream) the event is "
+                                                        "about: CRC-32 of its key modulo POVGUARD_PARTITIONS"},
+                           "township": {"description": "乡镇代码 (9 digits) of the household the event is about"}},
             "messages": {name: {
                 "name": name, "title": name, "summary": (cls.__doc__ or "").strip().split("\n")[0],
                 "contentType": "application/json", "headers": _HEADERS,
@@ -33,7 +35,7 @@ def asyncapi_document(definition: ServiceDef) -> dict[str, Any]:
         }
         operations[f"publish{name}"] = {"action": "send", "channel": {"$ref": f"#/channels/{name}"}}
     for spec in definition.consumers:
-        for subject in spec.subjects:
+        for subject in spec.type_subjects():
             key = f"consume-{spec.name}-{subject}"
             channels[key] = {"address": subject, "description": f"durable pull consumer {spec.name}"}
             operations[f"receive-{spec.name}-{subject}"] = {"action": "receive",

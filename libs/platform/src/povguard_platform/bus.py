@@ -1,5 +1,6 @@
-"""The JetStream side: one stream for all domain events, subjects ev.<service>.<event_type>.<township_code>,
-events as CloudEvents in binary mode (attributes as `ce-` headers) with Nats-Msg-Id = event id."""
+"""The JetStream side: one stream for all domain events, subjects
+ev.<service>.<event_type>.<partition>.<township_code> (partitions.py), events as CloudEvents in binary mode
+(attributes as `ce-` headers) with Nats-Msg-Id = event id."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from povguard_platform.actor import SYSTEM_ACTOR, Actor
+from povguard_platform.actor import Actor
 from povguard_platform.envelope import RecordedEvent, StreamRef
+from povguard_platform.partitions import subject
 
 SUBJECTS = ["ev.>"]
 
@@ -45,7 +47,7 @@ async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float
         await js.update_stream(config)
 
 
-def to_message(event: RecordedEvent) -> tuple[str, dict[str, str], bytes]:
+def to_message(event: RecordedEvent, partition: int) -> tuple[str, dict[str, str], bytes]:
     headers = {
         "Nats-Msg-Id": str(event.id),
         "ce-specversion": RecordedEvent.SPEC_VERSION,
@@ -71,24 +73,14 @@ def to_message(event: RecordedEvent) -> tuple[str, dict[str, str], bytes]:
     }
     headers.update({k: str(v) for k, v in optional.items() if v is not None})
     body = json.dumps(event.data, ensure_ascii=False, separators=(",", ":")).encode()
-    return event.subject, headers, body
+    return subject(event, partition), headers, body
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
-def from_message(headers: dict[str, str], data: bytes, *, read_body: bool = True) -> RecordedEvent:
-    """The recorded event a message carries. `read_body=False` for an event no handler of the consumer reads: its
-    envelope is enough to keep the stream's order and the inbox, and most of a consumer's messages are such events
-    (the payload and the actor are then left unparsed: empty data, the system actor)."""
-    if not read_body:
-        return RecordedEvent(
-            id=uuid.UUID(headers["ce-id"]), source=headers["ce-source"].rsplit("/", 1)[-1],
-            stream=StreamRef(headers["ce-streamtype"], headers["ce-subject"]), version=int(headers["ce-version"]),
-            position=int(headers["ce-position"]), type=headers["ce-type"],
-            type_version=int(headers.get("ce-typeversion", "1")), township=headers["ce-township"],
-            time=datetime.fromisoformat(headers["ce-time"]), actor=SYSTEM_ACTOR, data={})
+def from_message(headers: dict[str, str], data: bytes) -> RecordedEvent:
     body: dict[str, Any] = json.loads(data)
     return RecordedEvent(
         id=uuid.UUID(headers["ce-id"]),
