@@ -271,3 +271,108 @@ async def test_a_batch_handler_keeps_every_guarantee_and_falls_back_one_by_one(s
         mine = "WHERE consumer = 'sample-totals-batched'"
         assert await scalar(rt, f"SELECT count(*) FROM sample.dead_letters {mine}") == 1
         assert await scalar(rt, f"SELECT count(*) FROM sample.inbox {mine}") == 92
+
+
+async def leases_held(rt: ServiceRuntime, consumer: str) -> int:
+    """Leases of `consumer` granted right now, by any process (pg_locks)."""
+    from povguard_platform.leases import lock_class
+
+    async with rt.engine.connect() as conn:
+        row = await conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                                      "AND objsubid = 2 AND classid = CAST(:c AS bigint)"),
+                                 {"c": lock_class("sample", consumer, "lease")})
+        return int(row.scalar_one())
+
+
+async def test_a_replica_killed_mid_batch_hands_its_partitions_over_losing_and_doubling_nothing(
+    settings: Settings,
+) -> None:
+    """Replica A (its own process) dies inside a batch transaction, as kill -9 would; replica B takes A's
+    partitions within tick + 1 s (the lock frees when the socket closes) and applies A's batch after ack_wait."""
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        env = {**os.environ, "PYTHONPATH": str(WORKER.parent), "POVGUARD_FAULT": "consumer.before_commit:1"}
+        a = await asyncio.create_subprocess_exec(
+            sys.executable, str(WORKER), "consumer", settings.database_url_for("sample"), settings.nats_url,
+            str(10**9), env=env)
+        try:
+            await eventually(lambda: _held_by_others(rt, 4), within=30)  # A alone holds every partition
+            [b] = replicas_of(PROJECTION, rt, 1)
+            task = asyncio.create_task(b.run(rt.stop))
+            await eventually(lambda: _shared(rt, b), within=10)
+            assert len(b.held) == 2
+            refs = await write(rt, 40)
+            assert rt.js is not None
+            await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
+            assert await asyncio.wait_for(a.wait(), 30) == 137  # died at its first commit, mid-batch
+            died = asyncio.get_running_loop().time()
+            await eventually(lambda: len(b.held) == 4, within=10)
+            moved = asyncio.get_running_loop().time() - died
+            assert moved < b.tick + 1.0, moved
+            await eventually(lambda: _quiet(b), within=PROJECTION.ack_wait + 10)
+            rt.stop.set()
+            await task
+        finally:
+            if a.returncode is None:
+                a.kill()
+                await a.wait()
+        t = await totals(rt)
+        assert len(t) == len(refs) and all(v == (3, 3, "2,3,") for v in t.values())  # none lost, none twice
+        assert await scalar(rt, "SELECT count(*) FROM sample.inbox") == 120
+        assert b.applied == 120  # A committed nothing
+
+
+async def _held_by_others(rt: ServiceRuntime, n: int) -> bool:
+    return await leases_held(rt, PROJECTION.name) == n
+
+
+async def _shared(rt: ServiceRuntime, b: Consumer) -> bool:
+    return len(b.held) == 2 and await leases_held(rt, PROJECTION.name) == 4
+
+
+async def test_two_replicas_under_load_converge_to_the_same_read_model_as_one(settings: Settings) -> None:
+    """Writes go on while a second replica joins (the partitions rebalance under load); the read model is then
+    rebuilt by one replica from the same events: both are the same, and what the writes say."""
+    from povguard_platform.settings import asyncpg_dsn
+
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        assert rt.js is not None
+        stop_two = asyncio.Event()
+        relay = Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name, poll_interval=0.2)
+        relay_task = asyncio.create_task(relay.run(asyncpg_dsn(settings.database_url_for("sample")), stop_two))
+        spec = PROJECTION.__class__(**{**PROJECTION.__dict__, "batch_size": 20})
+        first, second = replicas_of(spec, rt, 2)
+        tasks = [asyncio.create_task(first.run(stop_two))]
+        refs = await write(rt, 60, increments=0)
+        for round_ in range(6):  # one increment per stream per round, interleaved across streams
+            if round_ == 2:
+                tasks.append(asyncio.create_task(second.run(stop_two)))
+            for ref in refs:
+                async with rt.engine.begin() as conn:
+                    await rt.store.append(conn, [NewEvent(ref, TOWN, SampleIncremented(by=round_ + 1))],
+                                          {ref: round_ + 1}, META)
+        await eventually(lambda: _all_applied(rt, 60 * 7), within=60)
+        await eventually(lambda: _quiet(first), within=30)
+        stop_two.set()
+        await asyncio.gather(relay_task, *tasks)
+        assert first.applied > 0 and second.applied > 0
+        two = await totals(rt)
+
+        async with rt.engine.begin() as conn:  # rebuild: the read model, the inbox and the versions from scratch
+            for table in ("totals", "inbox", "consumer_streams"):
+                await conn.execute(text(f"DELETE FROM sample.{table}"))
+        for partition in range(rt.settings.partitions):
+            await rt.js.delete_consumer(rt.settings.stream_name, spec.durable(partition))
+        [one] = replicas_of(spec, rt, 1)
+        stop_one = asyncio.Event()
+        task = asyncio.create_task(one.run(stop_one))
+        await eventually(lambda: _all_applied(rt, 60 * 7), within=60)
+        stop_one.set()
+        await task
+        assert await totals(rt) == two
+        assert all(v == (21, 7, "2,3,4,5,6,7,") for v in two.values()) and len(two) == 60
+
+
+async def _all_applied(rt: ServiceRuntime, n: int) -> bool:
+    return await scalar(rt, "SELECT count(*) FROM sample.inbox") == n
