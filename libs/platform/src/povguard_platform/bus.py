@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import nats
+from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -22,10 +22,22 @@ from povguard_platform.partitions import subject
 SUBJECTS = ["ev.>"]
 
 
-async def connect(url: str, name: str) -> NATS:
+def servers(url: str) -> list[str]:
     """`url` may list a cluster's seeds, comma-separated (nats://a:4222,nats://b:4222), as NATS clients accept."""
-    servers = [u.strip() for u in url.split(",") if u.strip()]
-    return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
+def broker(url: str, name: str) -> NatsBroker:
+    """The FastStream broker of a service: its connection (reconnecting for ever), and its AsyncAPI document."""
+    # nats-py takes seconds as a float; FastStream's annotation says int: half a second keeps failover short
+    return NatsBroker(servers(url), name=name, max_reconnect_attempts=-1,
+                      reconnect_time_wait=0.5)  # type: ignore[arg-type]
+
+
+async def connect(url: str, name: str) -> NATS:
+    """The service's connection, opened by its FastStream broker (the relay and the partitioned pull loops use its
+    JetStream context directly: consumer.py says why)."""
+    return await broker(url, name).connect()
 
 
 async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float, replicas: int = 1) -> None:

@@ -167,7 +167,14 @@ class Consumer:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure()
+        while not stop.is_set():  # JetStream busy or away at start: keep trying, never give the consumer up
+            try:
+                await self.ensure()
+                break
+            except Exception as exc:
+                log.warning("declaring %s failed, retrying: %r", self.spec.name, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick)
         dsn = asyncpg_dsn(self.engine.url.render_as_string(hide_password=False))
         leases = self._leases = Leases(dsn, self.schema, self.spec.name, self.partitions)
         lag_task = asyncio.create_task(self._watch_lag(stop))
