@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from helpers import bearer, stream_contents
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.bus import to_message
@@ -376,3 +377,65 @@ async def test_two_replicas_under_load_converge_to_the_same_read_model_as_one(se
 
 async def _all_applied(rt: ServiceRuntime, n: int) -> bool:
     return await scalar(rt, "SELECT count(*) FROM sample.inbox") == n
+
+
+async def test_a_blocked_database_keeps_the_batch_in_progress_and_applies_it_once_in_order(
+    settings: Settings, admin_engine: AsyncEngine,
+) -> None:
+    """The read model is locked for longer than ack_wait, then the consumer's connection is killed: the batch is kept
+    (in progress, so JetStream redelivers nothing) and retried whole, never counted as a handler failure."""
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        [consumer] = replicas_of(PROJECTION, rt, 1)
+        task = asyncio.create_task(consumer.run(rt.stop))
+        await eventually(lambda: len(consumer.held) == rt.settings.partitions)
+        async with admin_engine.begin() as admin:
+            await admin.execute(text("LOCK TABLE sample.totals IN ACCESS EXCLUSIVE MODE"))
+            refs = await write(rt, 10)
+            assert rt.js is not None
+            await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
+            await asyncio.sleep(PROJECTION.ack_wait * 2)  # blocked past ack_wait: in_progress holds the batches
+            await admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"))
+        await eventually(lambda: _all_applied(rt, 30), within=30)
+        await eventually(lambda: _quiet(consumer))
+        assert rt.js is not None
+        redelivered = [(await rt.js.consumer_info(rt.settings.stream_name, PROJECTION.durable(p))).num_redelivered
+                       for p in range(rt.settings.partitions)]
+        rt.stop.set()
+        await task
+        assert redelivered == [0] * rt.settings.partitions
+        t = await totals(rt)
+        assert len(t) == len(refs) and all(v == (3, 3, "2,3,") for v in t.values())
+        assert await scalar(rt, "SELECT count(*) FROM sample.consumer_failures") == 0
+        assert await scalar(rt, "SELECT count(*) FROM sample.dead_letters") == 0
+
+
+async def test_a_deadlock_is_retried_whole_never_counted_against_the_handler(settings: Settings) -> None:
+    """PostgreSQL's deadlock error (40P01), more times than max_attempts: the batch is tried again whole, in place;
+    counted as handler failures it would have been dead-lettered."""
+    left = [2 * PROJECTION.max_attempts + 2]  # the batch and the one-by-one path each meet one per round
+
+    async def opened_after_deadlocks(conn: AsyncConnection, event: RecordedEvent) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            await conn.execute(text("DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; "
+                                    "END $$"))
+        await PROJECTION.handlers["SampleOpened"](conn, event)
+
+    spec = ConsumerSpec(name="sample-deadlocks", sources=["sample"], max_attempts=PROJECTION.max_attempts,
+                        backoff=PROJECTION.backoff, ack_wait=PROJECTION.ack_wait,
+                        handlers={**PROJECTION.handlers, "SampleOpened": opened_after_deadlocks})
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        [s] = await write(rt, 1)
+        assert rt.js is not None
+        await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
+        [consumer] = replicas_of(spec, rt, 1)
+        task = asyncio.create_task(consumer.run(rt.stop))
+        await eventually(lambda: _all_applied(rt, 3), within=30)
+        rt.stop.set()
+        await task
+        assert left == [0]
+        assert (await totals(rt))[s.id] == (3, 3, "2,3,")
+        assert await scalar(rt, "SELECT count(*) FROM sample.dead_letters") == 0

@@ -49,6 +49,7 @@ from povguard_platform.metrics import (
     DEAD_LETTERS,
 )
 from povguard_platform.partitions import DEFAULT_PARTITIONS
+from povguard_platform.problems import is_retryable
 from povguard_platform.schema import ident
 from povguard_platform.settings import asyncpg_dsn
 from povguard_platform.telemetry import context_from_traceparent
@@ -284,7 +285,7 @@ class Consumer:
                         crash_point("consumer.before_commit")
                 except LeaseLost:
                     break
-                except Exception as exc:  # the database is down: nothing was committed; keep the batch
+                except Exception as exc:  # database down, deadlock: nothing was committed; keep the batch
                     log.warning("batch of %s failed, retrying it: %r", self.spec.durable(partition), exc)
                     if stop.is_set():
                         break
@@ -396,6 +397,8 @@ class Consumer:
                                {"c": name, "e": [e.id for e in claimed]})
             await savepoint.commit()
         except Exception as exc:
+            if is_retryable(exc):  # a deadlock or an outage is nobody's fault: the whole batch again, in place
+                raise
             if savepoint.is_active:
                 await savepoint.rollback()
             log.info("batch of %s failed, applying one by one: %r", name, exc)
@@ -463,6 +466,8 @@ class Consumer:
                 )
                 await savepoint.commit()
             except Exception as exc:
+                if is_retryable(exc):
+                    raise
                 if savepoint.is_active:
                     await savepoint.rollback()
                 return await self._failed(conn, event, exc)
