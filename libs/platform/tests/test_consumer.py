@@ -297,7 +297,7 @@ async def test_a_replica_killed_mid_batch_hands_its_partitions_over_losing_and_d
             sys.executable, str(WORKER), "consumer", settings.database_url_for("sample"), settings.nats_url,
             str(10**9), env=env)
         try:
-            await eventually(lambda: _held_by_others(rt, 4), within=30)  # A alone holds every partition
+            await eventually(lambda: _held_by_others(rt, 4), within=60)  # A alone holds every partition
             [b] = replicas_of(PROJECTION, rt, 1)
             task = asyncio.create_task(b.run(rt.stop))
             await eventually(lambda: _shared(rt, b), within=10)
