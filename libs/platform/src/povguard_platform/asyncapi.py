@@ -29,8 +29,8 @@ async def _documented(msgs: list[dict[str, Any]]) -> None:
     """Never called: the partitioned pull loops (consumer.py) apply the batches; this only gives the schema."""
 
 
-def asyncapi_document(definition: ServiceDef, nats_url: str = "nats://127.0.0.1:4222") -> dict[str, Any]:
-    docs = broker(nats_url, f"povguard-{definition.name}")
+def asyncapi_document(definition: ServiceDef) -> dict[str, Any]:
+    docs = broker("nats://127.0.0.1:4222", f"povguard-{definition.name}")  # the embedded runtime's address
     published = {name: cls for name, cls in CATALOGUE.types().items() if cls.service == definition.name}
     for name, cls in sorted(published.items()):
         docs.publisher(f"ev.{definition.name}.{name}.{{partition}}.{{township}}", title=name, schema=cls,

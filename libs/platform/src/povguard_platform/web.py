@@ -225,10 +225,10 @@ def health_router(definition: ServiceDef) -> APIRouter:
 
     @router.get("/asyncapi.json", operation_id="asyncapi", summary="AsyncAPI 3.0: the events this service publishes "
                 "and consumes")
-    async def asyncapi(request: Request) -> dict[str, Any]:
+    async def asyncapi() -> dict[str, Any]:
         from povguard_platform.asyncapi import asyncapi_document
 
-        return asyncapi_document(definition, request.app.state.settings.nats_url)
+        return asyncapi_document(definition)  # never the configured NATS_URL: it may carry credentials
 
     @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
