@@ -15,6 +15,7 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.bus import connect, ensure_stream
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.ids import uuid7
+from povguard_platform.partitions import DEFAULT_PARTITIONS, partition_key, partition_of
 from povguard_platform.service import ServiceDef
 from povguard_platform.settings import Settings
 from povguard_platform_sample.events import SampleIncremented, SampleOpened
@@ -54,11 +55,16 @@ async def test_relay_publishes_every_event_in_position_order_with_msg_id(setting
         js = rt.js
         await eventually(lambda: _count(js, total))
         contents = await stream_contents(js)
+        info = await js.stream_info("POVGUARD_EVENTS")
+        first_subject = (await js.get_msg("POVGUARD_EVENTS", info.state.first_seq)).subject
     positions = [e.position for _, e in contents]
     assert positions == sorted(positions) and len(set(positions)) == total
     assert all(msg_id == str(e.id) for msg_id, e in contents)
     first = contents[0][1]
-    assert first.subject == f"ev.sample.SampleOpened.{TOWN}" and first.actor == META.actor
+    assert first.actor == META.actor
+    # the subject carries the partition, fixed by the stream (a sample names no household)
+    partition = partition_of(partition_key(first.stream, None), DEFAULT_PARTITIONS)
+    assert first_subject == f"ev.sample.SampleOpened.{partition}.{TOWN}"
 
 
 async def _count(js: object, expected: int) -> bool:

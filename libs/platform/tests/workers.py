@@ -31,8 +31,7 @@ async def main(role: str, database_url: str, nats_url: str, expected: int) -> No
         task = asyncio.create_task(consumer.run(stop))
         while True:  # until everything is applied and acknowledged
             await asyncio.sleep(0.1)
-            info = await js.consumer_info(STREAM, PROJECTION.name)
-            if consumer.applied >= expected and not info.num_pending and not info.num_ack_pending:
+            if consumer.applied >= expected and not await consumer.pending():
                 break
         stop.set()
         await task

@@ -8,6 +8,7 @@ from typing import Any
 
 from assessment_helpers import TOWN, VILLAGE, Stack
 
+from povguard_assessment.consumers import ASSESS
 from povguard_assessment.handlers import Assessor
 from povguard_platform.actor import Role
 from povguard_platform.consumer import event_from_json
@@ -81,8 +82,19 @@ async def test_redelivery_and_no_op_changes_emit_nothing(stack: Stack) -> None:
     async with stack.runtime.engine.begin() as conn:
         await assessor.consume(conn, recorded)
         await assessor.reassess(conn, hid, recorded)
-    await eventually(lambda: stack.rows("SELECT 1 FROM assessment.inbox i JOIN intake.events e ON e.id = i.event_id "
-                                        "WHERE e.type = 'PriorityFlagsSet'"))
+    # the flags change is on the stream, but assessment's JetStream consumers filter it out: never fetched
+    js, stream = stack.runtime.js, stack.runtime.settings.stream_name
+    assert js is not None and not ASSESS.handles("PriorityFlagsSet")
+
+    async def flags_published() -> bool:
+        info = await js.stream_info(stream, subjects_filter="ev.intake.PriorityFlagsSet.>")
+        return bool(info.state.subjects)
+
+    async def caught_up() -> bool:
+        return all([await c.pending() == 0 for c in stack.runtime.consumers])
+
+    await eventually(flags_published)
+    await eventually(caught_up)
     assert [e.type for e in await stack.assessed_events(hid)] == [e.type for e in before]
 
 

@@ -21,6 +21,7 @@ from povguard_platform.actor import Actor, Role
 from povguard_platform.bus import to_message
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.ids import uuid7
+from povguard_platform.partitions import household_named, partition_key, partition_of
 from povguard_platform.service import ServiceRuntime
 from povguard_tools.testing import eventually
 
@@ -101,7 +102,8 @@ async def test_a_redelivered_event_makes_no_second_entry(
 
     await eventually(recorded)
     # Republish under a new Nats-Msg-Id so JetStream does not drop it: the inbox must.
-    subject, headers, data = to_message(event)
+    partition = partition_of(partition_key(event.stream, household_named(event)), audit.settings.partitions)
+    subject, headers, data = to_message(event, partition)
     assert audit.js is not None
     await audit.js.publish(subject, data, headers={**headers, "Nats-Msg-Id": "again-" + str(event.id)})
     await write(intake, [(H2, ev.Noted(note="after"))])

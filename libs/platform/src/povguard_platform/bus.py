@@ -1,5 +1,6 @@
-"""The JetStream side: one stream for all domain events, subjects ev.<service>.<event_type>.<township_code>,
-events as CloudEvents in binary mode (attributes as `ce-` headers) with Nats-Msg-Id = event id."""
+"""The JetStream side: one stream for all domain events, subjects
+ev.<service>.<event_type>.<partition>.<township_code> (partitions.py), events as CloudEvents in binary mode
+(attributes as `ce-` headers) with Nats-Msg-Id = event id."""
 
 from __future__ import annotations
 
@@ -8,22 +9,35 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import nats
+from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from povguard_platform.actor import SYSTEM_ACTOR, Actor
+from povguard_platform.actor import Actor
 from povguard_platform.envelope import RecordedEvent, StreamRef
+from povguard_platform.partitions import subject
 
 SUBJECTS = ["ev.>"]
 
 
-async def connect(url: str, name: str) -> NATS:
+def servers(url: str) -> list[str]:
     """`url` may list a cluster's seeds, comma-separated (nats://a:4222,nats://b:4222), as NATS clients accept."""
-    servers = [u.strip() for u in url.split(",") if u.strip()]
-    return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
+def broker(url: str, name: str) -> NatsBroker:
+    """The FastStream broker of a service: its connection (reconnecting for ever), and its AsyncAPI document."""
+    # nats-py takes seconds as a float; FastStream's annotation says int: half a second keeps failover short
+    return NatsBroker(servers(url), name=name, max_reconnect_attempts=-1,
+                      reconnect_time_wait=0.5)  # type: ignore[arg-type]
+
+
+async def connect(url: str, name: str) -> NATS:
+    """The service's connection, opened by its FastStream broker (the relay and the partitioned pull loops use its
+    JetStream context directly: consumer.py says why)."""
+    return await broker(url, name).connect()
 
 
 async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float, replicas: int = 1) -> None:
@@ -45,7 +59,7 @@ async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float
         await js.update_stream(config)
 
 
-def to_message(event: RecordedEvent) -> tuple[str, dict[str, str], bytes]:
+def to_message(event: RecordedEvent, partition: int) -> tuple[str, dict[str, str], bytes]:
     headers = {
         "Nats-Msg-Id": str(event.id),
         "ce-specversion": RecordedEvent.SPEC_VERSION,
@@ -71,24 +85,14 @@ def to_message(event: RecordedEvent) -> tuple[str, dict[str, str], bytes]:
     }
     headers.update({k: str(v) for k, v in optional.items() if v is not None})
     body = json.dumps(event.data, ensure_ascii=False, separators=(",", ":")).encode()
-    return event.subject, headers, body
+    return subject(event, partition), headers, body
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
-def from_message(headers: dict[str, str], data: bytes, *, read_body: bool = True) -> RecordedEvent:
-    """The recorded event a message carries. `read_body=False` for an event no handler of the consumer reads: its
-    envelope is enough to keep the stream's order and the inbox, and most of a consumer's messages are such events
-    (the payload and the actor are then left unparsed: empty data, the system actor)."""
-    if not read_body:
-        return RecordedEvent(
-            id=uuid.UUID(headers["ce-id"]), source=headers["ce-source"].rsplit("/", 1)[-1],
-            stream=StreamRef(headers["ce-streamtype"], headers["ce-subject"]), version=int(headers["ce-version"]),
-            position=int(headers["ce-position"]), type=headers["ce-type"],
-            type_version=int(headers.get("ce-typeversion", "1")), township=headers["ce-township"],
-            time=datetime.fromisoformat(headers["ce-time"]), actor=SYSTEM_ACTOR, data={})
+def from_message(headers: dict[str, str], data: bytes) -> RecordedEvent:
     body: dict[str, Any] = json.loads(data)
     return RecordedEvent(
         id=uuid.UUID(headers["ce-id"]),

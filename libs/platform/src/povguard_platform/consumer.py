@@ -1,6 +1,20 @@
-"""Durable JetStream pull consumers with an inbox: each event is applied and recorded in one database
-transaction, in version order per source stream; failures are retried with backoff up to a bound, then
-dead-lettered without blocking later events."""
+"""Durable JetStream pull consumers with an inbox, one per (consumer, partition) (partitions.py).
+
+A replica applies only the partitions it leases (leases.py), one batch in flight per partition, in one database
+transaction with the inbox rows, acknowledged after commit. A consumer's JetStream consumers filter on the event
+types it handles (a fallback consumer takes every type), so a replica never fetches an event it does not handle.
+Per source stream it records the last version applied and never goes backwards; gaps are normal (types it does not
+handle). Order within a stream comes from the partition: exactly one reader, batches in stream order.
+
+A handler that fails is retried with backoff in place, ahead of every later event of its partition (the batch is
+kept in progress, so JetStream does not redeliver it meanwhile), then dead-lettered: the partition waits at most
+the sum of the backoff, the other partitions never. A failure of the database keeps the batch and retries it the
+same way, never nak-ing it behind later events.
+
+Why nats-py and not FastStream's subscriber here: a FastStream subscriber pulls from its subject from the moment the
+broker starts, for every instance alike; these pull loops start and stop per partition as leases come and go, must
+not fetch a new batch while one is in flight or retried, and must wait out a dead holder's unacknowledged batch
+before their first fetch. That is done on the JetStream context directly (the same connection)."""
 
 from __future__ import annotations
 
@@ -9,8 +23,7 @@ import contextlib
 import enum
 import json
 import logging
-import zlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +36,11 @@ from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from povguard_contracts.catalogue import CATALOGUE
 from povguard_platform.bus import from_message
 from povguard_platform.envelope import RecordedEvent
 from povguard_platform.faults import crash_point
+from povguard_platform.leases import LEASE_HELD_SQL, LeaseLost, Leases, lock_class
 from povguard_platform.metrics import (
     CONSUMER_APPLIED,
     CONSUMER_DUPLICATES,
@@ -33,7 +48,10 @@ from povguard_platform.metrics import (
     CONSUMER_LAG,
     DEAD_LETTERS,
 )
+from povguard_platform.partitions import DEFAULT_PARTITIONS
+from povguard_platform.problems import is_retryable
 from povguard_platform.schema import ident
+from povguard_platform.settings import asyncpg_dsn
 from povguard_platform.telemetry import context_from_traceparent
 
 log = logging.getLogger(__name__)
@@ -45,40 +63,52 @@ BatchHandler = Callable[[AsyncConnection, list[RecordedEvent]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """A durable consumer: which services' events it follows and what it does with each event type.
-    Events of types without a handler (and no fallback) still advance the stream's version, so order checks see
-    no gaps. A fetched batch is first applied together (one inbox query, one version claim, the handlers in order);
-    only if that fails is it applied one event at a time, with retries and dead letters."""
+    """A durable consumer: which services' events it follows and what it does with each event type. It receives
+    only the types in `handlers` (every type with a `fallback`). A fetched batch is first applied together (one
+    inbox query, one version claim, the batch handler or the handlers in order); only if that fails is it applied
+    one event at a time, with retries and dead letters."""
 
     name: str
     sources: Sequence[str]
     handlers: Mapping[str, Handler]
     fallback: Handler | None = None  # for every type not in `handlers` (e.g. a ledger that records everything)
     # Optional: the whole fetched batch at once, in order (a ledger appends a batch far faster than one by one).
-    # Without it the batch's events go to `handlers`/`fallback` in order. Same guarantees either way: inbox,
-    # per-stream order, exactly-once effect. If it raises, the batch is applied one event at a time with
-    # `handlers`/`fallback`, so retries and dead letters work as usual. It sees every claimed event, but only those
-    # of types in `handlers` (or all, with a fallback) carry their payload.
+    # Same guarantees as `handlers`: inbox, per-stream order, exactly-once effect. If it raises, the batch is
+    # applied one event at a time with `handlers`/`fallback`, so retries and dead letters work as usual.
     batch_handler: BatchHandler | None = None
     max_attempts: int = 5
     backoff: Sequence[float] = (0.5, 2.0, 10.0, 30.0, 60.0)
-    order_wait: float = 0.2  # nak delay for an event that arrived ahead of its predecessor
     batch_size: int = 200
-    ack_wait: float = 60.0  # a replica that dies mid-batch has its messages redelivered after this
+    # A replica that dies mid-batch has its batch redelivered after this; a live one keeps its batch in progress.
+    ack_wait: float = 10.0
 
     def handler_for(self, event_type: str) -> Handler | None:
         return self.handlers.get(event_type, self.fallback)
 
-    @property
-    def subjects(self) -> list[str]:
-        return [f"ev.{ident(source)}.>" for source in self.sources]
+    def handles(self, event_type: str) -> bool:
+        return self.handler_for(event_type) is not None
+
+    def durable(self, partition: int) -> str:
+        return f"{self.name}-p{partition}"
+
+    def type_subjects(self, partition: str = "*") -> list[str]:
+        """What the consumer receives: per source, its handled types (a type the catalogue places in one of the
+        sources only there), or every type with a fallback."""
+        if self.fallback is not None:
+            return [f"ev.{ident(source)}.*.{partition}.*" for source in self.sources]
+        known = CATALOGUE.types()
+        subjects = set()
+        for event_type in self.handlers:
+            owner = getattr(known.get(event_type), "service", None)
+            for source in [owner] if owner in self.sources else self.sources:
+                subjects.add(f"ev.{ident(str(source))}.{event_type}.{partition}.*")
+        return sorted(subjects)
 
 
 class Outcome(enum.Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
-    WAIT = "wait"  # a predecessor has not been applied yet
-    RETRY = "retry"
+    RETRY = "retry"  # the handler failed, below the bound: try again after a delay, before anything later
     DEAD = "dead"
 
 
@@ -90,82 +120,233 @@ class _Result:
 
 @dataclass
 class Consumer:
+    """One replica of a consumer: it leases its share of the partitions and runs a pull loop for each."""
+
     spec: ConsumerSpec
     schema: str  # the consuming service's schema, where its inbox lives
     engine: AsyncEngine
     js: JetStreamContext
     stream_name: str
+    partitions: int = DEFAULT_PARTITIONS
+    tick: float = 1.0  # how often the replica checks its lease connection and its share
     applied: int = field(default=0, init=False)
     batches: int = field(default=0, init=False)  # batches the batch handler applied whole
+    _leases: Leases | None = field(default=None, init=False)
+    _workers: dict[int, asyncio.Task[None]] = field(default_factory=dict, init=False)
+    _leaving: dict[int, asyncio.Event] = field(default_factory=dict, init=False)
+
+    @property
+    def held(self) -> set[int]:
+        """The partitions this replica reads now."""
+        return {p for p, task in self._workers.items() if not task.done()}
 
     async def ensure(self) -> None:
-        config = ConsumerConfig(
-            durable_name=self.spec.name,
-            ack_policy=AckPolicy.EXPLICIT,  # never the auto-terminate default: we ack, nak or dead-letter
-            deliver_policy=DeliverPolicy.ALL,
-            max_deliver=-1,  # our own bound counts handler failures, not waits for a predecessor
-            ack_wait=self.spec.ack_wait,
-            max_ack_pending=10_000,
-            filter_subjects=self.spec.subjects,
-        )
-        try:
-            await self.js.consumer_info(self.stream_name, self.spec.name)
-            await self.js.add_consumer(self.stream_name, config)  # same name: updates the filter
-        except NotFoundError:
-            await self.js.add_consumer(self.stream_name, config)
+        for partition in range(self.partitions):
+            config = ConsumerConfig(
+                durable_name=self.spec.durable(partition),
+                ack_policy=AckPolicy.EXPLICIT,  # never the auto-terminate default: we ack, or retry in place
+                deliver_policy=DeliverPolicy.ALL,
+                max_deliver=-1,  # our own bound counts handler failures; redeliveries after a crash are not one
+                ack_wait=self.spec.ack_wait,
+                max_ack_pending=self.spec.batch_size,  # one batch in flight
+                filter_subjects=self.spec.type_subjects(str(partition)),
+            )
+            try:
+                await self.js.consumer_info(self.stream_name, config.durable_name or "")
+                await self.js.add_consumer(self.stream_name, config)  # same name: updates the filter
+            except NotFoundError:
+                await self.js.add_consumer(self.stream_name, config)
+        with contextlib.suppress(NotFoundError):  # the unpartitioned consumer of earlier versions (drained first)
+            await self.js.delete_consumer(self.stream_name, self.spec.name)
+
+    async def pending(self) -> int:
+        """Messages not yet acknowledged, over every partition (0: caught up)."""
+        total = 0
+        for partition in range(self.partitions):
+            info = await self.js.consumer_info(self.stream_name, self.spec.durable(partition))
+            total += (info.num_pending or 0) + (info.num_ack_pending or 0)
+        return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure()
-        sub = await self.js.pull_subscribe_bind(durable=self.spec.name, stream=self.stream_name)
+        while not stop.is_set():  # JetStream busy or away at start: keep trying, never give the consumer up
+            try:
+                await self.ensure()
+                break
+            except Exception as exc:
+                log.warning("declaring %s failed, retrying: %r", self.spec.name, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick)
+        dsn = asyncpg_dsn(self.engine.url.render_as_string(hide_password=False))
+        leases = self._leases = Leases(dsn, self.schema, self.spec.name, self.partitions)
         lag_task = asyncio.create_task(self._watch_lag(stop))
         try:
             while not stop.is_set():
+                try:
+                    await self._rebalance(leases, stop)
+                except Exception as exc:  # the database is away: give every partition up, try again
+                    log.warning("leases of %s lost: %r", self.spec.name, exc)
+                    await self._give_up_all(leases)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick)
+        finally:
+            lag_task.cancel()
+            for event in self._leaving.values():
+                event.set()
+            if self._workers:
+                await asyncio.wait(self._workers.values())
+            await leases.drop()
+
+    async def _rebalance(self, leases: Leases, stop: asyncio.Event) -> None:
+        if leases.conn is None:
+            await leases.connect()
+        elif not await leases.alive():
+            raise ConnectionError("lease connection does not answer")
+        for partition in [p for p, task in self._workers.items() if task.done()]:
+            del self._workers[partition]
+            self._leaving.pop(partition, None)
+            if partition in leases.held:
+                await leases.release(partition)
+        share = await leases.share()
+        mine = sorted(self._workers)
+        staying = [p for p in mine if not self._leaving[p].is_set()]
+        for partition in staying[share:]:  # more than the fair share: hand over after the batch in flight
+            self._leaving[partition].set()
+        if len(mine) < share:
+            for partition in leases.preferred(share):
+                if len(self._workers) >= share:
+                    break
+                if partition not in self._workers and await leases.acquire(partition):
+                    self._leaving[partition] = asyncio.Event()
+                    self._workers[partition] = asyncio.create_task(
+                        self._pull(partition, stop), name=f"{self.spec.durable(partition)}")
+
+    async def _give_up_all(self, leases: Leases) -> None:
+        """Stop every pull loop (a batch being applied finds its lease gone and goes back to JetStream)."""
+        for event in self._leaving.values():
+            event.set()
+        await leases.drop()
+        if self._workers:
+            await asyncio.wait(self._workers.values())
+        self._workers.clear()
+        self._leaving.clear()
+
+    def _stopping(self, partition: int, stop: asyncio.Event) -> bool:
+        leaving = self._leaving.get(partition)
+        return stop.is_set() or leaving is None or leaving.is_set()
+
+    async def _pull(self, partition: int, stop: asyncio.Event) -> None:
+        durable = self.spec.durable(partition)
+        sub = await self.js.pull_subscribe_bind(durable=durable, stream=self.stream_name)
+        try:
+            info = await self.js.consumer_info(self.stream_name, durable)
+            if info.num_ack_pending:
+                # The previous holder's batch is unacknowledged: it comes back after ack_wait (redeliveries come
+                # before new messages), and nothing newer may be fetched before it.
+                await self._sleep(partition, stop, self.spec.ack_wait + 0.5)
+            while not self._stopping(partition, stop):
                 try:
                     msgs = await sub.fetch(self.spec.batch_size, timeout=1.0)
                 except (NatsTimeoutError, TimeoutError):
                     continue
                 except Exception as exc:
-                    log.warning("fetch failed for %s: %r", self.spec.name, exc)
-                    await asyncio.sleep(0.5)
+                    log.warning("fetch failed for %s: %r", durable, exc)
+                    await self._sleep(partition, stop, 0.5)
                     continue
-                try:
-                    await self.handle_batch(msgs)
-                except Exception as exc:  # database down: nothing was committed, let JetStream redeliver
-                    log.warning("batch failed for %s, redelivering: %r", self.spec.name, exc)
-                    for msg in msgs:
-                        with contextlib.suppress(Exception):
-                            await msg.nak(delay=1.0)
+                await self.handle_batch(partition, msgs, stop)
+        except Exception as exc:
+            log.warning("pull loop of %s ended: %r", durable, exc)
         finally:
-            lag_task.cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def handle_batch(self, msgs: Sequence[Msg]) -> None:
-        """Apply a fetched batch in one transaction (each message in its own savepoint), then ack/nak."""
-        events = []
-        for msg in msgs:
-            headers = dict(msg.headers or {})
-            events.append(from_message(headers, msg.data,
-                                       read_body=self.spec.handler_for(headers.get("ce-type", "")) is not None))
-        async with self.engine.begin() as conn:
-            results = await self._apply_together(conn, events)
-            if results is None:
-                results = [await self._apply(conn, event) for event in events]
-        crash_point("consumer.after_commit")
-        DEAD_LETTERS.labels(self.spec.name).inc(sum(r.outcome is Outcome.DEAD for r in results))
-        for msg, result in zip(msgs, results, strict=True):
-            if result.outcome in (Outcome.WAIT, Outcome.RETRY):
-                await msg.nak(delay=result.delay)
-            else:
-                await msg.ack()
+    async def _sleep(self, partition: int, stop: asyncio.Event, seconds: float) -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self._stopping(partition, stop):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.1))
+
+    async def handle_batch(self, partition: int, msgs: Sequence[Msg], stop: asyncio.Event) -> None:
+        """Apply a fetched batch in stream order, in one transaction per attempt; ack what committed. A handler
+        failure below the bound, or a database failure, keeps the rest of the batch and retries it in place."""
+        todo = [(msg, from_message(dict(msg.headers or {}), msg.data)) for msg in msgs]
+        async with self._in_progress(todo):
+            while todo:
+                if stop.is_set():
+                    break
+                try:
+                    async with self.engine.begin() as conn:
+                        await self._hold(conn, partition)
+                        events = [event for _, event in todo]
+                        results = await self._apply_together(conn, events)
+                        if results is None:
+                            results = await self._apply_in_order(conn, events)
+                        crash_point("consumer.before_commit")
+                except LeaseLost:
+                    break
+                except Exception as exc:  # database down, deadlock: nothing was committed; keep the batch
+                    log.warning("batch of %s failed, retrying it: %r", self.spec.durable(partition), exc)
+                    if stop.is_set():
+                        break
+                    await self._sleep_holding(partition, stop, 1.0)
+                    continue
+                crash_point("consumer.after_commit")
+                DEAD_LETTERS.labels(self.spec.name).inc(sum(r.outcome is Outcome.DEAD for r in results))
+                done = [r for r in results if r.outcome is not Outcome.RETRY]
+                for msg, _ in todo[:len(done)]:
+                    await msg.ack()
+                todo[:] = todo[len(done):]
+                if results and results[-1].outcome is Outcome.RETRY:
+                    await self._sleep_holding(partition, stop, results[-1].delay)
+                    if stop.is_set():
+                        break
+        for msg, _ in todo:  # not applied: back to JetStream for whoever holds the partition next
+            with contextlib.suppress(Exception):
+                await msg.nak()
+
+    async def _sleep_holding(self, partition: int, stop: asyncio.Event, seconds: float) -> None:
+        """Wait before a retry while the lease is held (giving the partition up ends the wait)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not stop.is_set() and self._leases is not None and partition in self._leases.held:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.1))
+
+    @contextlib.asynccontextmanager
+    async def _in_progress(self, todo: list[tuple[Msg, RecordedEvent]]) -> AsyncIterator[None]:
+        """Tell JetStream every ack_wait/3 that the batch's remaining messages are still being worked on."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(self.spec.ack_wait / 3)
+                for msg, _ in list(todo):
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
+
+        task = asyncio.create_task(keep())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    async def _hold(self, conn: AsyncConnection, partition: int) -> None:
+        """One applier per partition at a time (a transaction lock), and only the lease holder (checked inside the
+        transaction, so a replica that lost its lease commits nothing)."""
+        leases = self._leases
+        if leases is None or partition not in leases.held or partition not in self._leaving:
+            raise LeaseLost(partition)
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:c, :p)"),
+                           {"c": lock_class(self.schema, self.spec.name, "apply"), "p": partition})
+        held = await conn.execute(text(LEASE_HELD_SQL), {"c": leases.lease_class, "p": partition, "pid": leases.pid})
+        if not held.scalar_one():
+            raise LeaseLost(partition)
 
     async def _apply_together(self, conn: AsyncConnection, events: list[RecordedEvent]) -> list[_Result] | None:
-        """The batch handler's path: one inbox query, one version claim and one handler call for the whole batch.
-        Replicas of this consumer take turns (a transaction-scoped lock), so claims cannot race. None: the handler
-        failed, nothing of it was kept, apply one by one."""
+        """The batch path: one inbox query, one version claim and one handler call for the whole batch. None: the
+        handler failed, nothing of it was kept, apply one by one."""
         s, name = self.schema, self.spec.name
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                           {"k": zlib.crc32(f"povguard.consumer.{s}.{name}".encode())})
         seen = await conn.execute(text(f"SELECT event_id FROM {s}.inbox WHERE consumer = :c AND event_id = ANY(:ids)"),
                                   {"c": name, "ids": [e.id for e in events]})
         done = {row[0] for row in seen}
@@ -180,15 +361,12 @@ class Consumer:
         claimed: list[RecordedEvent] = []
         for event in events:
             key = (event.source, event.stream.type, event.stream.id)
-            current = version.get(key, 0)
-            if event.id in done or event.version <= current:
+            if event.id in done or event.version <= version.get(key, 0):  # never backwards
                 results.append(_Result(Outcome.DUPLICATE))
-            elif event.version == current + 1:
+            else:
                 version[key] = event.version
                 claimed.append(event)
                 results.append(_Result(Outcome.APPLIED))
-            else:
-                results.append(_Result(Outcome.WAIT, self.spec.order_wait))
         if not claimed:
             self._count(results)
             return results
@@ -206,18 +384,21 @@ class Consumer:
                 SELECT :c, * FROM unnest(CAST(:e AS uuid[]), CAST(:src AS text[]), CAST(:p AS bigint[]))"""),
                 {"c": name, "e": [e.id for e in claimed], "src": [e.source for e in claimed],
                  "p": [e.position for e in claimed]})
-            moved = {(e.source, e.stream.type, e.stream.id) for e in claimed}
+            moved = sorted({(e.source, e.stream.type, e.stream.id) for e in claimed})
             await conn.execute(text(f"""
                 INSERT INTO {s}.consumer_streams (consumer, source, stream_type, stream_id, version)
                 SELECT :c, * FROM unnest(CAST(:src AS text[]), CAST(:t AS text[]), CAST(:i AS text[]),
                                          CAST(:v AS int[]))
-                ON CONFLICT (consumer, source, stream_type, stream_id) DO UPDATE SET version = EXCLUDED.version"""),
+                ON CONFLICT (consumer, source, stream_type, stream_id)
+                DO UPDATE SET version = GREATEST({s}.consumer_streams.version, EXCLUDED.version)"""),
                 {"c": name, "src": [k[0] for k in moved], "t": [k[1] for k in moved], "i": [k[2] for k in moved],
                  "v": [version[k] for k in moved]})
             await conn.execute(text(f"DELETE FROM {s}.consumer_failures WHERE consumer = :c AND event_id = ANY(:e)"),
                                {"c": name, "e": [e.id for e in claimed]})
             await savepoint.commit()
         except Exception as exc:
+            if is_retryable(exc):  # a deadlock or an outage is nobody's fault: the whole batch again, in place
+                raise
             if savepoint.is_active:
                 await savepoint.rollback()
             log.info("batch of %s failed, applying one by one: %r", name, exc)
@@ -226,8 +407,17 @@ class Consumer:
         self.batches += 1
         return results
 
+    async def _apply_in_order(self, conn: AsyncConnection, events: list[RecordedEvent]) -> list[_Result]:
+        """One event at a time, up to the first that is to be retried (nothing after it: the stream's order)."""
+        results: list[_Result] = []
+        for event in events:
+            results.append(await self._apply(conn, event))
+            if results[-1].outcome is Outcome.RETRY:
+                break
+        return results
+
     async def _dispatch(self, conn: AsyncConnection, claimed: list[RecordedEvent]) -> None:
-        """The per-type handlers over a claimed batch, in order; events nobody handles cost nothing here."""
+        """The per-type handlers over a claimed batch, in order."""
         for event in claimed:
             handler = self.spec.handler_for(event.type)
             if handler is None:
@@ -262,12 +452,10 @@ class Consumer:
                 return _Result(Outcome.DUPLICATE)
             savepoint = await conn.begin_nested()
             try:
-                claimed = await self._claim(conn, event)
-                if claimed is not None:
+                if not await self._claim(conn, event):
                     await savepoint.rollback()
-                    if claimed is Outcome.DUPLICATE:
-                        CONSUMER_DUPLICATES.labels(name).inc()
-                    return _Result(claimed, self.spec.order_wait)
+                    CONSUMER_DUPLICATES.labels(name).inc()
+                    return _Result(Outcome.DUPLICATE)
                 handler = self.spec.handler_for(event.type)
                 if handler is not None:
                     await handler(conn, event)
@@ -278,6 +466,8 @@ class Consumer:
                 )
                 await savepoint.commit()
             except Exception as exc:
+                if is_retryable(exc):
+                    raise
                 if savepoint.is_active:
                     await savepoint.rollback()
                 return await self._failed(conn, event, exc)
@@ -289,27 +479,16 @@ class Consumer:
             self.applied += 1
             return _Result(Outcome.APPLIED)
 
-    async def _claim(self, conn: AsyncConnection, event: RecordedEvent) -> Outcome | None:
-        """Move the stream's applied version from v-1 to v, or say why not. The row lock held until commit
-        keeps two replicas from applying the same stream's events at once."""
-        key = {"c": self.spec.name, "src": event.source, "t": event.stream.type, "i": event.stream.id,
-               "v": event.version}
-        s = self.schema
-        if event.version == 1:
-            row = await conn.execute(
-                text(f"INSERT INTO {s}.consumer_streams (consumer, source, stream_type, stream_id, version) "
-                     "VALUES (:c, :src, :t, :i, 1) ON CONFLICT DO NOTHING RETURNING 1"), key)
-        else:
-            row = await conn.execute(
-                text(f"UPDATE {s}.consumer_streams SET version = :v WHERE consumer = :c AND source = :src "
-                     "AND stream_type = :t AND stream_id = :i AND version = :v - 1 RETURNING 1"), key)
-        if row.first() is not None:
-            return None
-        current = await conn.execute(
-            text(f"SELECT version FROM {s}.consumer_streams WHERE consumer = :c AND source = :src "
-                 "AND stream_type = :t AND stream_id = :i"), key)
-        version = current.scalar_one_or_none() or 0
-        return Outcome.DUPLICATE if version >= event.version else Outcome.WAIT
+    async def _claim(self, conn: AsyncConnection, event: RecordedEvent) -> bool:
+        """Move the stream's applied version up to the event's; False if it is there already (never backwards)."""
+        row = await conn.execute(
+            text(f"""INSERT INTO {self.schema}.consumer_streams (consumer, source, stream_type, stream_id, version)
+                     VALUES (:c, :src, :t, :i, :v)
+                     ON CONFLICT (consumer, source, stream_type, stream_id) DO UPDATE SET version = EXCLUDED.version
+                     WHERE {self.schema}.consumer_streams.version < EXCLUDED.version RETURNING 1"""),
+            {"c": self.spec.name, "src": event.source, "t": event.stream.type, "i": event.stream.id,
+             "v": event.version})
+        return row.first() is not None
 
     async def _failed(self, conn: AsyncConnection, event: RecordedEvent, exc: Exception) -> _Result:
         name, s = self.spec.name, self.schema
@@ -345,15 +524,14 @@ class Consumer:
     async def _watch_lag(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(Exception):
-                info = await self.js.consumer_info(self.stream_name, self.spec.name)
-                CONSUMER_LAG.labels(self.spec.name).set((info.num_pending or 0) + (info.num_ack_pending or 0))
+                CONSUMER_LAG.labels(self.spec.name).set(await self.pending())
                 async with self.engine.connect() as conn:
                     n = await conn.execute(
                         text(f"SELECT count(*) FROM {self.schema}.dead_letters "
                              "WHERE consumer = :c AND resolved_at IS NULL"), {"c": self.spec.name})
                     DEAD_LETTERS.labels(self.spec.name).set(n.scalar_one())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+                await asyncio.wait_for(stop.wait(), 2.0)
 
 
 def event_as_json(event: RecordedEvent) -> dict[str, Any]:

@@ -68,5 +68,6 @@ class RecordedEvent:
 
     @property
     def subject(self) -> str:
-        """NATS subject: ev.<service>.<event_type>.<township_code>."""
+        """ev.<service>.<event_type>.<township_code>: the NATS subject less its partition token (the relay adds
+        it: partitions.py); dead letters record this form."""
         return f"ev.{self.source}.{self.type}.{self.township}"

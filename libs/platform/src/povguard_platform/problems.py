@@ -185,6 +185,12 @@ def is_outage(exc: BaseException) -> bool:
     return False
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """An outage, a deadlock or a serialization failure: the same work may simply be done again (consumers retry
+    their batch whole, never counting it against a handler)."""
+    return is_outage(exc) or (isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     from povguard_platform.errors import DomainConflict, DomainForbidden, DomainNotFound, RuleViolations
     from povguard_platform.eventstore import ConcurrencyError

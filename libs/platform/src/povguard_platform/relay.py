@@ -13,16 +13,23 @@ import asyncpg
 from nats.js import JetStreamContext
 from opentelemetry import trace
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from povguard_platform.bus import to_message
+from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.eventstore import EventStore
 from povguard_platform.faults import crash_point
 from povguard_platform.metrics import RELAY_DELAY, RELAY_LAG, RELAY_PUBLISHED
+from povguard_platform.partitions import DEFAULT_PARTITIONS, household_named, partition_key, partition_of
 from povguard_platform.telemetry import context_from_traceparent
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("povguard.relay")
+
+
+def lock_key(schema: str) -> int:
+    """The session advisory lock whose holder is a service's relay leader (also read by `povguard status`)."""
+    return zlib.crc32(f"povguard.relay.{schema}".encode())
 
 
 class Relay:
@@ -38,6 +45,7 @@ class Relay:
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         publish_timeout: float = 10.0,
+        partitions: int = DEFAULT_PARTITIONS,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -47,7 +55,9 @@ class Relay:
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
         self._wake = asyncio.Event()
-        self._lock_key = zlib.crc32(f"povguard.relay.{store.schema}".encode())
+        self._lock_key = lock_key(store.schema)
+        self.partitions = partitions
+        self._first_household: dict[StreamRef, str | None] = {}  # a stream's partition never changes: cache it
         self.published = 0  # events acknowledged by JetStream since start (for tests and benchmarks)
 
     async def checkpoint(self) -> int:
@@ -63,13 +73,14 @@ class Relay:
                 row = await conn.execute(text(f"SELECT position FROM {self.store.schema}.relay_checkpoint"))
                 after = int(row.scalar_one())
                 events = await self.store.read_after(conn, after, self.batch_size)
+                partitions = await self._partitions(conn, events)
             if not events:
                 RELAY_LAG.labels(self.store.schema).set(0)
                 return total
             crash_point("relay.before_publish")
             futures = []
-            for event in events:
-                subject, headers, body = to_message(event)
+            for event, partition in zip(events, partitions, strict=True):
+                subject, headers, body = to_message(event, partition)
                 with tracer.start_as_current_span(
                     f"publish {event.type}",
                     context=context_from_traceparent(event.traceparent),
@@ -93,6 +104,27 @@ class Relay:
             RELAY_LAG.labels(self.store.schema).set(await self._lag(events[-1].position))
             self.published += sum(1 for a in acks if not a.duplicate)
             total += len(events)
+
+    async def _partitions(self, conn: AsyncConnection, events: list[RecordedEvent]) -> list[int]:
+        """Each event's partition, fixed by its stream's first event (partitions.py); one query per batch for the
+        streams whose first event is neither in the batch nor in the cache."""
+        known = self._first_household
+        if len(known) > 200_000:
+            known.clear()
+        for event in events:
+            if event.version == 1:
+                known[event.stream] = household_named(event)
+        missing = sorted({e.stream for e in events if e.stream not in known and e.stream.type != "household"},
+                         key=str)
+        if missing:
+            rows = await conn.execute(text(f"""
+                SELECT e.stream_type, e.stream_id, e.data->>'household_id' FROM {self.store.schema}.events e
+                JOIN unnest(CAST(:t AS text[]), CAST(:i AS text[])) AS u(t, i)
+                  ON e.stream_type = u.t AND e.stream_id = u.i AND e.version = 1"""),
+                {"t": [s.type for s in missing], "i": [s.id for s in missing]})
+            for r in rows:
+                known[StreamRef(r[0], r[1])] = r[2]
+        return [partition_of(partition_key(e.stream, known.get(e.stream)), self.partitions) for e in events]
 
     def _notified(self) -> None:
         """An append committed: until the round that publishes it says otherwise, the relay is behind."""

@@ -8,8 +8,10 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from povguard_platform.partitions import DEFAULT_PARTITIONS
 
 DEV_JWT_SECRET = "povguard-development-secret-not-for-production"
 MIN_JWT_SECRET_BYTES = 32  # an HS256 key at least as long as the hash output (RFC 7518 §3.2)
@@ -38,6 +40,9 @@ class Settings(BaseSettings):
     duplicate_window_seconds: float = 24 * 3600
     # Copies of the events stream on a JetStream cluster (3 on a 3-node cluster: a node may die without loss).
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    # Partitions of every consumer (partitions.py): the same for every service and replica; drain before changing.
+    partitions: int = Field(default=DEFAULT_PARTITIONS, ge=1, le=256,
+                            validation_alias=AliasChoices("povguard_partitions", "partitions"))
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "povguard"
     jwt_audience: str = "povguard"

@@ -48,13 +48,14 @@ async def start_runtime(runtime: ServiceRuntime) -> None:
                         settings.stream_replicas)
     if not settings.run_background:
         return
-    runtime.relay = Relay(runtime.engine, runtime.store, runtime.js, settings.stream_name)
+    runtime.relay = Relay(runtime.engine, runtime.store, runtime.js, settings.stream_name,
+                          partitions=settings.partitions)
     dsn = asyncpg_dsn(settings.database_url_for(d.name))
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(dsn, runtime.stop), name=f"{d.name}-relay"))
     for work in d.background:
         runtime.tasks.append(asyncio.create_task(work(runtime), name=f"{d.name}-{work.__name__}"))
     for spec in d.consumers:
-        consumer = Consumer(spec, d.name, runtime.engine, runtime.js, settings.stream_name)
+        consumer = Consumer(spec, d.name, runtime.engine, runtime.js, settings.stream_name, settings.partitions)
         runtime.consumers.append(consumer)
         runtime.tasks.append(asyncio.create_task(consumer.run(runtime.stop), name=f"{d.name}-{spec.name}"))
 
@@ -221,7 +222,7 @@ def health_router(definition: ServiceDef) -> APIRouter:
     async def asyncapi() -> dict[str, Any]:
         from povguard_platform.asyncapi import asyncapi_document
 
-        return asyncapi_document(definition)
+        return asyncapi_document(definition)  # never the configured NATS_URL: it may carry credentials
 
     @router.get("/metrics", operation_id="metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:

@@ -42,7 +42,6 @@ PROJECTION = ConsumerSpec(
     handlers={"SampleOpened": on_opened, "SampleIncremented": on_incremented},
     max_attempts=3,
     backoff=(0.05, 0.1, 0.2),
-    order_wait=0.05,
     ack_wait=2.0,
 )
 
@@ -62,6 +61,5 @@ BATCHED = ConsumerSpec(
     batch_size=10,  # several batches, so most go through the batch handler whole
     max_attempts=3,
     backoff=(0.05, 0.1, 0.2),
-    order_wait=0.05,
     ack_wait=2.0,
 )

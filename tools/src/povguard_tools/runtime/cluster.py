@@ -5,12 +5,11 @@ reached the audit ledger (the whole path: append, relay, stream, consumer)."""
 
 from __future__ import annotations
 
-import zlib
-
 import asyncpg
 import nats
 import psutil
 
+from povguard_platform import relay
 from povguard_platform.settings import asyncpg_dsn
 
 
@@ -41,7 +40,7 @@ async def relay_leaders(database_url: str, pg_port: int, pids: dict[str, int],
     try:
         leaders = {}
         for service in services:
-            key = zlib.crc32(f"povguard.relay.{service}".encode())  # as Relay._lock_key
+            key = relay.lock_key(service)
             rows = await conn.fetch("SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
                                     "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 "
                                     "AND l.objid = $1 AND l.objsubid = 1", key)
