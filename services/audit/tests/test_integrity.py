@@ -4,7 +4,6 @@ the full re-check, after rows are edited or deleted directly in PostgreSQL as a 
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from povguard_audit.cli import app as audit_cli
 from povguard_audit.metrics import RECHECK_OK
 from povguard_audit.recheck import recheck
 from povguard_audit.settings import audit_settings
-from povguard_audit.verify import verify_bundle
+from povguard_audit.verify import Report, records, verify_lines
 from povguard_platform.envelope import StreamRef
 from povguard_platform.service import ServiceRuntime
 from povguard_tools.testing import eventually
@@ -48,18 +47,37 @@ async def _ledger_of(stack: Stack, write: Any, ev: Any, count: Any) -> tuple[Ser
     return audit, vkey
 
 
-async def _bundle(audit: ServiceRuntime, **scope: Any) -> dict[str, Any]:
+async def _bundle(audit: ServiceRuntime, **scope: Any) -> list[dict[str, Any]]:
+    """The bundle's lines, as `povguard audit export` streams them."""
     async with audit.engine.connect() as conn:
-        found: dict[str, Any] = await export(conn, **scope)
-        return found
+        return [line async for line in export(conn, **scope)]
 
 
-def _cli_verify(tmp_path: Path, bundle: dict[str, Any], vkey: str) -> tuple[int, str]:
-    path = tmp_path / "bundle.json"
-    path.write_text(json.dumps(bundle))
+def _verify(lines: list[dict[str, Any]], vkey: str, **kw: Any) -> Report:
+    return verify_lines(records(lines), [vkey], **kw)
+
+
+def _entries(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [ln for ln in lines if "entry" in ln and "boundary" not in ln]
+
+
+def _without(lines: list[dict[str, Any]], index: int) -> list[dict[str, Any]]:
+    """The bundle with entry `index` taken out and its end line recounted, as a careful forger would."""
+    out = [ln for ln in lines if ln.get("entry", {}).get("index") != index]
+    out[-1] = {"end": {"entries": len(_entries(out))}}
+    return out
+
+
+def _cli_verify(tmp_path: Path, bundle: list[dict[str, Any]], vkey: str, *args: str) -> tuple[int, str]:
+    path = tmp_path / "bundle.jsonl"
+    path.write_text("".join(line + "\n" for line in records(bundle)))
+    return _cli_verify_file(tmp_path, path, vkey, *args)
+
+
+def _cli_verify_file(tmp_path: Path, path: Path, vkey: str, *args: str) -> tuple[int, str]:
     keyfile = tmp_path / "log.pub"
     keyfile.write_text(vkey + "\n")
-    result = CliRunner().invoke(audit_cli, ["verify", str(path), "--key", str(keyfile)])
+    result = CliRunner().invoke(audit_cli, ["verify", str(path), "--key", str(keyfile), *args])
     return result.exit_code, result.output
 
 
@@ -86,11 +104,13 @@ async def test_an_edited_row_is_named_by_the_recheck_and_by_offline_verification
         stack: Stack, write: Any, ev: Any, count: Any, tmp_path: Path, admin_engine: AsyncEngine) -> None:
     audit, vkey = await _ledger_of(stack, write, ev, count)
     good = await _bundle(audit)
-    assert _cli_verify(tmp_path, good, vkey) == (
-        0, "all 15 entries are consistent with the checkpoint of size 15 signed by the given key\n")
+    code, out = _cli_verify(tmp_path, good, vkey)
+    assert code == 0 and out.startswith("VERIFIED: the whole ledger (15 entries, indices 0..14) rebuilds the "
+                                        "checkpoint of size 15 and each of the 2 checkpoints before it"), out
     household = await _bundle(audit, household="hh-1", include_payloads=True)
-    assert [e["index"] for e in household["entries"]] == [1, 4, 7, 10, 13]
-    assert verify_bundle(household, [vkey]).ok
+    assert [e["entry"]["index"] for e in _entries(household)] == [1, 4, 7, 10, 13]
+    assert _verify(household, vkey).summary().startswith(
+        "VERIFIED: the whole history of household hh-1 as of the checkpoint of size 15 (5 entries, indices 1..13)")
     assert (await recheck(audit.engine, audit_settings())).ok and RECHECK_OK._value.get() == 1
 
     # Someone with database access changes who acted on entry 4, and (later) entry 9.
@@ -103,8 +123,7 @@ async def test_an_edited_row_is_named_by_the_recheck_and_by_offline_verification
 
     code, out = _cli_verify(tmp_path, await _bundle(audit), vkey)
     assert code == 1 and out.startswith("NOT CONSISTENT: first bad entry is 4 (modified)")
-    assert not verify_bundle(await _bundle(audit, household="hh-1"), [vkey]).ok
-    assert verify_bundle(await _bundle(audit, household="hh-1"), [vkey]).first_bad.index == 4  # type: ignore[union-attr]
+    assert _verify(await _bundle(audit, household="hh-1"), vkey).first_bad.index == 4  # type: ignore[union-attr]
 
 
 async def test_a_deleted_row_is_named_missing(stack: Stack, write: Any, ev: Any, count: Any, tmp_path: Path,
@@ -115,7 +134,7 @@ async def test_a_deleted_row_is_named_missing(stack: Stack, write: Any, ev: Any,
     assert (result.ok, result.first_bad_index, result.kind) == (False, 6, "missing")
     code, out = _cli_verify(tmp_path, await _bundle(audit), vkey)
     assert code == 1 and "first bad entry is 6 (missing)" in out
-    report = verify_bundle(await _bundle(audit, household="hh-0"), [vkey])  # 0, 3, [6], 9, 12: the chain breaks
+    report = _verify(await _bundle(audit, household="hh-0"), vkey)  # 0, 3, [6], 9, 12: the chain breaks
     assert report.first_bad is not None and (report.first_bad.index, report.first_bad.kind) == (6, "missing")
 
 
@@ -125,7 +144,7 @@ async def test_a_changed_payload_is_found_and_a_redacted_one_keeps_every_proof(
     async with audit.engine.begin() as conn:  # redaction is the one change the database allows
         assert await ledger.redact(conn, 2, "个人信息删除 (test)")
     assert (await recheck(audit.engine, audit_settings())).ok
-    assert verify_bundle(await _bundle(audit, household="hh-2", include_payloads=True), [vkey]).ok
+    assert _verify(await _bundle(audit, household="hh-2", include_payloads=True), vkey).ok
     await _superuser(admin_engine, "UPDATE audit.payloads SET body = convert_to('{}', 'UTF8') WHERE idx = 11")
     result = await recheck(audit.engine, audit_settings())
     assert (result.ok, result.first_bad_index, result.kind) == (False, 11, "payload-modified")
@@ -135,33 +154,35 @@ async def test_edits_to_the_bundle_itself_are_named(stack: Stack, write: Any, ev
     audit, vkey = await _ledger_of(stack, write, ev, count)
     good = await _bundle(audit)
     part = await _bundle(audit, household="hh-1")
+    at = {ln["entry"]["index"]: n for n, ln in enumerate(good) if "entry" in ln}
 
-    def first(bundle: dict[str, Any]) -> tuple[int, str] | str | None:
-        r = verify_bundle(bundle, [vkey])
+    def first(bundle: list[dict[str, Any]]) -> tuple[int, str] | str | None:
+        r = _verify(bundle, vkey)
         if r.problem:
             return r.problem
         return None if r.first_bad is None else (r.first_bad.index, r.first_bad.kind)
 
     swapped = copy.deepcopy(good)
-    swapped["entries"][5], swapped["entries"][6] = swapped["entries"][6], swapped["entries"][5]
-    assert first(swapped) == (5, "missing") or first(swapped)[1] == "reordered"  # type: ignore[index]
+    swapped[at[5]], swapped[at[6]] = swapped[at[6]], swapped[at[5]]
+    assert first(swapped) == (5, "swapped")
+    assert "entries 5 and 6 are swapped" in _verify(swapped, vkey).summary()
     moved = copy.deepcopy(good)  # entry 5's content presented as entry 6's
-    moved["entries"][6] = {**moved["entries"][5], "index": 6, "leaf_hash": moved["entries"][6]["leaf_hash"]}
+    moved[at[6]] = {**moved[at[5]], "entry": {**moved[at[5]]["entry"], "index": 6},
+                    "leaf_hash": moved[at[6]]["leaf_hash"]}
     assert first(moved) == (6, "modified")
-    dropped = copy.deepcopy(good)
-    del dropped["entries"][7]
-    assert first(dropped) == (7, "missing")
+    assert first(_without(good, 7)) == (7, "missing")
     inserted = copy.deepcopy(good)
-    inserted["entries"].insert(8, inserted["entries"][3])
+    inserted.insert(at[8], inserted[at[3]])
+    inserted[-1] = {"end": {"entries": 16}}
     assert first(inserted) == (3, "inserted")
     backdated = copy.deepcopy(part)
-    backdated["entries"][2]["event_time"] = "2020-01-01T00:00:00.000000Z"
+    [line] = [ln for ln in backdated if ln.get("entry", {}).get("index") == 7]
+    line["entry"]["event_time"] = "2020-01-01T00:00:00.000000Z"
     assert first(backdated) == (7, "modified")
-    gap = copy.deepcopy(part)
-    del gap["entries"][1]
-    assert first(gap) == (4, "missing")
-    assert "no valid signature" in str(first({**good, "checkpoints": [
-        {"note": c["note"].replace("\n15\n", "\n16\n"), "cosignatures": []} for c in good["checkpoints"]]}))
+    assert first(_without(part, 4)) == (4, "missing")
+    assert "no valid signature" in str(first([
+        {"checkpoint": {**ln["checkpoint"], "note": ln["checkpoint"]["note"].replace("\n15\n", "\n16\n")}}
+        if "checkpoint" in ln else ln for ln in good]))
     other_key = "povguard.cn/audit/533123+00000000+" + "A" * 44
     with pytest.raises(ValueError):
-        verify_bundle(good, [other_key])
+        _verify(good, other_key)
