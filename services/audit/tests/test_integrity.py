@@ -3,7 +3,14 @@ the full re-check, after rows are edited or deleted directly in PostgreSQL as a 
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import copy
+import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +22,14 @@ from typer.testing import CliRunner
 from povguard_audit import checkpoints, ledger
 from povguard_audit.bundle import export
 from povguard_audit.cli import app as audit_cli
+from povguard_audit.entry import Entry
 from povguard_audit.metrics import RECHECK_OK
 from povguard_audit.recheck import recheck
 from povguard_audit.settings import audit_settings
 from povguard_audit.verify import Report, records, verify_lines
 from povguard_platform.envelope import StreamRef
 from povguard_platform.service import ServiceRuntime
+from povguard_platform.settings import Settings
 from povguard_tools.testing import eventually
 
 Stack = tuple[ServiceRuntime, ServiceRuntime]
@@ -186,3 +195,140 @@ async def test_edits_to_the_bundle_itself_are_named(stack: Stack, write: Any, ev
     other_key = "povguard.cn/audit/533123+00000000+" + "A" * 44
     with pytest.raises(ValueError):
         _verify(good, other_key)
+
+
+def _forged(line: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """An entry line changed and its leaf hash recomputed, as a careful forger would."""
+    entry = {**line["entry"], **changes}
+    return {**line, "entry": entry, "leaf_hash": base64.b64encode(Entry.from_json(entry).leaf()).decode()}
+
+
+async def test_entries_no_checkpoint_signs_are_named_and_refused(stack: Stack, write: Any, ev: Any, count: Any,
+                                                                 tmp_path: Path) -> None:
+    audit, vkey = await _ledger_of(stack, write, ev, count)
+    good = await _bundle(audit)
+    [last] = [ln for ln in good if ln.get("entry", {}).get("index") == 14]
+
+    # An invented entry appended past the signed head (checkpoint 15), its hash and link made to fit.
+    invented = [*good[:-1], _forged(last, index=15, actor={**last["entry"]["actor"], "user": "编造"},
+                                    prev={"index": 14, "leaf_hash": base64.b64decode(last["leaf_hash"]).hex()}),
+                {"end": {"entries": 16}}]
+    code, out = _cli_verify(tmp_path, invented, vkey)
+    assert code == 1 and out.startswith("UNVERIFIED: 1 entry that no checkpoint in the bundle signs (the latest is "
+                                        "of size 15): 15; pass --accept-unsigned-tail"), out
+    code, out = _cli_verify(tmp_path, invented, vkey, "--accept-unsigned-tail")
+    assert code == 0 and "NOT verified (accepted): 1 entry that no checkpoint in the bundle signs" in out, out
+
+    # The checkpoints trimmed to size 10, then entry 12 rewritten: with its old leaf hash it is named modified;
+    # with a recomputed one it is one of the unsigned entries 10..14, and the bundle fails either way.
+    trimmed = [ln for ln in good if "consistency" not in ln and not (
+        "checkpoint" in ln and "\n15\n" in ln["checkpoint"]["note"])]
+    at12 = next(n for n, ln in enumerate(trimmed) if ln.get("entry", {}).get("index") == 12)
+    rewritten = copy.deepcopy(trimmed)
+    rewritten[at12]["entry"]["actor"]["user"] = "别人"
+    code, out = _cli_verify(tmp_path, rewritten, vkey)
+    assert code == 1 and out.startswith("NOT CONSISTENT: first bad entry is 12 (modified)"), out
+    assert "5 entries no checkpoint in the bundle signs" in out
+    recomputed = copy.deepcopy(trimmed)
+    recomputed[at12] = _forged(recomputed[at12], actor={**recomputed[at12]["entry"]["actor"], "user": "别人"})
+    for args in ((), ("--accept-unsigned-tail",)):
+        code, out = _cli_verify(tmp_path, recomputed, vkey, *args)
+        assert "5 entries that no checkpoint in the bundle signs (the latest is of size 10): 10..14" in out, out
+        assert code == (1 if not args else 0)
+
+
+async def test_a_household_bundle_proves_it_holds_the_whole_history(stack: Stack, write: Any, ev: Any, count: Any,
+                                                                    tmp_path: Path) -> None:
+    audit, vkey = await _ledger_of(stack, write, ev, count)
+    part = await _bundle(audit, household="hh-1")
+    [mapped] = [ln["map"] for ln in part if "map" in ln]
+    assert mapped["index"] == 13 and len(base64.b64decode(mapped["leaf_hash"], validate=True)) == 32
+    code, out = _cli_verify(tmp_path, part, vkey)  # offline, with only the pinned key
+    assert code == 0 and "the whole history of household hh-1" in out, out
+
+    # The latest entry dropped: every remaining entry is in the tree and the chain 1-4-7-10 is unbroken, but the
+    # signed map names 13 as the latest.
+    code, out = _cli_verify(tmp_path, _without(part, 13), vkey)
+    assert code == 1 and out.startswith("NOT CONSISTENT: first bad entry is 13 (missing): the signed household map "
+                                        "names entry 13 as the household's latest as of checkpoint 15"), out
+    # ... nor can the map line be bent to fit, or left out.
+    bent = [{"map": {**mapped, "index": 10, "leaf_hash": next(
+        ln["leaf_hash"] for ln in part if ln.get("entry", {}).get("index") == 10)}} if "map" in ln else ln
+        for ln in _without(part, 13)]
+    code, out = _cli_verify(tmp_path, bent, vkey)
+    assert code == 1 and "the household map proof for hh-1 does not lead to the map root signed" in out, out
+    code, out = _cli_verify(tmp_path, [ln for ln in part if "map" not in ln], vkey)
+    assert code == 1 and "carries no household map proof" in out, out
+
+
+async def test_a_range_bundle_proves_it_holds_every_index(stack: Stack, write: Any, ev: Any, count: Any,
+                                                          tmp_path: Path) -> None:
+    audit, vkey = await _ledger_of(stack, write, ev, count)
+    async with audit.engine.connect() as conn:
+        recorded = dict((await conn.execute(text("SELECT idx, recorded_at FROM audit.ledger"))).all())
+    # the ledger appended the two writes as two batches: entries 0..9 and 10..14, each batch at one time
+    later = await _bundle(audit, since=recorded[10])
+    assert [ln["entry"]["index"] for ln in later if "entry" in ln] == [9, 10, 11, 12, 13, 14]  # 9: the boundary
+    assert _verify(later, vkey).ok
+    span = await _bundle(audit, since=recorded[0], until=recorded[10])
+    assert [ln["entry"]["index"] for ln in _entries(span)] == list(range(10))
+    assert [(ln["entry"]["index"], ln["boundary"]) for ln in span if "boundary" in ln] == [(10, "after")]
+    report = _verify(span, vkey)
+    assert report.ok and report.summary().startswith("VERIFIED: every entry recorded in ["), report.summary()
+    code, out = _cli_verify(tmp_path, _without(span, 5), vkey)
+    assert code == 1 and out.startswith("NOT CONSISTENT: first bad entry is 5 (missing): entries 5..5 of the range "
+                                        "are not in the bundle"), out
+    cut = [ln for ln in span if ln.get("boundary") != "after" and ln.get("entry", {}).get("index") != 9]
+    cut[-1] = {"end": {"entries": 9}}  # the last entry and the boundary after it left out
+    code, out = _cli_verify(tmp_path, cut, vkey)
+    assert code == 1 and "(missing): the range stops at entry 8 without the boundary entry after it" in out, out
+
+
+async def test_a_damaged_bundle_ends_in_one_message(stack: Stack, write: Any, ev: Any, count: Any,
+                                                    tmp_path: Path) -> None:
+    audit, vkey = await _ledger_of(stack, write, ev, count)
+    good = await _bundle(audit, household="hh-1")
+    text_ = "".join(line + "\n" for line in records(good))
+    path = tmp_path / "damaged.jsonl"
+    entry_at = next(n for n, ln in enumerate(good) if "entry" in ln) + 1  # its line number
+
+    def damaged(n: int, **change: Any) -> str:
+        lines = copy.deepcopy(good)
+        lines[n - 1]["entry"] = {**lines[n - 1]["entry"], **change} if change else lines[n - 1]["entry"]
+        return "".join(line + "\n" for line in records(lines))
+
+    missing_key = copy.deepcopy(good)
+    del missing_key[entry_at - 1]["leaf_hash"]
+    bad_b64 = copy.deepcopy(good)
+    bad_b64[entry_at - 1]["inclusion"][0] = "not base64!"
+    cases = {
+        "cut JSON": (text_[: len(text_) // 2], "not JSON (the bundle is cut or damaged)"),
+        "cut at a line": ("".join(line + "\n" for line in records(good[:-1])), "the bundle is cut: it has no end"),
+        "missing key": ("".join(ln + "\n" for ln in records(missing_key)), f"line {entry_at}: the key 'leaf_hash' is "
+                                                                          "missing"),
+        "wrong type": (damaged(entry_at, index="x"), f"line {entry_at}: a value of the wrong type or form"),
+        "bad base64": ("".join(ln + "\n" for ln in records(bad_b64)), f"line {entry_at}: bad base64"),
+        "format 1": (json.dumps({"format": "povguard-audit-bundle/1", "entries": []}), "format 1 (one JSON object) "
+                                                                                        "is no longer read"),
+        "not a bundle": ("[1, 2]\n", "line 1: each line is a JSON object"),
+    }
+    for name, (content, message) in cases.items():
+        path.write_text(content)
+        code, out = _cli_verify_file(tmp_path, path, vkey)
+        assert code == 3 and out.startswith("UNREADABLE BUNDLE: ") and message in out, (name, out)
+        assert "Traceback" not in out and out.count("\n") == 1, (name, out)
+
+
+async def test_the_readme_audit_commands_work_as_written(stack: Stack, write: Any, ev: Any, count: Any,
+                                                         tmp_path: Path, settings: Settings) -> None:
+    _, vkey = await _ledger_of(stack, write, ev, count)
+    [line] = [ln for ln in (Path(__file__).parents[3] / "README.md").read_text().splitlines()
+              if "povguard audit export" in ln]
+    env = {**os.environ, "AUDIT_DATABASE_URL": settings.database_url_for("audit")}
+    bin_dir = Path(sys.executable).parent
+    for command in line.split("&&"):
+        argv = [a.replace("<vkey>", vkey) for a in shlex.split(command)]
+        argv[0] = str(bin_dir / Path(argv[0]).name)
+        done = await asyncio.to_thread(subprocess.run, argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)
+    assert done.stdout.startswith("VERIFIED: the whole ledger (15 entries, indices 0..14)"), done.stdout
