@@ -323,7 +323,7 @@ async def test_the_readme_audit_commands_work_as_written(stack: Stack, write: An
                                                          tmp_path: Path, settings: Settings) -> None:
     _, vkey = await _ledger_of(stack, write, ev, count)
     [line] = [ln for ln in (Path(__file__).parents[3] / "README.md").read_text().splitlines()
-              if "povguard audit export" in ln]
+              if "povguard audit export bundle.json &&" in ln]  # the registry section's line
     env = {**os.environ, "AUDIT_DATABASE_URL": settings.database_url_for("audit")}
     bin_dir = Path(sys.executable).parent
     for command in line.split("&&"):
