@@ -67,7 +67,7 @@ async def test_checkpoints_proofs_and_keys(api: Api, write: Any, ev: Any,
     for index in range(12):
         p = (await client.get("/v1/audit/proofs/inclusion", params={"index": index}, headers=auth())).json()
         assert p["tree_size"] == 12
-        assert merkle.verify_inclusion(bytes.fromhex(p["leaf_hash"]), index, 12,
+        assert merkle.verify_inclusion(base64.b64decode(p["leaf_hash"]), index, 12,
                                        [base64.b64decode(x) for x in p["proof"]], root12)
     bad = await client.get("/v1/audit/proofs/inclusion", params={"index": 12}, headers=auth())
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"

@@ -222,7 +222,7 @@ async def inclusion_proof(runtime: Runtime, actor: CurrentActor, index: Annotate
         [proof] = await ledger.inclusion_proofs(conn, [index], size)
         leaf = (await ledger.nodes(conn, [(0, index)]))[(0, index)]
         root = await ledger.root_at(conn, size)
-    return InclusionProof(leaf_index=index, tree_size=size, leaf_hash=leaf.hex(),
+    return InclusionProof(leaf_index=index, tree_size=size, leaf_hash=base64.b64encode(leaf).decode(),
                           root_hash=base64.b64encode(root).decode(), proof=_b64(proof))
 
 
@@ -264,8 +264,8 @@ async def _with_proofs(conn: Any, stored: list[ledger.StoredEntry]) -> tuple[lis
         for s, p in zip(covered, await ledger.inclusion_proofs(conn, [s.entry.index for s in covered],
                                                                 head.tree_size), strict=True):
             proofs[s.entry.index] = InclusionProof(leaf_index=s.entry.index, tree_size=head.tree_size,
-                                                   leaf_hash=s.leaf_hash.hex(), root_hash=root, proof=_b64(p))
-    return [EntryPublic(entry=s.entry.as_json(), leaf_hash=s.leaf_hash.hex(), inclusion=proofs.get(s.entry.index))
+                                                   leaf_hash=_b64([s.leaf_hash])[0], root_hash=root, proof=_b64(p))
+    return [EntryPublic(entry=s.entry.as_json(), leaf_hash=_b64([s.leaf_hash])[0], inclusion=proofs.get(s.entry.index))
             for s in stored], head
 
 
