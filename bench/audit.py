@@ -312,6 +312,7 @@ async def main() -> None:
                                                                     "exported whole")
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--verify-entries", type=int, action="append", help="repeatable (default 1,000,000)")
+    ap.add_argument("--export-max", type=int, default=10**12, help="export only the trees up to this size")
     ap.add_argument("--households", type=int, default=70_000, help="households of the verified bundle")
     ap.add_argument("--out", type=Path, default=Path("var/bench"))
     ap.add_argument("--child-verify", nargs=2, help=argparse.SUPPRESS)
@@ -344,7 +345,8 @@ async def main() -> None:
                     results["ingest"] = await bench_ingest(url, args.ingest, args.batch)
                 else:
                     results["proofs"].append(await bench_proofs(url, n, args.samples))
-                    results["export"].append(await bench_export(url, n))
+                    if n <= args.export_max:
+                        results["export"].append(await bench_export(url, n))
             _partial(args.out, results)
         if not args.only_consumer:
             for n in args.verify_entries or [1_000_000]:
