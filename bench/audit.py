@@ -1,7 +1,10 @@
-"""Audit ledger benchmark: sustained ingest (entries/s) as a ratio to SHA-256 alone and to a raw insert of the same
-rows; inclusion and consistency proof time at a large tree; offline verification of a whole-ledger bundle.
+"""Audit ledger benchmark: sustained ingest (entries/s) as a ratio to SHA-256 alone, to a raw hashlib Merkle tree
+(the append path without the database) and to a raw insert of the same rows; inclusion and consistency proof time
+at large trees; a whole-ledger export (JSON Lines, streamed) and its offline verification, each in a child process
+whose peak RSS is measured.
 
-    python bench/audit.py --ingest 20000 --proof-size 1000000 --verify-entries 1000000 --out var/bench
+    python bench/audit.py --ingest 20000 --proof-size 1000000 --proof-size 10000000 \
+        --verify-entries 1000000 --verify-entries 10000000 --out var/bench
 
 Starts its own durable PostgreSQL in a temporary directory and removes it at the end. Prints a table and writes
 `<out>/audit.json`. Ingest goes through `ledger.append` (the sequencer the consumer uses) in batches; the large tree
@@ -13,12 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import json
 import os
 import platform
 import random
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -35,7 +42,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from povguard_audit import consumers, ledger, merkle, note
 from povguard_audit.entry import Entry, canonical_event
 from povguard_audit.service import SERVICE
-from povguard_audit.verify import BUNDLE_FORMAT, verify_bundle
+from povguard_audit.verify import BUNDLE_FORMAT
 from povguard_platform.actor import Actor, Role
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.ids import uuid7
@@ -89,6 +96,22 @@ async def bench_ingest(url: str, n: int, batch: int) -> dict[str, float]:
         hashlib.sha256(p).digest()
         hashlib.sha256(b"\x00" + p[:400]).digest()
     sha_rate = n / (time.perf_counter() - started)
+    # The append path without the database: the ledger's CompactTree, and a bare hashlib stack of the same leaves.
+    leaves = [hashlib.sha256(b"\x00" + p[:400]).digest() for p in payloads]
+    started = time.perf_counter()
+    tree = merkle.CompactTree()
+    for leaf in leaves:
+        tree.append(leaf)
+    compact_rate = n / (time.perf_counter() - started)
+    started = time.perf_counter()
+    stack: list[tuple[int, bytes]] = []
+    for leaf in leaves:
+        level, h = 0, leaf
+        while stack and stack[-1][0] == level:
+            h = hashlib.sha256(b"\x01" + stack.pop()[1] + h).digest()
+            level += 1
+        stack.append((level, h))
+    hashlib_rate = n / (time.perf_counter() - started)
 
     started = time.perf_counter()
     for i in range(0, n, batch):
@@ -118,6 +141,7 @@ async def bench_ingest(url: str, n: int, batch: int) -> dict[str, float]:
     raw_rate = n / (time.perf_counter() - started)
     await conn2.close()
     return {"entries": n, "batch": batch, "ledger_entries_per_s": ingest_rate, "sha256_only_per_s": sha_rate,
+            "compact_tree_appends_per_s": compact_rate, "raw_hashlib_tree_appends_per_s": hashlib_rate,
             "raw_insert_per_s": raw_rate, "ratio_to_sha256": ingest_rate / sha_rate,
             "ratio_to_raw_insert": ingest_rate / raw_rate}
 
@@ -169,37 +193,113 @@ async def bench_proofs(url: str, size: int, samples: int) -> dict[str, float]:
             "consistency_ms_p99": con[int(len(con) * .99)] * 1e3}
 
 
-def bench_verify(n: int) -> dict[str, float]:
-    """A whole-ledger bundle of n entries (made in memory, written to disk), verified offline from the file."""
+def _peak_rss_mb(argv: list[str]) -> tuple[float, float, str]:
+    """Run a child process; its wall time, peak RSS (MB) and last line of output."""
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode:
+        raise RuntimeError(f"{argv}: {done.stdout[-500:]} {done.stderr[-2000:]}")
+    peak = float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mb"])
+    return elapsed, peak, done.stdout.strip().splitlines()[-1]
+
+
+def _self_peak_mb() -> float:
+    """This process's peak RSS. Not getrusage: Linux carries the parent's peak over fork and exec into ru_maxrss;
+    VmHWM belongs to this process's own address space."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_verify(n: int, households: int) -> dict[str, float]:
+    """A whole-ledger bundle of n entries written line by line (never held), then verified offline from the file by
+    `verify_file` in a child process: time and peak RSS."""
     signer = note.Signer.from_seed("bench.povguard.cn/audit", os.urandom(32))
     now = datetime.now(UTC)
     tree = merkle.CompactTree()
-    docs: list[dict[str, Any]] = []
     last: dict[str, tuple[int, bytes]] = {}
-    for i in range(n):
-        hh = f"hh-{i % 5000}"
-        prev = last.get(hh)
-        e = Entry(i, now, uuid.UUID(int=i + 1), now, "intake", "household", hh, i // 5000 + 1, "VisitRecorded",
-                  "张三", "collector", "533123101", hh, hashlib.sha256(i.to_bytes(8, "big")).digest(),
-                  None if prev is None else prev[0], None if prev is None else prev[1])
-        leaf = e.leaf()
-        tree.append(leaf)
-        last[hh] = (i, leaf)
-        docs.append({**e.as_json(), "leaf_hash": leaf.hex()})
+    path = Path(tempfile.mkdtemp()) / "bundle.jsonl"
+    with path.open("w") as f:
+        f.write(json.dumps({"format": BUNDLE_FORMAT, "origin": "bench.povguard.cn/audit", "kind": "ledger",
+                            "tree_size": n, "scope": {}}) + "\n")
+        lines = []
+        for i in range(n):
+            hh = f"hh-{i % households}"
+            prev = last.get(hh)
+            e = Entry(i, now, uuid.UUID(int=i + 1), now, "intake", "household", hh, i // households + 1,
+                      "VisitRecorded", "张三", "collector", "533123101", hh,
+                      hashlib.sha256(i.to_bytes(8, "big")).digest(),
+                      None if prev is None else prev[0], None if prev is None else prev[1])
+            leaf = e.leaf()
+            tree.append(leaf)
+            last[hh] = (i, leaf)
+            lines.append(json.dumps({"entry": e.as_json(), "leaf_hash": base64.b64encode(leaf).decode()}))
+            if len(lines) == 10_000:
+                f.write("\n".join(lines) + "\n")
+                lines = []
+        f.write("".join(ln + "\n" for ln in lines) + json.dumps({"end": {"entries": n}}) + "\n")
     body = note.checkpoint_body("bench.povguard.cn/audit", n, tree.root())
-    bundle = {"format": BUNDLE_FORMAT, "origin": "bench.povguard.cn/audit", "scope": {}, "complete": True,
-              "tree_size": n, "checkpoints": [{"note": note.sign_note(body, [signer]), "cosignatures": []}],
-              "consistency": [], "entries": docs}
-    path = Path(tempfile.mkdtemp()) / "bundle.json"
-    path.write_text(json.dumps(bundle))
-    size_mb = path.stat().st_size / 1e6
-    del bundle, docs
-    started = time.perf_counter()
-    report = verify_bundle(json.loads(path.read_bytes()), [signer.vkey])
-    elapsed = time.perf_counter() - started
-    assert report.ok, report.summary()
+    checkpoint = json.dumps({"checkpoint": {"note": note.sign_note(body, [signer]), "cosignatures": []}})
+    final = path.with_suffix(".final.jsonl")  # the checkpoint line goes after the header
+    with path.open() as src, final.open("w") as dst:
+        dst.write(src.readline() + checkpoint + "\n")
+        shutil.copyfileobj(src, dst)
+    del last, tree
+    size_mb = final.stat().st_size / 1e6
+    elapsed, peak, _ = _peak_rss_mb([sys.executable, __file__, "--child-verify", str(final), signer.vkey])
     shutil.rmtree(path.parent)
-    return {"entries": n, "bundle_mb": size_mb, "verify_s": elapsed, "entries_per_s": n / elapsed}
+    return {"entries": n, "households": households, "bundle_mb": size_mb, "verify_s": elapsed,
+            "entries_per_s": n / elapsed, "peak_rss_mb": peak}
+
+
+def child_verify(path: Path, vkey: str) -> None:
+    from povguard_audit.verify import verify_file
+
+    report = verify_file(path, [vkey])
+    assert report.ok, report.summary()
+    print(json.dumps({"peak_rss_mb": _self_peak_mb(), "summary": report.summary()[:200]}))
+
+
+async def child_export(url: str, path: Path) -> None:
+    from povguard_audit import bundle
+
+    engine = create_async_engine(sqlalchemy_url(url), pool_size=1)
+    n = 0
+    async with engine.connect() as conn:
+        with path.open("w") as f:
+            async for line in bundle.export(conn):
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+                n += 1
+    await engine.dispose()
+    print(json.dumps({"peak_rss_mb": _self_peak_mb(), "lines": n}))
+
+
+async def bench_export(url: str, size: int) -> dict[str, float]:
+    """Sign a checkpoint over the bulk-loaded tree, then export the whole ledger from a child process."""
+    signer = note.Signer.from_seed("bench.povguard.cn/audit", os.urandom(32))
+    conn = await asyncpg.connect(url)
+    engine = create_async_engine(sqlalchemy_url(url), pool_size=1)
+    async with engine.connect() as c:
+        root = await ledger.root_at(c, size)
+    await engine.dispose()
+    body = note.checkpoint_body("bench.povguard.cn/audit", size, root)
+    await conn.execute("INSERT INTO audit.checkpoints (tree_size, root, origin, note) VALUES ($1, $2, $3, $4)",
+                       size, root, "bench.povguard.cn/audit", note.sign_note(body, [signer]))
+    await conn.close()
+    path = Path(tempfile.mkdtemp()) / "export.jsonl"
+    elapsed, peak, _ = _peak_rss_mb([sys.executable, __file__, "--child-export", url, str(path)])
+    size_mb = path.stat().st_size / 1e6
+    shutil.rmtree(path.parent)
+    return {"entries": size, "export_s": elapsed, "entries_per_s": size / elapsed, "bundle_mb": size_mb,
+            "peak_rss_mb": peak}
+
+
+def _partial(out: Path, results: dict[str, Any]) -> None:
+    """What is measured so far (a long run on a shared machine keeps its figures if stopped)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "audit.partial.json").write_text(json.dumps(results, indent=2))
 
 
 async def main() -> None:
@@ -208,34 +308,51 @@ async def main() -> None:
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--consumer", type=int, default=5000, help="events through the consumer path (record())")
     ap.add_argument("--only-consumer", action="store_true", help="run only the consumer-path case")
-    ap.add_argument("--proof-size", type=int, default=1_000_000)
+    ap.add_argument("--proof-size", type=int, action="append", help="repeatable (default 1,000,000); each is also "
+                                                                    "exported whole")
     ap.add_argument("--samples", type=int, default=200)
-    ap.add_argument("--verify-entries", type=int, default=1_000_000)
+    ap.add_argument("--verify-entries", type=int, action="append", help="repeatable (default 1,000,000)")
+    ap.add_argument("--export-max", type=int, default=10**12, help="export only the trees up to this size")
+    ap.add_argument("--households", type=int, default=70_000, help="households of the verified bundle")
     ap.add_argument("--out", type=Path, default=Path("var/bench"))
+    ap.add_argument("--child-verify", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--child-export", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_verify:
+        return child_verify(Path(args.child_verify[0]), args.child_verify[1])
+    if args.child_export:
+        return await child_export(args.child_export[0], Path(args.child_export[1]))
+    proof_sizes = args.proof_size or [1_000_000]
     tmp = Path(tempfile.mkdtemp(prefix="povguard-bench-audit-"))
     pg = EmbeddedPostgres(tmp / "postgres", durable=True)
     pg.start()
     try:
         results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                                   "at": datetime.now(UTC).isoformat()}
-        for name in ("consumer", ) if args.only_consumer else ("consumer", "ingest", "proofs"):
-            url = pg.create_database(f"bench_{name}")
+                                   "at": datetime.now(UTC).isoformat(), "proofs": [], "verify": [], "export": []}
+        cases = [("consumer", 0)] if args.only_consumer else [
+            ("consumer", 0), ("ingest", 0), *(("proofs", n) for n in proof_sizes)]
+        for name, n in cases:
+            url = pg.create_database(f"bench_{name}_{n}")
             await provision(url, ["audit"])  # the bench runs as the superuser; the migrations grant to the roles
             engine = create_async_engine(sqlalchemy_url(url))
             async with engine.begin() as conn:
                 await upgrade(conn, SERVICE.migrations_dir, "audit")
             await engine.dispose()
-            with console.status(f"{name}…"):
+            with console.status(f"{name} {n or ''}…"):
                 if name == "consumer":
                     results["consumer"] = await bench_consumer_path(url, args.consumer, 200)
                 elif name == "ingest":
                     results["ingest"] = await bench_ingest(url, args.ingest, args.batch)
                 else:
-                    results["proofs"] = await bench_proofs(url, args.proof_size, args.samples)
+                    results["proofs"].append(await bench_proofs(url, n, args.samples))
+                    if n <= args.export_max:
+                        results["export"].append(await bench_export(url, n))
+            _partial(args.out, results)
         if not args.only_consumer:
-            with console.status("offline verification…"):
-                results["verify"] = bench_verify(args.verify_entries)
+            for n in args.verify_entries or [1_000_000]:
+                with console.status(f"offline verification of {n:,}…"):
+                    results["verify"].append(bench_verify(n, args.households))
+                _partial(args.out, results)
     finally:
         pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -252,26 +369,35 @@ async def main() -> None:
         console.print(table)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "audit-consumer.json").write_text(json.dumps(results, indent=2))
-        return
-    i, p, v = results["ingest"], results["proofs"], results["verify"]
+        return None
+    i = results["ingest"]
     rows += [
         (f"ledger ingest ({i['entries']} entries, batch {i['batch']})", f"{i['ledger_entries_per_s']:,.0f} /s"),
         ("SHA-256 alone (same entries)", f"{i['sha256_only_per_s']:,.0f} /s"),
+        ("CompactTree appends, no database (same leaves)", f"{i['compact_tree_appends_per_s']:,.0f} /s"),
+        ("raw hashlib tree appends (same leaves)", f"{i['raw_hashlib_tree_appends_per_s']:,.0f} /s"),
         ("raw COPY of the same rows", f"{i['raw_insert_per_s']:,.0f} /s"),
         ("ledger / SHA-256", f"{i['ratio_to_sha256']:.3f}"),
         ("ledger / raw insert", f"{i['ratio_to_raw_insert']:.3f}"),
-        (f"inclusion proof at {p['tree_size']:,} (median / p99)",
-         f"{p['inclusion_ms_median']:.2f} / {p['inclusion_ms_p99']:.2f} ms"),
-        (f"consistency proof at {p['tree_size']:,} (median / p99)",
-         f"{p['consistency_ms_median']:.2f} / {p['consistency_ms_p99']:.2f} ms"),
-        (f"offline verify, {v['entries']:,}-entry bundle ({v['bundle_mb']:.0f} MB)", f"{v['verify_s']:.1f} s"),
     ]
+    for p in results["proofs"]:
+        rows += [(f"inclusion proof at {p['tree_size']:,} (median / p99)",
+                  f"{p['inclusion_ms_median']:.2f} / {p['inclusion_ms_p99']:.2f} ms"),
+                 (f"consistency proof at {p['tree_size']:,} (median / p99)",
+                  f"{p['consistency_ms_median']:.2f} / {p['consistency_ms_p99']:.2f} ms")]
+    for x in results["export"]:
+        rows.append((f"export, whole ledger of {x['entries']:,} ({x['bundle_mb']:.0f} MB JSON Lines)",
+                     f"{x['export_s']:.1f} s, peak RSS {x['peak_rss_mb']:.0f} MB"))
+    for v in results["verify"]:
+        rows.append((f"offline verify, {v['entries']:,} entries, {v['households']:,} households "
+                     f"({v['bundle_mb']:.0f} MB)", f"{v['verify_s']:.1f} s, peak RSS {v['peak_rss_mb']:.0f} MB"))
     for r in rows:
         table.add_row(*r)
     console.print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "audit.json").write_text(json.dumps(results, indent=2))
     console.print(f"written to {args.out / 'audit.json'}")
+    return None
 
 
 if __name__ == "__main__":

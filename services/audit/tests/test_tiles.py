@@ -123,27 +123,29 @@ async def test_verify_a_household_against_a_tile_mirror_offline(
     await client.post("/v1/audit/checkpoints", headers=auth(Role.COUNTY_BUREAU))
     mirror = tmp_path / "mirror"
     await _mirror(client, mirror, auth())
-    bundle = (await client.get("/v1/audit/bundles", params={"household": "hh-3"}, headers=auth())).json()
+    reply = await client.get("/v1/audit/bundles", params={"household": "hh-3"}, headers=auth())
+    bundle = [json.loads(line) for line in reply.text.splitlines() if line.strip()]  # JSON Lines
     pinned = tmp_path / "log.vkeys"  # in real life from the county's 公示, not from the server
     pinned.write_text("\n".join(k["vkey"] for k in (await client.get(
         "/.well-known/povguard-audit/keys")).json()["keys"]) + "\n")
 
-    def verify(doc: dict[str, Any], key: Path = pinned) -> tuple[int, str]:
-        path = tmp_path / "bundle.json"
-        path.write_text(json.dumps(doc))
+    def verify(lines: list[dict[str, Any]], key: Path = pinned) -> tuple[int, str]:
+        path = tmp_path / "bundle.jsonl"
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
         r = CliRunner().invoke(audit_cli, ["verify", str(path), "--key", str(key), "--tiles", str(mirror)])
         return r.exit_code, r.output
 
-    assert bundle["keys"] == pinned.read_text().split()  # the header's copy, for convenience only
+    entries = [line for line in bundle if "entry" in line]
+    assert bundle[0]["keys"] == pinned.read_text().split()  # the header's copy, for convenience only
     code, out = verify(bundle)
     assert code == 0, out
-    assert f"all {len(bundle['entries'])} entries are in the mirror's log of size {SIZE}" in out
+    assert f"all {len(entries)} entries are in the mirror's log of size {SIZE}" in out
 
     changed = json.loads(json.dumps(bundle))
-    victim = changed["entries"][5]
+    victim = [line for line in changed if "entry" in line][5]["entry"]
     victim["actor"]["user"] = "别人"
-    for doc in changed["entries"]:
-        doc.pop("inclusion", None)  # the mirror check never reads the bundle's proofs
+    for line in changed:
+        line.pop("inclusion", None)  # the mirror check never reads the bundle's proofs
     code, out = verify(changed)
     assert code == 1 and f"entry {victim['index']}: its bytes do not hash to the leaf" in out
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from povguard_audit import merkle, note, witness
-from povguard_audit.verify import verify_bundle
+from povguard_audit.verify import verify_lines
 from povguard_platform.actor import Actor, Role
 from povguard_platform.envelope import StreamRef
 from povguard_platform.service import ServiceRuntime
@@ -51,9 +51,10 @@ async def test_a_witness_cosigns_consistent_checkpoints(api: Api, write: Any, ev
     w = note.Verifier.from_vkey(signer.vkey)
     t = w.verify_line(body, cp["cosignatures"][0])
     assert t is not None and abs(t - datetime.now(UTC).timestamp()) < 60  # every entry below 7 existed before t
-    bundle = (await client.get("/v1/audit/bundles")).json()
+    bundle = await client.get("/v1/audit/bundles")
+    assert bundle.headers["content-type"] == "application/x-ndjson"
     log_keys = [k["vkey"] for k in (await client.get("/v1/audit/keys")).json()]
-    report = verify_bundle(bundle, log_keys, [signer.vkey])
+    report = verify_lines(bundle.text.splitlines(), log_keys, [signer.vkey])
     assert report.ok and report.cosigned_by == ["纪检监察室"]
     bad = await client.post(f"/v1/audit/checkpoints/{cp['id']}/cosignatures", json={"line": "— x AAAA"})
     assert bad.status_code == 422

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
@@ -391,27 +393,46 @@ async def household_dispute(household_id: str, runtime: Runtime, actor: Reader, 
     return Dispute(household=household_id, as_of=as_of, **found)
 
 
-@bundles_router.get("", operation_id="export_bundle")
+@bundles_router.get("", operation_id="export_bundle", response_class=StreamingResponse,
+                    responses={200: {"content": {"application/x-ndjson": {}},
+                                     "description": "the bundle as JSON Lines (`povguard_audit/bundle.py`)"}})
 async def export_bundle(runtime: Runtime, actor: Reader, household: str | None = None,
                         since: datetime | None = None, until: datetime | None = None,
-                        payloads: bool = False, purpose: Purpose = "核查") -> dict[str, Any]:
-    """A bundle for `povguard audit verify`: a household (in the reader's org unit), a time range, or (without
-    either) the whole ledger (these two: an actor of the county). With `payloads` the stored events come along as
-    stored, personal data included: the read is entered in the ledger."""
+                        payloads: bool = False, purpose: Purpose = "核查") -> StreamingResponse:
+    """A bundle for `povguard audit verify`, streamed as JSON Lines: a household (in the reader's org unit), a time
+    range, or (without either) the whole ledger (these two: an actor of the county). With `payloads` the stored
+    events come along as stored, personal data included: the read is entered in the ledger before it starts."""
     async with runtime.engine.connect() as conn:
         place = await _household_in_scope(conn, actor, household) if household is not None else _county()
         if household is None:
             require_org(actor, place)
+    conn = await runtime.engine.connect()
+    lines = bundle.export(conn, household=household, since=since, until=until, include_payloads=payloads)
+    try:
+        header = await anext(lines)
+        if payloads:
+            async with runtime.engine.begin() as rec:
+                n = await bundle.payload_count(rec, header["tree_size"], household=household, since=since,
+                                               until=until)
+                await access.record_read(rec, actor, household=household, view="bundle", entries=n,
+                                         purpose=purpose, township=place)
+    except bundle.NothingSigned as exc:
+        await conn.close()
+        raise NotFound(str(exc)) from exc
+    except BaseException:
+        await conn.close()
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
         try:
-            found: dict[str, Any] = await bundle.export(conn, household=household, since=since, until=until,
-                                                        include_payloads=payloads)
-        except bundle.NothingSigned as exc:
-            raise NotFound(str(exc)) from exc
-    if payloads:
-        async with runtime.engine.begin() as conn:
-            await access.record_read(conn, actor, household=household, view="bundle",
-                                     entries=len(found.get("payloads", {})), purpose=purpose, township=place)
-    return found
+            yield (json.dumps(header, ensure_ascii=False) + "\n").encode()
+            async for line in lines:
+                yield (json.dumps(line, ensure_ascii=False) + "\n").encode()
+        finally:
+            await lines.aclose()
+            await conn.close()
+
+    return StreamingResponse(body(), media_type="application/x-ndjson")
 
 
 @witness_router.post("", operation_id="register_witness", status_code=status.HTTP_201_CREATED)

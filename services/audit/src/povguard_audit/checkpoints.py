@@ -43,10 +43,11 @@ class StoredCheckpoint:
     note: str
     signed_at: datetime
     cosignatures: list[str]
+    map_root: bytes | None = None
 
     @property
     def body(self) -> str:
-        return str(note.checkpoint_body(self.origin, self.tree_size, self.root))
+        return note.split_note(self.note)[0]
 
 
 async def signers(conn: AsyncConnection, settings: AuditSettings) -> list[note.Signer]:
@@ -109,31 +110,33 @@ async def _verifiers(conn: AsyncConnection) -> list[note.Verifier]:
 
 async def latest(conn: AsyncConnection) -> StoredCheckpoint | None:
     row = (await conn.execute(text(
-        "SELECT id, tree_size, root, origin, note, signed_at FROM audit.checkpoints "
+        "SELECT id, tree_size, root, origin, note, signed_at, map_root FROM audit.checkpoints "
         "ORDER BY tree_size DESC, id DESC LIMIT 1"))).first()
     return None if row is None else await _with_cosignatures(conn, row)
 
 
 async def at_size(conn: AsyncConnection, tree_size: int) -> StoredCheckpoint | None:
     row = (await conn.execute(text(
-        "SELECT id, tree_size, root, origin, note, signed_at FROM audit.checkpoints WHERE tree_size = :s "
+        "SELECT id, tree_size, root, origin, note, signed_at, map_root FROM audit.checkpoints WHERE tree_size = :s "
         "ORDER BY id DESC LIMIT 1"), {"s": tree_size})).first()
     return None if row is None else await _with_cosignatures(conn, row)
 
 
 async def all_up_to(conn: AsyncConnection, tree_size: int) -> list[StoredCheckpoint]:
     rows = (await conn.execute(text(
-        "SELECT DISTINCT ON (tree_size) id, tree_size, root, origin, note, signed_at FROM audit.checkpoints "
+        "SELECT DISTINCT ON (tree_size) id, tree_size, root, origin, note, signed_at, map_root FROM audit.checkpoints "
         "WHERE tree_size <= :s ORDER BY tree_size, id DESC"), {"s": tree_size})).all()
     return [await _with_cosignatures(conn, r) for r in rows]
 
 
 async def _with_cosignatures(conn: AsyncConnection, row: object) -> StoredCheckpoint:
-    r = row  # a Row: id, tree_size, root, origin, note, signed_at
+    r = row  # a Row: id, tree_size, root, origin, note, signed_at, map_root
     lines = (await conn.execute(text(
         "SELECT line FROM audit.cosignatures WHERE checkpoint_id = :i ORDER BY received_at, witness"),
         {"i": r[0]})).scalars().all()  # type: ignore[index]
-    return StoredCheckpoint(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4], r[5], list(lines))  # type: ignore[index]
+    map_root = None if r[6] is None else bytes(r[6])  # type: ignore[index]
+    return StoredCheckpoint(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4], r[5], list(lines),  # type: ignore[index]
+                            map_root)
 
 
 async def emit(conn: AsyncConnection, settings: AuditSettings, payload: EventPayload) -> None:
@@ -157,22 +160,27 @@ async def sign(conn: AsyncConnection, settings: AuditSettings) -> StoredCheckpoi
         if prev.tree_size > tree_size:
             await _inconsistent(conn, settings, tree_size, f"the ledger shrank from {prev.tree_size} to {tree_size}")
         body, good = note.verified_by(prev.note, await _verifiers(conn))
-        if not good or note.parse_checkpoint(body) != note.Checkpoint(prev.origin, prev.tree_size, prev.root):
+        parsed = note.parse_checkpoint(body)
+        if not good or (parsed.origin, parsed.size, parsed.root) != (prev.origin, prev.tree_size, prev.root):
             await _inconsistent(conn, settings, tree_size, f"checkpoint {prev.id} has no valid signature")
         proof = await ledger.consistency_proof(conn, prev.tree_size, tree_size)
         if not merkle.verify_consistency(prev.tree_size, prev.root, tree_size, root, proof):
             await _inconsistent(conn, settings, tree_size,
                                 f"tree of size {tree_size} is not consistent with checkpoint size {prev.tree_size}")
-    body = note.checkpoint_body(settings.origin, tree_size, root)
+    # The household map moves on from the last checkpoint that has one (from nothing before the first).
+    mapped = (await conn.execute(text(
+        "SELECT coalesce(max(tree_size), 0) FROM audit.checkpoints WHERE map_root IS NOT NULL"))).scalar_one()
+    map_root = await ledger.update_map(conn, int(mapped), tree_size)
+    body = note.checkpoint_body(settings.origin, tree_size, root, map_root)
     text_ = note.sign_note(body, signing)
     row = (await conn.execute(text(
-        "INSERT INTO audit.checkpoints (tree_size, root, origin, note) VALUES (:s, :r, :o, :n) "
+        "INSERT INTO audit.checkpoints (tree_size, root, origin, note, map_root) VALUES (:s, :r, :o, :n, :m) "
         "RETURNING id, tree_size, root, origin, note, signed_at"),
-        {"s": tree_size, "r": root, "o": settings.origin, "n": text_})).one()
+        {"s": tree_size, "r": root, "o": settings.origin, "n": text_, "m": map_root})).one()
     await emit(conn, settings, CheckpointSigned(origin=settings.origin, tree_size=tree_size,
                                                 root_hash=base64.b64encode(root).decode(), note=text_))
     CHECKPOINTS.inc()
-    return StoredCheckpoint(int(row[0]), tree_size, root, settings.origin, text_, row[5], [])
+    return StoredCheckpoint(int(row[0]), tree_size, root, settings.origin, text_, row[5], [], map_root)
 
 
 async def _inconsistent(conn: AsyncConnection, settings: AuditSettings, tree_size: int, detail: str) -> None:
@@ -210,11 +218,11 @@ async def alert(conn: AsyncConnection, settings: AuditSettings, tree_size: int, 
 async def add_cosignature(conn: AsyncConnection, checkpoint_id: int, line: str) -> str:
     """Record a witness cosignature on a checkpoint, after checking it against the registered witness keys.
     Returns the witness name."""
-    row = (await conn.execute(text("SELECT tree_size, root, origin FROM audit.checkpoints WHERE id = :i"),
+    row = (await conn.execute(text("SELECT note FROM audit.checkpoints WHERE id = :i"),
                               {"i": checkpoint_id})).first()
     if row is None:
         raise LookupError(f"no checkpoint {checkpoint_id}")
-    body = note.checkpoint_body(row[2], int(row[0]), bytes(row[1]))
+    body = note.split_note(row[0])[0]
     witnesses = [note.Verifier.from_vkey(v) for v in
                  (await conn.execute(text("SELECT vkey FROM audit.witnesses"))).scalars().all()]
     for w in witnesses:

@@ -34,6 +34,9 @@ def read_keys(values: list[str]) -> list[str]:
     return keys
 
 
+EXIT_UNREADABLE = 3  # 0 verified, 1 not verified (tampering, unsigned entries), 3 an unreadable bundle or key
+
+
 @app.command()
 def verify(
     bundle: Annotated[Path, typer.Argument(help="a bundle exported by `povguard audit export` or the API")],
@@ -42,23 +45,43 @@ def verify(
     = None,
     tiles: Annotated[str | None, typer.Option(help="a tlog-tiles mirror (directory or URL prefix): recompute each "
                                                    "entry's inclusion from its tiles and pinned checkpoint")] = None,
+    accept_unsigned_tail: Annotated[bool, typer.Option(
+        "--accept-unsigned-tail", help="pass even if some entries are signed by no checkpoint in the bundle "
+                                       "(they are still named, as unverified)")] = False,
 ) -> None:
-    """Check a bundle offline with nothing but the public keys; name the first bad entry or say all is consistent."""
-    from povguard_audit.verify import verify_bundle
+    """Check a bundle offline with nothing but the public keys, in one pass; say what it proved, or name the first
+    bad entry. Exit 0 verified, 1 not verified, 3 an unreadable bundle or key."""
+    from povguard_audit.note import NoteError
+    from povguard_audit.verify import verify_file
 
-    doc = json.loads(bundle.read_bytes())
     if tiles is not None:
         from povguard_audit.mirror import fetcher, verify_against
 
-        mirrored = verify_against(doc, read_keys(key), fetcher(tiles))
+        try:
+            with bundle.open("rb") as lines:
+                mirrored = verify_against((json.loads(line) for line in lines if line.strip()), read_keys(key),
+                                          fetcher(tiles))
+        except (OSError, ValueError) as exc:
+            print(f"UNREADABLE BUNDLE: {exc}")
+            raise typer.Exit(EXIT_UNREADABLE) from None
         print("\n".join(mirrored.lines))
         if not mirrored.ok:
             raise typer.Exit(1)
-    report = verify_bundle(doc, read_keys(key), read_keys(witness_key or []))
+    try:
+        report = verify_file(bundle, read_keys(key), read_keys(witness_key or []),
+                             accept_unsigned_tail=accept_unsigned_tail)
+    except NoteError as exc:
+        print(f"UNREADABLE KEY: {exc}")
+        raise typer.Exit(EXIT_UNREADABLE) from None
+    except OSError as exc:
+        print(f"UNREADABLE BUNDLE: {exc}")
+        raise typer.Exit(EXIT_UNREADABLE) from None
     print(report.summary())
     for finding in sorted(report.findings)[1:6]:
         print(f"  also: entry {finding.index} ({finding.kind}): {finding.detail}")
-    raise typer.Exit(0 if report.ok else 1)
+    if report.unsigned and (report.findings or report.problem):
+        print(f"  also: {report.unsigned_count} entries no checkpoint in the bundle signs")
+    raise typer.Exit(0 if report.ok else EXIT_UNREADABLE if report.malformed else 1)
 
 
 def _engine() -> AsyncEngine:
@@ -80,25 +103,34 @@ def _run(fn: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option(help="where to write the bundle (JSON)")],
+    out: Annotated[Path, typer.Argument(help="where to write the bundle (JSON Lines)")],
     household: str | None = None,
     since: Annotated[datetime | None, typer.Option(help="recorded at or after")] = None,
     until: Annotated[datetime | None, typer.Option(help="recorded before")] = None,
     payloads: Annotated[bool, typer.Option(help="include the stored events")] = False,
 ) -> None:
-    """Export a bundle (household, time range, or the whole ledger) up to the latest signed checkpoint."""
+    """Export a bundle (household, time range, or the whole ledger) up to the latest signed checkpoint, streamed
+    to the file line by line."""
     from povguard_audit import bundle
 
-    async def go(engine: AsyncEngine) -> dict[str, object]:
+    async def go(engine: AsyncEngine) -> tuple[int, int]:
+        entries = tree_size = 0
         async with engine.connect() as conn:
-            found: dict[str, object] = await bundle.export(conn, household=household, since=since, until=until,
-                                                           include_payloads=payloads)
-            return found
+            with out.open("w", encoding="utf-8") as f:
+                async for line in bundle.export(conn, household=household, since=since, until=until,
+                                                include_payloads=payloads):
+                    f.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    tree_size = line.get("tree_size", tree_size)
+                    entries = line["end"]["entries"] if "end" in line else entries
+        return entries, tree_size
 
-    with console.status("exporting…"):
-        doc = _run(go)
-    out.write_text(json.dumps(doc, ensure_ascii=False))
-    console.print(f"{len(doc['entries'])} entries up to checkpoint size {doc['tree_size']} → {out}")  # type: ignore[arg-type]
+    try:
+        with console.status("exporting…"):
+            entries, tree_size = _run(go)
+    except bundle.NothingSigned as exc:
+        console.print(f"nothing to export: {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{entries} entries up to checkpoint size {tree_size} → {out}")
 
 
 @app.command()

@@ -8,6 +8,7 @@ the previous entry of the same household (index and leaf hash), so a gap in one 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,7 +84,14 @@ class Entry:
         )
 
     def canonical(self) -> bytes:
-        return bytes(rfc8785.dumps(self.as_json()))
+        """RFC 8785 bytes. For this object's value types (ASCII keys, strings, integers below 2^53, null) they are
+        what `json.dumps` writes sorted and compact, at a tenth of the reference implementation's cost (the offline
+        verifier hashes every entry); a string with a lone surrogate takes the reference implementation."""
+        doc = self.as_json()
+        try:
+            return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return bytes(rfc8785.dumps(doc))
 
     def leaf(self) -> bytes:
         return bytes(merkle.leaf_hash(self.canonical()))

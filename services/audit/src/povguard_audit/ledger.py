@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_audit import merkle
+from povguard_audit import householdmap, merkle
 from povguard_audit.entry import Entry, canonical_event, entry_for, household_of
 from povguard_platform.auth import placed_sql
 from povguard_platform.envelope import RecordedEvent
@@ -204,3 +204,65 @@ async def redact(conn: AsyncConnection, index: int, reason: str) -> bool:
         text("UPDATE audit.payloads SET body = NULL, redacted_at = now(), redaction_reason = :r "
              "WHERE idx = :i AND body IS NOT NULL RETURNING idx"), {"i": index, "r": reason})
     return row.first() is not None
+
+
+# -- the household map (householdmap.py): nodes versioned by the checkpoint size that wrote them ---------------------
+
+
+def _prefix_bytes(depth: int, prefix: int) -> bytes:
+    return (prefix << (householdmap.KEY_BITS - depth) if depth else 0).to_bytes(32, "big")
+
+
+async def map_nodes(conn: AsyncConnection, coords: Iterable[householdmap.Coord], version: int
+                    ) -> dict[householdmap.Coord, householdmap.Node]:
+    """The map's nodes at these coords as of checkpoint size `version`, in one round trip (absent: empty)."""
+    wanted = {(d, _prefix_bytes(d, p)): (d, p) for d, p in coords}
+    if not wanted:
+        return {}
+    rows = await conn.execute(text(
+        """SELECT DISTINCT ON (n.depth, n.prefix) n.depth, n.prefix, n.hash, n.leaf_key, n.leaf_idx, n.leaf_hash
+           FROM audit.map_nodes n
+           JOIN unnest(CAST(:ds AS smallint[]), CAST(:ps AS bytea[])) AS w(depth, prefix)
+             ON n.depth = w.depth AND n.prefix = w.prefix
+           WHERE n.version <= :v ORDER BY n.depth, n.prefix, n.version DESC"""),
+        {"ds": [k[0] for k in wanted], "ps": [k[1] for k in wanted], "v": version})
+    out: dict[householdmap.Coord, householdmap.Node] = {}
+    for r in rows:
+        leaf = None if r[3] is None else (int.from_bytes(bytes(r[3]), "big"), int(r[4]), bytes(r[5]))
+        out[wanted[(int(r[0]), bytes(r[1]))]] = householdmap.Node(bytes(r[2]), leaf)
+    return out
+
+
+async def update_map(conn: AsyncConnection, since: int, tree_size: int) -> bytes:
+    """Bring the household map from checkpoint size `since` to `tree_size` (under the sequencer lock): only the
+    households with entries in [since, tree_size) are touched. Returns the new root."""
+    rows = await conn.execute(text(
+        """SELECT DISTINCT ON (household) household, idx, leaf_hash FROM audit.ledger
+           WHERE idx >= :a AND idx < :b AND household IS NOT NULL ORDER BY household, idx DESC"""),
+        {"a": since, "b": tree_size})
+    changes = {householdmap.key_of(r[0]): (int(r[1]), bytes(r[2])) for r in rows}
+    update = householdmap.Update(changes)
+    while not update.done:
+        update.step(await map_nodes(conn, update.wanted(), tree_size))
+    root = update.root
+    if not update.written:
+        return (await map_nodes(conn, [(0, 0)], tree_size)).get((0, 0), householdmap.Node(householdmap.EMPTY)).hash
+    coords, nodes_ = list(update.written), list(update.written.values())
+    await conn.execute(text(
+        """INSERT INTO audit.map_nodes (depth, prefix, version, hash, leaf_key, leaf_idx, leaf_hash)
+           SELECT u.d, u.p, :v, u.h, u.k, u.i, u.l
+           FROM unnest(CAST(:ds AS smallint[]), CAST(:ps AS bytea[]), CAST(:hs AS bytea[]), CAST(:ks AS bytea[]),
+                       CAST(:is AS bigint[]), CAST(:ls AS bytea[])) AS u(d, p, h, k, i, l)"""),
+        {"v": tree_size, "ds": [c[0] for c in coords], "ps": [_prefix_bytes(*c) for c in coords],
+         "hs": [n.hash for n in nodes_],
+         "ks": [None if n.leaf is None else n.leaf[0].to_bytes(32, "big") for n in nodes_],
+         "is": [None if n.leaf is None else n.leaf[1] for n in nodes_],
+         "ls": [None if n.leaf is None else n.leaf[2] for n in nodes_]})
+    return root
+
+
+async def map_proof(conn: AsyncConnection, household: str, version: int
+                    ) -> tuple[tuple[int, bytes] | None, list[bytes]]:
+    """The household's latest entry (index, leaf hash) in the map as of checkpoint size `version`, and its proof."""
+    key = householdmap.key_of(household)
+    return householdmap.prove(key, await map_nodes(conn, householdmap.proof_coords(key), version))

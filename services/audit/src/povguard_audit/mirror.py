@@ -6,7 +6,7 @@ mirror's log (a consistency proof built from the tiles)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,9 +61,11 @@ class MirrorReport:
         return self
 
 
-def verify_against(bundle: dict[str, Any], vkeys: list[str], fetch: Fetch) -> MirrorReport:
+def verify_against(records: Iterable[dict[str, Any]], vkeys: list[str], fetch: Fetch) -> MirrorReport:
+    """`records`: a bundle's JSON Lines, parsed, in order (checkpoints come before entries), read once."""
     report = MirrorReport()
     verifiers = [note.Verifier.from_vkey(k) for k in vkeys]
+    count = 0
     try:
         body, good = note.verified_by(fetch("checkpoint").decode(), verifiers)
         if not good:
@@ -73,30 +75,40 @@ def verify_against(bundle: dict[str, Any], vkeys: list[str], fetch: Fetch) -> Mi
         reader = tiles.TileReader(head.size, fetch)
         if reader.root() != head.root:
             return report.fail(f"MIRROR NOT VERIFIED: its tiles do not hash to its signed root (size {head.size})")
-        _check_prefix(report, bundle, verifiers, head, reader)
-        for doc in bundle.get("entries", []):
-            entry = Entry.from_json(doc)
+        latest: str | None = None
+        for record in records:
+            if "checkpoint" in record:
+                latest = record["checkpoint"]["note"]
+                continue
+            if "entry" not in record:
+                continue
+            if latest is not None:  # the first entry: every checkpoint line has been read
+                _check_prefix(report, latest, verifiers, head, reader)
+                latest = None
+            entry = Entry.from_json(record["entry"])
+            count += 1
             if entry.index >= head.size:
                 report.fail(f"entry {entry.index}: not in the mirror's signed log of size {head.size} (unsigned)")
             elif not merkle.verify_inclusion(entry.leaf(), entry.index, head.size,
                                              reader.inclusion_proof(entry.index), head.root):
                 report.fail(f"entry {entry.index}: its bytes do not hash to the leaf the mirror's log holds at "
                             f"index {entry.index} (modified, or not this log's entry)")
+        if latest is not None:
+            _check_prefix(report, latest, verifiers, head, reader)
     except (MirrorError, tiles.TileError, note.NoteError) as exc:
         return report.fail(f"MIRROR NOT VERIFIED: {exc}")
+    except (KeyError, TypeError, ValueError) as exc:
+        return report.fail(f"UNREADABLE BUNDLE: {exc!r}")
     if report.ok:
-        report.lines.append(f"all {len(bundle.get('entries', []))} entries are in the mirror's log of size "
+        report.lines.append(f"all {count} entries are in the mirror's log of size "
                             f"{head.size} (inclusion recomputed from its tiles), signed by the pinned key")
     return report
 
 
-def _check_prefix(report: MirrorReport, bundle: dict[str, Any], verifiers: list[note.Verifier],
+def _check_prefix(report: MirrorReport, latest: str, verifiers: list[note.Verifier],
                   head: note.Checkpoint, reader: tiles.TileReader) -> None:
     """The bundle's latest signed checkpoint is the mirror's log at that size (or the log was forked)."""
-    notes = [c["note"] for c in bundle.get("checkpoints", [])]
-    if not notes:
-        return
-    body, good = note.verified_by(notes[-1], verifiers)
+    body, good = note.verified_by(latest, verifiers)
     if not good:
         report.fail("the bundle's latest checkpoint carries no signature by the pinned keys")
         return

@@ -18,6 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from povguard_audit import householdmap
+
 ALG_ED25519 = 0x01
 ALG_COSIGNATURE_V1 = 0x04
 DASH = "\u2014"
@@ -35,10 +37,12 @@ def _raw(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def checkpoint_body(origin: str, size: int, root: bytes) -> str:
+def checkpoint_body(origin: str, size: int, root: bytes, map_root: bytes | None = None) -> str:
+    """A tlog-checkpoint body; the household map's root, when given, is its one extension line."""
     if not origin or "\n" in origin:
         raise NoteError("an origin is one non-empty line")
-    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+    extension = "" if map_root is None else f"{householdmap.EXTENSION} {base64.b64encode(map_root).decode()}\n"
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n{extension}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Checkpoint:
     origin: str
     size: int
     root: bytes
+    map_root: bytes | None = None  # the household map's root (extension line), absent in older checkpoints
 
 
 def parse_checkpoint(body: str) -> Checkpoint:
@@ -59,7 +64,17 @@ def parse_checkpoint(body: str) -> Checkpoint:
         raise NoteError(f"bad checkpoint body: {exc}") from exc
     if size < 0 or str(size) != lines[1] or len(root) != 32:
         raise NoteError("bad checkpoint size or root hash")
-    return Checkpoint(lines[0], size, root)
+    map_root = None
+    for line in lines[3:-1]:
+        name, _, value = line.partition(" ")
+        if name == householdmap.EXTENSION:
+            try:
+                map_root = base64.b64decode(value, validate=True)
+            except ValueError as exc:
+                raise NoteError(f"bad household map root: {exc}") from exc
+            if len(map_root) != 32:
+                raise NoteError("bad household map root")
+    return Checkpoint(lines[0], size, root, map_root)
 
 
 @dataclass(frozen=True)
