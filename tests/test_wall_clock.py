@@ -14,7 +14,7 @@ WALL_CLOCK = {("date", "today"), ("datetime", "now"), ("datetime", "utcnow"), ("
               ("time", "time")}
 ALLOWED = Counter({  # file → how many reads, each a record timestamp, not a campaign date
     "libs/platform/src/povguard_platform/clock.py": 1,  # the clock itself
-    "libs/platform/src/povguard_platform/auth.py": 1,  # token issue and expiry
+    "libs/platform/src/povguard_platform/auth.py": 2,  # token issue and expiry; the verified-token cache
     "libs/platform/src/povguard_platform/relay.py": 1,  # relay delay metrics
     "services/assessment/src/povguard_assessment/handlers.py": 1,  # when a passed deadline was recorded (as_of)
     "services/audit/src/povguard_audit/recheck.py": 1,  # when a ledger recheck ran

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import AliasChoices
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -95,6 +96,8 @@ def settings_variables() -> dict[str, set[str]]:
                 names = set()
                 for field_name, info in cls.model_fields.items():
                     alias = info.validation_alias
+                    if isinstance(alias, AliasChoices):  # the first choice is the documented name
+                        alias = alias.choices[0]
                     names.add(alias.upper() if isinstance(alias, str) else (prefix + field_name).upper())
                 found[f"{module}:{node.name}"] = names
     return found

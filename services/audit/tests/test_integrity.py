@@ -32,6 +32,13 @@ from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
 from povguard_tools.testing import eventually
 
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """One partition: these tests name ledger indices, and with several partitions the order in which the ledger
+    takes two households' events depends on which partition's batch lands first."""
+    return settings.model_copy(update={"partitions": 1})
+
 Stack = tuple[ServiceRuntime, ServiceRuntime]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_merkle import _mth, _path
@@ -23,7 +24,15 @@ from povguard_audit.cli import app as audit_cli
 from povguard_platform.actor import Role
 from povguard_platform.envelope import StreamRef
 from povguard_platform.service import ServiceRuntime
+from povguard_platform.settings import Settings
 from povguard_tools.testing import eventually
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """One partition: these tests name ledger indices, and with several partitions the order in which the ledger
+    takes two households' events depends on which partition's batch lands first."""
+    return settings.model_copy(update={"partitions": 1})
 
 Api = tuple[ServiceRuntime, httpx.AsyncClient]
 SIZE = 600  # two full level-0 tiles and a partial one of 88; a partial level-1 tile of 2
