@@ -13,6 +13,7 @@ import httpx
 import pytest
 from intake_helpers import GROUP, auth, household_body
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from povguard_intake.service import SERVICE
 from povguard_platform.settings import Settings
@@ -53,6 +54,16 @@ async def test_lists_read_the_replica_and_a_writes_own_read_stays_on_the_primary
                 True, "povguard_intake")
         async with runtime.engine.connect() as conn:
             assert (await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar_one() is False
+
+        async def migrated() -> bool:  # the standby has replayed the schema and its grants that startup made
+            try:
+                async with runtime.read_engine.connect() as conn:
+                    await conn.execute(text("SELECT 1 FROM intake.households LIMIT 1"))
+                return True
+            except DBAPIError:
+                return False
+
+        await eventually(migrated, within=60)
 
         first = await c.post("/v1/households", json=household_body(), headers=auth(settings))
         assert first.status_code == 201, first.text

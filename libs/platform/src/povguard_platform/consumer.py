@@ -190,6 +190,11 @@ class Consumer:
                     await asyncio.wait_for(stop.wait(), self.tick)
         finally:
             lag_task.cancel()
+            # a stopped consumer reports no lag: a stale gauge would read as work pending for ever (the registry is
+            # the process's, and outlives this consumer)
+            for gauge in (CONSUMER_LAG, DEAD_LETTERS):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(self.spec.name)
             for event in self._leaving.values():
                 event.set()
             if self._workers:

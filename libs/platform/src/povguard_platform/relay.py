@@ -161,6 +161,8 @@ class Relay:
                     continue
                 await _wait_any(self._wake, stop, self.poll_interval)
         finally:
+            with contextlib.suppress(KeyError):  # stopped: no stale lag left in the process's registry
+                RELAY_LAG.remove(self.store.schema)
             if listener is not None and not listener.is_closed():
                 await listener.close()
 
