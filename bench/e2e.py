@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -30,12 +29,11 @@ from typing import Any
 import asyncpg
 import psutil
 from rich.console import Console
-from rich.table import Table
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
 from povguard_platform.settings import get_settings
-from povguard_tools.benchrun import BusyWatch, Profiler, conditions, ensure_tool
+from povguard_tools.benchrun import BusyWatch, Profiler, conditions, ensure_tool, report
 from povguard_tools.demo.client import Api
 from povguard_tools.demo.stages import STAGES
 from povguard_tools.demo.state import Campaign, progress_bar
@@ -222,15 +220,7 @@ def main() -> None:
         # each wait for the system to be quiet, and the gauges that held it longest
         "settle_waits": campaign.waits,
     }
-    table = Table(title=f"end to end: {args.households:,} households")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else f"{value}")
-    console.print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "e2e.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    console.print(f"wrote {args.out / 'e2e.json'}")
+    report(console, f"end to end: {args.households:,} households", result, args.out, "e2e.json")
 
 
 if __name__ == "__main__":

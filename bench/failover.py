@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import signal
@@ -28,41 +27,19 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from povguard_platform.actor import Actor, Role
-from povguard_platform.auth import issue_token
 from povguard_platform.settings import get_settings
-from povguard_tools.runtime.cluster import first_applied_after, node_process, relay_leaders, stream_leader
+from povguard_tools.runtime.cluster import (
+    WriteLoad,
+    first_applied_after,
+    node_process,
+    relay_leaders,
+    stream_leader,
+)
 from povguard_tools.runtime.servers import free_port
 from povguard_tools.runtime.supervisor import Stack, supervise_once, up, write_status
 
 SERVICES = ["intake", "assessment", "review", "support", "audit", "reporting"]
 NODES, REPLICAS = 3, 2
-
-
-class Writes:
-    """Warnings from one department, one after another (a new source_ref each), every answer timed."""
-
-    def __init__(self, url: str) -> None:
-        actor = Actor(user="民政-接口", role=Role.DEPARTMENT, org="533123", dept="民政")
-        self.url = url
-        self.headers = {"Authorization": "Bearer " + issue_token(actor, get_settings())}
-        self.ok: list[float] = []
-        self.failed: list[float] = []
-        self.stopping = threading.Event()
-        self.serial = itertools.count()
-
-    def run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self.stopping.is_set():
-                body = {"department": "民政", "kind": "申请低保", "id_number": "533123199001011236",
-                        "person_name": "测试", "occurred_on": "2022-05-01", "reported_on": "2022-05-06",
-                        "source_ref": f"failover-{os.getpid()}-{next(self.serial)}", "note": "failover bench"}
-                try:
-                    ok = client.post(f"{self.url}/v1/warnings", json=body, headers=self.headers).status_code == 201
-                except httpx.TransportError:
-                    ok = False
-                (self.ok if ok else self.failed).append(time.time())
-                time.sleep(0.05)
 
 
 def wait(check: Any, within: float) -> None:
@@ -96,7 +73,7 @@ def victim(stack: Stack, fault: str) -> str:
     return "audit-1"
 
 
-def trial(stack: Stack, writes: Writes, fault: str) -> dict[str, Any]:
+def trial(stack: Stack, writes: WriteLoad, fault: str) -> dict[str, Any]:
     """Kill one process; watch, side by side, for the next successful write, the next event written after the death
     reaching the ledger, and the process back and ready (each timed from the kill on its own)."""
     assert stack.database_url
@@ -144,7 +121,7 @@ def main() -> None:
             time.sleep(0.1)
 
     threading.Thread(target=supervise, daemon=True).start()
-    writes = Writes(stack.urls["intake"])
+    writes = WriteLoad(stack.urls["intake"], get_settings(), "failover")
     threading.Thread(target=writes.run, daemon=True).start()
     results: list[dict[str, Any]] = []
     try:

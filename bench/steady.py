@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import sys
@@ -26,14 +25,13 @@ from typing import Any
 
 import asyncpg
 from rich.console import Console
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from e2e import SCHEMAS, cpu_seconds, percentile, processes
 
 from povguard_platform.settings import get_settings
-from povguard_tools.benchrun import BusyWatch, conditions
+from povguard_tools.benchrun import BusyWatch, conditions, report
 from povguard_tools.demo.client import Api, DemoError
 from povguard_tools.demo.collection import stage_import
 from povguard_tools.demo.state import SYNC_SIZE, Campaign, progress_bar, settle
@@ -173,15 +171,7 @@ def main() -> None:
     result = {"conditions": conditions(figures.pop("fsync"), load_before, busy), "rate": args.rate,
               "minutes": args.minutes, "households": args.households, **sending, **figures,
               "cpu_seconds_steady": cpu}
-    table = Table(title=f"steady visits: {args.rate:g} forms/s for {args.minutes:g} min")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else f"{value}")
-    console.print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "steady.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    console.print(f"wrote {args.out / 'steady.json'}")
+    report(console, f"steady visits: {args.rate:g} forms/s for {args.minutes:g} min", result, args.out, "steady.json")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ twice (conservation)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 import time
 from pathlib import Path
@@ -17,48 +16,22 @@ import httpx
 import pytest
 from system_helpers import SERVICES, conservation, kill_and_recover, running_up, status, wait_for
 
-from povguard_platform.actor import Actor, Role
-from povguard_platform.auth import issue_token
 from povguard_platform.settings import Settings
-from povguard_tools.runtime.cluster import first_applied_after, node_process, relay_leaders, stream_leader
+from povguard_tools.runtime.cluster import (
+    WriteLoad,
+    first_applied_after,
+    node_process,
+    relay_leaders,
+    stream_leader,
+)
 
 NODES, REPLICAS = 3, 2
 
 
-class Writes:
-    """A department sends warnings, one after another, through intake's one port; each answer is timed."""
-
-    def __init__(self, url: str) -> None:
-        actor = Actor(user="民政-接口", role=Role.DEPARTMENT, org="533123", dept="民政")
-        self.url, self.headers = url, {"Authorization": "Bearer " + issue_token(actor, Settings())}
-        self.ok: list[float] = []  # when each 201 came back
-        self.failed = 0  # refused connections, resets, 5xx: the moments a replica or node died
-        self.wrong: list[str] = []  # any other answer is a bug, not an outage
-        self.stopping = threading.Event()
-        self.serial = itertools.count()
-
-    def run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self.stopping.is_set():
-                body = {"department": "民政", "kind": "申请低保", "id_number": "533123199001011236",
-                        "person_name": "测试", "occurred_on": "2022-05-01", "reported_on": "2022-05-06",
-                        "source_ref": f"cluster-{next(self.serial)}", "note": "failover test"}
-                try:
-                    r = client.post(f"{self.url}/v1/warnings", json=body, headers=self.headers)
-                    if r.status_code == 201:
-                        self.ok.append(time.time())
-                    elif r.status_code >= 500:
-                        self.failed += 1
-                    else:
-                        self.wrong.append(r.text)
-                except httpx.TransportError:
-                    self.failed += 1
-                time.sleep(0.05)
-
-    def resumed_after(self, moment: float) -> float:
-        """Seconds from `moment` to the first successful write after it (waiting for it up to a minute)."""
-        wait_for(lambda: bool(self.ok) and self.ok[-1] > moment, 60, "a write succeeding")
-        return min(t for t in self.ok if t > moment) - moment
+def resumed_after(writes: WriteLoad, moment: float) -> float:
+    """Seconds from `moment` to the first successful write after it (waiting for it up to a minute)."""
+    wait_for(lambda: bool(writes.ok) and writes.ok[-1] > moment, 60, "a write succeeding")
+    return min(t for t in writes.ok if t > moment) - moment
 
 
 def applied_within(pg: str, moment: float, within: float) -> float:
@@ -88,7 +61,7 @@ def test_node_and_replica_failover_under_load(tmp_path: Path) -> None:
         leaders = asyncio.run(relay_leaders(pg, ports["pg"], pids, SERVICES))
         assert all(len(leaders[s]) == 1 and leaders[s][0].startswith(f"{s}-") for s in SERVICES), leaders
 
-        writes = Writes(f"http://127.0.0.1:{ports['intake']}")
+        writes = WriteLoad(f"http://127.0.0.1:{ports['intake']}", Settings(), "cluster")
         worker = threading.Thread(target=writes.run)
         worker.start()
         figures: dict[str, float] = {}
@@ -101,16 +74,17 @@ def test_node_and_replica_failover_under_load(tmp_path: Path) -> None:
             node = node_process(leader)
             killed_at = time.time()
             figures["node_back_ready_s"] = kill_and_recover(tmp_path, ports, node)
-            figures["node_write_resumed_s"] = writes.resumed_after(killed_at)
+            figures["node_write_resumed_s"] = resumed_after(writes, killed_at)
             figures["node_next_applied_s"] = applied_within(pg, killed_at, 60)
-            # another node took the stream over (polled: the restarted node may answer before the election ends)
-            wait_for(lambda: _leader_or_none(nats_url) not in (None, leader), 30, "another stream leader")
+            # the stream is led again: by another node, or by the restarted one when it is back (about a second)
+            # before the others' election timeout, which Raft allows; the writes and delivery below are the point
+            wait_for(lambda: _leader_or_none(nats_url) is not None, 30, "a stream leader")
 
             # the intake replica whose relay publishes intake's events
             [relay] = asyncio.run(relay_leaders(pg, ports["pg"], pids, SERVICES))["intake"]
             killed_at = time.time()
             figures["replica_back_ready_s"] = kill_and_recover(tmp_path, ports, relay)
-            figures["replica_write_resumed_s"] = writes.resumed_after(killed_at)
+            figures["replica_write_resumed_s"] = resumed_after(writes, killed_at)
             figures["replica_next_applied_s"] = applied_within(pg, killed_at, 60)
             time.sleep(1)
         finally:
@@ -127,7 +101,7 @@ def test_node_and_replica_failover_under_load(tmp_path: Path) -> None:
             time.sleep(1)
         assert diff == {}, diff
         assert not writes.wrong, writes.wrong[:3]
-        print(f"failover figures: {figures}; writes {len(writes.ok)} ok, {writes.failed} failed")
+        print(f"failover figures: {figures}; writes {len(writes.ok)} ok, {len(writes.failed)} failed")
         # loose bounds (measured on a shared 2-core machine: see the README); a regression is minutes, not seconds
         assert max(figures["node_write_resumed_s"], figures["replica_write_resumed_s"]) < 15, figures
         assert max(figures["node_next_applied_s"], figures["replica_next_applied_s"]) < 30, figures

@@ -6,6 +6,7 @@ before and after and the three busiest processes that were not ours while it ran
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from rich.console import Console
+from rich.table import Table
 
 
 def cpu_model() -> str:
@@ -165,3 +168,16 @@ def summarise(name: str, raw: Path, top: int) -> list[str]:
     for frame, n in ours[:top]:
         out.append(f"         {100 * n / samples:6.1f}  {frame}")
     return out
+
+
+def report(console: Console, title: str, result: dict[str, Any], out: Path, name: str) -> None:
+    """A run's figures as a two-column table, and as JSON in `out/name`."""
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else f"{value}")
+    console.print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    console.print(f"wrote {out / name}")

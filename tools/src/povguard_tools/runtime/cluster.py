@@ -1,16 +1,58 @@
 """Who leads what in a local cluster (`povguard up --nats-nodes 3 --replicas 2`), for the failover test and bench:
 the NATS node that leads the events stream (JetStream's answer), the replica of each service whose relay holds the
 leadership (the session advisory lock of `povguard_platform.relay`), and when the first event written after a moment
-reached the audit ledger (the whole path: append, relay, stream, consumer)."""
+reached the audit ledger (the whole path: append, relay, stream, consumer); and the steady write load both put on
+it while processes die."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import threading
+import time
+
 import asyncpg
+import httpx
 import nats
 import psutil
 
-from povguard_platform import relay
-from povguard_platform.settings import asyncpg_dsn
+from povguard_platform import bus, relay
+from povguard_platform.actor import Actor, Role
+from povguard_platform.auth import issue_token
+from povguard_platform.settings import Settings, asyncpg_dsn
+
+
+class WriteLoad:
+    """A department sends warnings, one after another, through intake's one port; each answer is timed. Run it in a
+    thread (`run`) and stop it with `stopping`."""
+
+    def __init__(self, url: str, settings: Settings, tag: str) -> None:
+        actor = Actor(user="民政-接口", role=Role.DEPARTMENT, org="533123", dept="民政")
+        self.url, self.tag = url, f"{tag}-{os.getpid()}"
+        self.headers = {"Authorization": "Bearer " + issue_token(actor, settings)}
+        self.ok: list[float] = []  # when each 201 came back
+        self.failed: list[float] = []  # refused connections, resets, 5xx: the moments a replica or node died
+        self.wrong: list[str] = []  # any other answer is a bug, not an outage
+        self.stopping = threading.Event()
+        self.serial = itertools.count()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self.stopping.is_set():
+                body = {"department": "民政", "kind": "申请低保", "id_number": "533123199001011236",
+                        "person_name": "测试", "occurred_on": "2022-05-01", "reported_on": "2022-05-06",
+                        "source_ref": f"{self.tag}-{next(self.serial)}", "note": "failover"}
+                try:
+                    r = client.post(f"{self.url}/v1/warnings", json=body, headers=self.headers)
+                    if r.status_code == 201:
+                        self.ok.append(time.time())
+                    elif r.status_code >= 500:
+                        self.failed.append(time.time())
+                    else:
+                        self.wrong.append(r.text)
+                except httpx.TransportError:
+                    self.failed.append(time.time())
+                time.sleep(0.05)
 
 
 def node_process(server_name: str) -> str:
@@ -20,7 +62,7 @@ def node_process(server_name: str) -> str:
 
 async def stream_leader(nats_url: str, stream: str = "POVGUARD_EVENTS") -> tuple[str, int]:
     """The server name of the stream's leader and the stream's number of replicas."""
-    nc = await nats.connect([u.strip() for u in nats_url.split(",")])
+    nc = await nats.connect(bus.servers(nats_url))
     try:
         info = await nc.jetstream().stream_info(stream)
         if info.cluster is None or info.cluster.leader is None:
