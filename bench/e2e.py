@@ -115,6 +115,23 @@ async def event_figures(url: str) -> dict[str, Any]:
             "fsync": fsync, "deadline_sweep_facts": swept}
 
 
+async def costliest_statements(url: str, top: int = 30) -> list[dict[str, Any]]:
+    """PostgreSQL's own profile: the statements that took the most execution time over the run, with their calls and
+    rows (the backends' CPU is the largest single share of the campaign's)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        rows = await conn.fetch("""
+            SELECT calls, rows, round(total_exec_time::numeric, 1) AS total_ms,
+                   round(mean_exec_time::numeric, 3) AS mean_ms,
+                   left(regexp_replace(query, '\\s+', ' ', 'g'), 300) AS query
+            FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1""", top)
+    finally:
+        await conn.close()
+    return [{"calls": r["calls"], "rows": r["rows"], "total_ms": float(r["total_ms"]), "mean_ms": float(r["mean_ms"]),
+             "query": r["query"]} for r in rows]
+
+
 def wrk_latency(base: str, household_ids: list[str], token: str, work: Path, seconds: int) -> dict[str, Any]:
     """wrk against GET /v1/households/{id}, cycling over real ids, 8 connections, 2 threads."""
     if ensure_tool("wrk") is None:
@@ -163,6 +180,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy every service process during the campaign; raw stacks and summary.txt here")
+    parser.add_argument("--pg-stats", action="store_true",
+                        help="load pg_stat_statements and record PostgreSQL's 30 costliest statements")
     args = parser.parse_args()
     load_before = os.getloadavg()
     console = Console(width=140)
@@ -172,6 +191,8 @@ def main() -> None:
     county = generate_to(registry, args.households, args.seed)
     generated = time.perf_counter() - t0
     ports = {name: free_port() for name in SCHEMAS}
+    if args.pg_stats:
+        os.environ["POVGUARD_PG_SETTINGS"] = "shared_preload_libraries=pg_stat_statements"
     stack = up(work / "system", ports, nats_port=free_port(), pg_port=free_port())
     ours = {os.getpid(), *(p.pid for p in processes(stack).values())}
     profiler = None
@@ -189,6 +210,7 @@ def main() -> None:
             console.print(f"profiles in {args.profile}")
         assert stack.database_url, "the benchmark starts its own PostgreSQL"
         figures = asyncio.run(event_figures(stack.database_url))
+        statements = asyncio.run(costliest_statements(stack.database_url)) if args.pg_stats else None
         token = issue_token(Actor(user="bench", role=Role.COUNTY_BUREAU, org="533123"), get_settings())
         latency = wrk_latency(stack.urls["intake"], list(campaign.household_ids.values()), token, work,
                               args.wrk_seconds)
@@ -220,6 +242,8 @@ def main() -> None:
         # each wait for the system to be quiet, and the gauges that held it longest
         "settle_waits": campaign.waits,
     }
+    if statements is not None:
+        result["postgres_statements"] = statements
     report(console, f"end to end: {args.households:,} households", result, args.out, "e2e.json")
 
 

@@ -202,6 +202,9 @@ class EmbeddedPostgres:
                    "-c", f"unix_socket_directories={self.data_dir}"]
         if not self.durable:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        # extra settings for a profiling run (bench/e2e.py --pg-stats loads pg_stat_statements)
+        for setting in os.environ.get("POVGUARD_PG_SETTINGS", "").split():
+            options += ["-c", setting]
         self._log_file = self.log.open("ab")
         self.proc = subprocess.Popen(
             [str(_pg_bin() / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), *options],
