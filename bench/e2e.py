@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -43,6 +44,8 @@ from povguard_tools.synthetic import generate_to
 
 SCHEMAS = ["intake", "assessment", "review", "support", "audit"]
 DECISION_STAGES = ("import", "warnings", "visits", "assessment", "review")
+HEADLINE = ("conditions", "pipeline_seconds", "import_to_decisions_seconds", "events", "cpu_ms_per_event",
+            "cpu_seconds_by_process", "visit_to_proposal_ms", "rest_get_household", "peak_memory_mb")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -224,6 +227,7 @@ def main() -> None:
     stack.stop()
     shutil.rmtree(work, ignore_errors=True)
     events = sum(figures["events"].values())
+    by_process = {p: round(sum(stage.get(p, 0.0) for stage in cpu.values()), 1) for p in next(iter(cpu.values()))}
     result = {
         "conditions": conditions(figures["fsync"], load_before, busy),
         "households": args.households, "people": county.members, "generate_seconds": round(generated, 1),
@@ -232,7 +236,8 @@ def main() -> None:
         "import_to_decisions_seconds": round(sum(timings[s] for s in DECISION_STAGES), 1),
         "events": figures["events"], "events_per_s": round(events / total), "stage_seconds":
         {k: round(v, 1) for k, v in timings.items()},
-        "cpu_seconds_by_stage": cpu,
+        "cpu_seconds_by_stage": cpu, "cpu_seconds_by_process": by_process,
+        "cpu_ms_per_event": round(sum(by_process.values()) / events * 1000, 2),
         "visit_to_proposal_ms": {"p50": figures["visit_to_proposal_p50_ms"],
                                  "p99": figures["visit_to_proposal_p99_ms"], "n": figures["proposals_timed"]},
         "rest_get_household": latency, "peak_memory_mb": memory,
@@ -244,7 +249,13 @@ def main() -> None:
     }
     if statements is not None:
         result["postgres_statements"] = statements
-    report(console, f"end to end: {args.households:,} households", result, args.out, "e2e.json")
+    # beside the figures, the previous run's at the same size (its own conditions and commit say what differed)
+    sized = args.out / f"e2e-{args.households}.json"
+    if sized.exists():
+        before = json.loads(sized.read_text())
+        result["previous"] = {k: before.get(k) for k in HEADLINE}
+    report(console, f"end to end: {args.households:,} households", result, args.out, sized.name)
+    (args.out / "e2e.json").write_text(sized.read_text())
 
 
 if __name__ == "__main__":
