@@ -10,15 +10,20 @@ $(CURDIR)/.uv/bin/uv:
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet uv
 
-# --compile-bytecode: every process would otherwise compile its imports from source each time it starts
-# (PYTHONDONTWRITEBYTECODE keeps them from caching it), more than half of a service's start-up CPU
 $(VENV)/.installed: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+# Bytecode compiled once: every process would otherwise compile its imports from source each time it starts
+# (PYTHONDONTWRITEBYTECODE keeps them from caching it), more than half of a service's start-up CPU. The libraries
+# (uv compiles all of site-packages), then the workspace's own modules (editable, outside site-packages), again
+# only those changed since.
+$(VENV)/.site-bytecode: $(VENV)/.installed
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
-# the workspace's own modules (editable installs, outside site-packages); only the changed ones are compiled again
 SOURCES := $(shell find libs services tools/src -name '*.py' -not -path '*/tests/*' 2>/dev/null)
-$(VENV)/.bytecode: $(VENV)/.installed $(SOURCES)
+$(VENV)/.bytecode: $(VENV)/.site-bytecode $(SOURCES)
 	$(BIN)/python -m compileall -q -j0 libs/*/src services/*/src tools/src
 	touch $@
 
