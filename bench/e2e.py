@@ -231,6 +231,7 @@ def main() -> None:
     result = {
         "conditions": conditions(figures["fsync"], load_before, busy),
         "households": args.households, "people": county.members, "generate_seconds": round(generated, 1),
+        "startup_seconds": stack.timings,  # each step of `up` (povguard_tools.runtime.supervisor.up)
         "pipeline_seconds": round(total, 1), "households_per_s": round(args.households / total, 1),
         # the goal: from import to the county's decisions (support and the audit check come after)
         "import_to_decisions_seconds": round(sum(timings[s] for s in DECISION_STAGES), 1),

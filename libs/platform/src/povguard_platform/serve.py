@@ -1,6 +1,8 @@
 """Run one service: `povguard-serve intake [--host 0.0.0.0] [--port 8101]` (what `povguard up` and the container
 image start). HOST and PORT in the environment are the defaults, so a container is configured by environment only.
-`--fd N`: also serve a listening socket inherited from `povguard up`, the port the service's replicas share."""
+`--fd N`: also serve a listening socket inherited from `povguard up`, the port the service's replicas share.
+`--start-fd N`: import and build the app, then wait for a byte on this inherited pipe before starting (`povguard up`
+starts the services while PostgreSQL initialises, and says go once their roles and the stream exist)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None)
     parser.add_argument("--fd", type=int, default=None,
                         help="an inherited listening socket shared with the service's other replicas")
+    parser.add_argument("--start-fd", type=int, default=None,
+                        help="an inherited pipe: build the app, then start once a byte arrives on it")
     args = parser.parse_args()
     definition = service_definition(args.service)
     try:
@@ -57,10 +61,19 @@ def main() -> None:
     config = uvicorn.Config(app_for(args.service), host=args.host, port=args.port or definition.default_port,
                             log_config=None, access_log=False, timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
+    if args.start_fd is not None:
+        _wait_for_go(args.start_fd, args.service)
     if args.fd is None:
         server.run()
     else:  # the shared port, and this replica's own (its readiness, `povguard status`)
         server.run(sockets=[socket.socket(fileno=args.fd), config.bind_socket()])
+
+
+def _wait_for_go(fd: int, service: str) -> None:
+    """Block until `povguard up` writes to the pipe; its end closed unwritten means `up` failed or died: exit."""
+    with os.fdopen(fd, "rb", buffering=0) as gate:
+        if not gate.read(1):
+            raise SystemExit(f"povguard {service}: `povguard up` stopped before the database was ready")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
         with console.status("starting NATS, PostgreSQL and the services…"):
             stack = up(data_dir / "system", ports, nats_port=free_port(), pg_port=free_port())
         urls = stack.urls
-        console.print(f"system up in {time.monotonic() - started:.1f}s (data in {data_dir / 'system'})")
+        steps = ", ".join(f"{step} {s}" for step, s in stack.timings.items() if step != "total")
+        console.print(f"system up in {time.monotonic() - started:.1f}s ({steps}; data in {data_dir / 'system'})")
     try:
         campaign = drive_campaign(urls, households, seed, data_dir, console)
     except DemoError as exc:

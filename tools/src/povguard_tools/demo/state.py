@@ -97,24 +97,34 @@ async def snapshot(c: Campaign) -> Snapshot:
     return Snapshot(pending, moving)
 
 
+QUIET_FOR = 1.1  # seconds without anything pending or moving: the consumers' lag gauges refresh every second
+SETTLE_POLL = 0.25  # seconds between readings
+
+
 async def settle(c: Campaign, what: str, within: float = 900) -> None:
-    """Wait until the system is quiet: nothing pending in two readings 1.1 s apart (the consumers' gauges refresh
-    every second, so the second reading is fresh) and no event appended, published or applied between them (an
-    event in flight between a consumer's commit and the relay moves a counter). Slow waits name what held them."""
+    """Wait until the system is quiet: nothing pending in every reading over QUIET_FOR seconds (the consumers'
+    gauges refresh every second, so the last reading is fresh) and no event appended, published or applied between
+    the first and the last of them (an event in flight between a consumer's commit and the relay moves a counter).
+    The quiet spell starts at the first reading with nothing pending, so a wait ends QUIET_FOR after the lag is
+    gone. Slow waits name what held them."""
     loop = asyncio.get_running_loop()
     started, held = loop.time(), Counter[str]()
+    quiet_since: tuple[float, Snapshot] | None = None  # the first reading of the current quiet spell, when read
 
-    async def steadily() -> bool:
-        first = await snapshot(c)
-        if first.pending:
-            held.update(first.pending.keys())
+    async def quiet() -> bool:
+        nonlocal quiet_since
+        taken = loop.time()
+        reading = await snapshot(c)
+        held.update(reading.pending.keys())
+        if reading.pending:
+            quiet_since = None
             return False
-        await asyncio.sleep(1.1)
-        second = await snapshot(c)
-        held.update(second.pending.keys())
-        return not second.pending and second.moving == first.moving
+        if quiet_since is None or reading.moving != quiet_since[1].moving:
+            quiet_since = (loop.time(), reading)  # something moved: the spell starts again, once this was read
+            return False
+        return taken - quiet_since[0] >= QUIET_FOR
 
-    await wait_until(steadily, within, what, interval=0.3)
+    await wait_until(quiet, within, what, interval=SETTLE_POLL)
     waited = loop.time() - started
     c.waits.append((what, round(waited, 1), [k for k, _ in held.most_common(3)]))
 

@@ -21,6 +21,7 @@ per service and the consumers one applier at a time (advisory locks, see `povgua
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -29,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -52,6 +53,7 @@ DEFAULT_PG_PORT = 55432  # not 5432: leave a system PostgreSQL alone
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds before a restart: doubled per recent crash, capped
 CRASH_WINDOW, CRASH_LOOP = 300.0, 5  # this many crashes within the window is a crash loop
 STEADY = 60.0  # a process up this long has recovered: its backoff starts again from the first step
+READY_POLL = 0.05  # seconds between /readyz rounds while starting: a refused connection costs next to nothing
 
 
 @dataclass
@@ -106,6 +108,16 @@ class Stack:
     watched: dict[str, Watched] = field(default_factory=dict)
     sockets: dict[str, socket.socket] = field(default_factory=dict)  # each service's shared listening socket
     replica_urls: dict[str, str] = field(default_factory=dict)  # each replica's own URL (replicas > 1)
+    gates: dict[str, int] = field(default_factory=dict)  # a starting process's go pipe (write end), by name
+    timings: dict[str, float] = field(default_factory=dict)  # seconds each step of `up` took
+
+    @contextlib.contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[step] = round(time.monotonic() - started, 2)
 
     @property
     def nats(self) -> EmbeddedNats | None:
@@ -123,8 +135,9 @@ class Stack:
     def service_of(self, name: str) -> str:
         return name if self.replicas == 1 else name.rsplit("-", 1)[0]
 
-    def spawn(self, name: str) -> None:
-        """Start (or start again) one service process (a replica), its output appended to its log."""
+    def spawn(self, name: str, gated: bool = False) -> None:
+        """Start (or start again) one service process (a replica), its output appended to its log. A gated one
+        imports and builds its app, then waits for `go` (the database and the stream may not be there yet)."""
         service = self.service_of(name)
         log = (self.data_dir / "logs" / f"{name}.log").open("ab")
         self.logs.append(log)
@@ -145,11 +158,29 @@ class Stack:
             own = free_port()
             args += ["--fd", str(shared.fileno()), "--port", str(own)]
             self.replica_urls[name] = f"http://127.0.0.1:{own}"
-        self.processes[name] = subprocess.Popen(
-            args, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            pass_fds=(shared.fileno(),) if shared else (),
-        )
+        inherited = [shared.fileno()] if shared else []
+        gate = None
+        if gated:
+            gate, self.gates[name] = os.pipe()
+            args += ["--start-fd", str(gate)]
+            inherited.append(gate)
+        try:
+            self.processes[name] = subprocess.Popen(
+                args, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                pass_fds=inherited,
+            )
+        finally:
+            if gate is not None:
+                os.close(gate)  # the child's end now
         self.urls[service] = f"http://127.0.0.1:{self.ports[service]}"
+
+    def go(self) -> None:
+        """Let the gated processes start; a closed gate unwritten (`up` failed) makes them exit."""
+        for name, gate in list(self.gates.items()):
+            with contextlib.suppress(BrokenPipeError):  # it died meanwhile: wait_ready reports it
+                os.write(gate, b"1")
+            os.close(gate)
+            del self.gates[name]
 
     def own_url(self, name: str) -> str:
         """Where this one process answers: its own port, or the service's when it runs alone."""
@@ -165,6 +196,9 @@ class Stack:
         return self.processes.get(name)
 
     def stop(self) -> None:
+        for gate in self.gates.values():
+            os.close(gate)
+        self.gates.clear()
         for proc in self.processes.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -187,83 +221,93 @@ class Stack:
             self.postgres.stop()
 
 
-def start_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str, str],
-                  services: Iterable[str] = (), nats_nodes: int = 1, read_replica: bool = False) -> Stack:
-    """Start what the environment does not point at: NATS unless NATS_URL (one server, or a JetStream cluster of
-    `nats_nodes` on the client ports nats_port, nats_port + 1, ...), PostgreSQL unless DATABASE_URL or a service's
-    own <SVC>_DATABASE_URL is set."""
+def plan_servers(data_dir: Path, nats_port: int, pg_port: int, env: Mapping[str, str],
+                 services: Iterable[str] = (), nats_nodes: int = 1, read_replica: bool = False) -> Stack:
+    """The servers to start for what the environment does not point at, their URLs known before any starts: NATS
+    unless NATS_URL (one server, or a JetStream cluster of `nats_nodes` on the client ports nats_port,
+    nats_port + 1, ...), PostgreSQL unless DATABASE_URL or a service's own <SVC>_DATABASE_URL is set (then each
+    service's runtime and owner URLs, the roles `prepare` provisions)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    services = list(services)
     nats_url, database_url = env.get("NATS_URL"), env.get("DATABASE_URL")
     external_db = bool(database_url) or any(env.get(f"{name.upper()}_DATABASE_URL") for name in services)
     nodes: list[EmbeddedNats] = []
-    postgres = None
+    postgres = standby = None
     if not nats_url:
         client_ports = [nats_port + i for i in range(nats_nodes)]
         if taken := [p for p in client_ports if port_open(p)]:
             raise RuntimeError(f"port {taken[0]} is taken: is another `povguard up` running? (--nats-port)")
         nodes = ([EmbeddedNats(data_dir / "nats", nats_port)] if nats_nodes == 1
                  else nats_cluster(data_dir, client_ports))
-        for node in nodes:  # together: a cluster's node waits for its routes
-            node.launch()
-        nats_url = ",".join(node.wait() for node in nodes)  # every node a seed
+        nats_url = ",".join(node.url for node in nodes)  # every node a seed
     if not external_db:
         if port_open(pg_port):
             raise RuntimeError(f"port {pg_port} is taken: is another `povguard up` running? (--pg-port)")
         postgres = EmbeddedPostgres(data_dir / "postgres", pg_port)
         standby = EmbeddedStandby(postgres, data_dir / "postgres-replica", pg_port + 1) if read_replica else None
-        try:
-            database_url = postgres.start()
-            if standby:
-                standby.start()
-        except Exception:
-            for node in nodes:
-                node.stop()
-            if standby:
-                standby.stop()
-            postgres.stop()
-            raise
+        database_url = postgres.url()
     elif read_replica:
         raise RuntimeError("--read-replica starts a replica of the embedded PostgreSQL; with DATABASE_URL set, "
                            "give each service DATABASE_READ_URL instead")
-    return Stack(data_dir, nats_url, database_url, nats_nodes=nodes, postgres=postgres,
-                 standby=standby if not external_db else None)
+    assert nats_url is not None
+    stack = Stack(data_dir, nats_url, database_url, nats_nodes=nodes, postgres=postgres, standby=standby)
+    if postgres is not None and database_url:
+        from povguard_platform.roles import login_urls
+
+        stack.database_urls, stack.migration_database_urls = login_urls(database_url, services)
+        if standby:
+            stack.database_read_urls = {s: standby.replica_url(u) for s, u in stack.database_urls.items()}
+    return stack
+
+
+def start_servers(stack: Stack) -> None:
+    """Start the planned servers: the NATS nodes launched first (together: a cluster's node waits for its routes)
+    and awaited after PostgreSQL, which meanwhile initialises (the first time) and starts."""
+    for node in stack.nats_nodes:
+        node.launch()
+    with stack.timed("postgres"):
+        if stack.postgres:
+            stack.postgres.start()
+        if stack.standby:
+            stack.standby.start()
+    with stack.timed("nats"):
+        for node in stack.nats_nodes:
+            node.wait()
 
 
 async def prepare(stack: Stack, services: list[str]) -> None:
-    """Provision the embedded server's roles, migrate every service's schema (as its owner) and declare the events
-    stream before the services start."""
+    """Provision the embedded server's roles and declare the events stream, together, before the services start.
+    Each service migrates its own schema as it starts (as the schema's owner, under an advisory lock that keeps its
+    replicas from racing), all of them at once."""
     from nats.errors import Error as NatsError
 
     from povguard_platform.bus import connect, ensure_stream
-    from povguard_platform.migrations import migrate
-    from povguard_platform.roles import login_urls, provision
-    from povguard_platform.serve import service_definitions
+    from povguard_platform.roles import provision
     from povguard_platform.settings import Settings
 
-    if stack.postgres is not None and stack.database_url:
-        await provision(stack.database_url, services)
-        stack.database_urls, stack.migration_database_urls = login_urls(stack.database_url, services)
-        if stack.standby:
-            stack.database_read_urls = {s: stack.standby.replica_url(u) for s, u in stack.database_urls.items()}
-    settings = Settings(nats_url=stack.nats_url, database_urls=stack.database_urls,
-                        migration_database_urls=stack.migration_database_urls)
-    if stack.database_url:  # else each service's <SVC>_DATABASE_URL from the environment
-        settings = settings.model_copy(update={"database_url": stack.database_url})
-    definitions = service_definitions()
-    for name in services:
-        await migrate(settings.migration_url_for(name), definitions[name].migrations_dir, name)
-    replicas = int(stack.env.get("STREAM_REPLICAS", settings.stream_replicas))
-    nc = await connect(stack.nats_url, "povguard-up")
-    deadline = time.monotonic() + 60
-    while True:  # a new cluster answers JetStream requests once it has elected its meta leader
-        try:
-            await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds, replicas)
-            break
-        except (NatsError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-    await nc.drain()
+    async def roles() -> None:
+        if stack.postgres is not None and stack.database_url:
+            with stack.timed("roles"):
+                await provision(stack.database_url, services)
+
+    async def stream() -> None:
+        settings = Settings(nats_url=stack.nats_url)
+        replicas = int(stack.env.get("STREAM_REPLICAS", settings.stream_replicas))
+        with stack.timed("stream"):
+            nc = await connect(stack.nats_url, "povguard-up")
+            deadline = time.monotonic() + 60
+            while True:  # a new cluster answers JetStream requests once it has elected its meta leader
+                try:
+                    await ensure_stream(nc.jetstream(), settings.stream_name, settings.duplicate_window_seconds,
+                                        replicas)
+                    break
+                except (NatsError, TimeoutError):
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
+            await nc.drain()
+
+    await asyncio.gather(roles(), stream())
 
 
 def listen_shared(port: int) -> socket.socket:
@@ -279,15 +323,16 @@ def listen_shared(port: int) -> socket.socket:
     return sock
 
 
-def start_services(stack: Stack, ports: Mapping[str, int], env: Mapping[str, str]) -> None:
-    (stack.data_dir / "logs").mkdir(exist_ok=True)
+def start_services(stack: Stack, ports: Mapping[str, int], env: Mapping[str, str], gated: bool = False) -> None:
+    """Spawn every service process (each replica); gated ones wait for `stack.go()` once imported."""
+    (stack.data_dir / "logs").mkdir(parents=True, exist_ok=True)
     stack.ports = dict(ports)
     stack.env = {**stack.env, **env}
     if stack.replicas > 1:
         stack.sockets = {service: listen_shared(port) for service, port in ports.items()}
     names = [name for service in ports for name in stack.replica_names(service)]
     for name in names:
-        stack.spawn(name)
+        stack.spawn(name, gated)
     servers = [*(["postgres"] if stack.postgres else []), *(["postgres-replica"] if stack.standby else [])]
     for name in [*stack.node_names(), *servers, *names]:
         stack.watched[name] = Watched(name)
@@ -313,23 +358,31 @@ def wait_ready(stack: Stack, timeout: float = 90, on_ready: Callable[[str], None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not ready after {timeout}s: {', '.join(pending)}")
             if pending:
-                time.sleep(0.2)
+                time.sleep(READY_POLL)
 
 
 def up(data_dir: Path, ports: Mapping[str, int], nats_port: int = DEFAULT_NATS_PORT,
        pg_port: int = DEFAULT_PG_PORT, on_ready: Callable[[str], None] | None = None, *,
        nats_nodes: int = 1, replicas: int = 1, read_replica: bool = False) -> Stack:
-    """Start the whole system and return once every service (each replica) is ready."""
+    """Start the whole system and return once every service (each replica) is ready. The service processes start
+    first: their imports (seconds of CPU each) overlap PostgreSQL's start, and they wait at a gate until the roles
+    and the stream exist; then each migrates its own schema and starts, all at once. `stack.timings` has the
+    seconds of each step."""
+    started = time.monotonic()
     env = dict(os.environ)
     env.setdefault("AUDIT_DATA_DIR", str(data_dir / "audit"))  # the development signing key, beside the data
     if nats_nodes > 1 and not env.get("NATS_URL"):  # every node holds the stream: any one may die
         env.setdefault("STREAM_REPLICAS", str(min(nats_nodes, 3)))
-    stack = start_servers(data_dir, nats_port, pg_port, env, ports, nats_nodes, read_replica)
+    stack = plan_servers(data_dir, nats_port, pg_port, env, ports, nats_nodes, read_replica)
     stack.replicas, stack.env = replicas, env
     try:
+        start_services(stack, ports, env, gated=True)
+        start_servers(stack)
         asyncio.run(prepare(stack, list(ports)))
-        start_services(stack, ports, env)
-        wait_ready(stack, on_ready=on_ready)
+        stack.go()
+        with stack.timed("services"):
+            wait_ready(stack, on_ready=on_ready)
+        stack.timings["total"] = round(time.monotonic() - started, 2)
         write_status(stack)
     except BaseException:
         stack.stop()
