@@ -4,8 +4,10 @@ ev.<service>.<event_type>.<partition>.<township_code> (partitions.py), events as
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -92,7 +94,13 @@ def _uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
-def from_message(headers: dict[str, str], data: bytes) -> RecordedEvent:
+@functools.lru_cache(maxsize=4096)
+def _actor(header: str) -> Actor:
+    """A `ce-actor` header parsed once: a batch's events mostly share their actor (Actor is frozen)."""
+    return Actor.model_validate_json(header)
+
+
+def from_message(headers: Mapping[str, str], data: bytes) -> RecordedEvent:
     body: dict[str, Any] = json.loads(data)
     return RecordedEvent(
         id=uuid.UUID(headers["ce-id"]),
@@ -104,7 +112,7 @@ def from_message(headers: dict[str, str], data: bytes) -> RecordedEvent:
         type_version=int(headers.get("ce-typeversion", "1")),
         township=headers["ce-township"],
         time=datetime.fromisoformat(headers["ce-time"]),
-        actor=Actor.model_validate_json(headers["ce-actor"]),
+        actor=_actor(headers["ce-actor"]),
         data=body,
         correlation_id=_uuid(headers.get("ce-correlationid")),
         causation_id=_uuid(headers.get("ce-causationid")),

@@ -39,7 +39,7 @@ _COLUMNS = (
 )
 
 
-async def _driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
+async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under `conn`, inside the caller's transaction (started now if it was not yet)."""
     raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
     if not raw.is_in_transaction():
@@ -137,7 +137,7 @@ class EventStore:
 
         # One statement, straight through asyncpg (the hot path of bulk imports): the events table's triggers take
         # the append lock before any position is drawn and NOTIFY the relay at commit.
-        raw = await _driver_connection(conn)
+        raw = await driver_connection(conn)
         traceparent: str | list[str | None] | None
         try:
             if isinstance(metadata, Metadata):

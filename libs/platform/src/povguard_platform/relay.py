@@ -66,16 +66,21 @@ class Relay:
             return int(row.scalar_one())
 
     async def publish_pending(self) -> int:
-        """One round: publish everything after the checkpoint, wait for JetStream's acks, move the checkpoint."""
+        """One round: publish everything after the checkpoint, wait for JetStream's acks, move the checkpoint. A
+        batch short of `batch_size` ends the round: whatever commits later NOTIFYs, and `run` cleared its wake-up
+        before this round read anything, so it starts the next round."""
         total = 0
+        schema = self.store.schema
+        after: int | None = None  # read once a round: only the leader (this relay) moves the checkpoint
         while True:
             async with self.engine.connect() as conn:
-                row = await conn.execute(text(f"SELECT position FROM {self.store.schema}.relay_checkpoint"))
-                after = int(row.scalar_one())
+                if after is None:
+                    row = await conn.execute(text(f"SELECT position FROM {schema}.relay_checkpoint"))
+                    after = int(row.scalar_one())
                 events = await self.store.read_after(conn, after, self.batch_size)
                 partitions = await self._partitions(conn, events)
             if not events:
-                RELAY_LAG.labels(self.store.schema).set(0)
+                RELAY_LAG.labels(schema).set(0)
                 return total
             crash_point("relay.before_publish")
             futures = []
@@ -86,24 +91,27 @@ class Relay:
                     context=context_from_traceparent(event.traceparent),
                     kind=trace.SpanKind.PRODUCER,
                     attributes={"messaging.system": "nats", "messaging.destination.name": subject,
-                                "povguard.event_id": str(event.id), "povguard.position": event.position},
+                                "povguard.event_id": headers["ce-id"], "povguard.position": event.position},
                 ):
                     futures.append(await self.js.publish_async(subject, body, headers=headers,
                                                                stream=self.stream_name))
             acks = await asyncio.wait_for(asyncio.gather(*futures), self.publish_timeout)
             now = datetime.now(UTC)
+            delay = RELAY_DELAY.labels(schema)
             for event in events:
-                RELAY_DELAY.labels(self.store.schema).observe(max(0.0, (now - event.time).total_seconds()))
+                delay.observe(max(0.0, (now - event.time).total_seconds()))
             crash_point("relay.after_publish")
+            after = events[-1].position
             async with self.engine.begin() as conn:
                 await conn.execute(
-                    text(f"UPDATE {self.store.schema}.relay_checkpoint SET position = :p, updated_at = now()"),
-                    {"p": events[-1].position},
-                )
-            RELAY_PUBLISHED.labels(self.store.schema).inc(len(events))
-            RELAY_LAG.labels(self.store.schema).set(await self._lag(events[-1].position))
+                    text(f"UPDATE {schema}.relay_checkpoint SET position = :p, updated_at = now()"), {"p": after})
+            RELAY_PUBLISHED.labels(schema).inc(len(events))
             self.published += sum(1 for a in acks if not a.duplicate)
             total += len(events)
+            if len(events) < self.batch_size:  # caught up with what had committed when this batch was read
+                RELAY_LAG.labels(schema).set(0)
+                return total
+            RELAY_LAG.labels(schema).set(await self._lag(after))
 
     async def _partitions(self, conn: AsyncConnection, events: list[RecordedEvent]) -> list[int]:
         """Each event's partition, fixed by its stream's first event (partitions.py); one query per batch for the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -50,6 +51,12 @@ def current_traceparent() -> str | None:
 def context_from_traceparent(traceparent: str | None) -> otel_context.Context | None:
     if not traceparent:
         return None
+    return _extracted(traceparent)
+
+
+@functools.lru_cache(maxsize=4096)
+def _extracted(traceparent: str) -> otel_context.Context:
+    # a batch's events mostly share their request's traceparent; a Context is immutable, so one serves them all
     return _propagator.extract({"traceparent": traceparent})
 
 
