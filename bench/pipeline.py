@@ -40,6 +40,7 @@ from povguard_platform.eventstore import EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.relay import Relay
 from povguard_platform.settings import sqlalchemy_url
+from povguard_platform.telemetry import setup_tracing
 from povguard_tools.benchrun import report
 from povguard_tools.runtime.servers import EmbeddedNats, EmbeddedPostgres
 
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    setup_tracing("bench")  # spans recorded as in a service (no exporter: what they cost to make, not to ship)
     console = Console(width=None if sys.stdout.isatty() else 120)
     tmp = Path(tempfile.mkdtemp(prefix="povguard-bench-"))
     pg = EmbeddedPostgres(tmp / "postgres", durable=True)

@@ -4,7 +4,6 @@ ev.<service>.<event_type>.<partition>.<township_code> (partitions.py), events as
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from povguard_platform.actor import Actor
+from povguard_platform.actor import actor_from_json
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.partitions import subject
 
@@ -94,12 +93,6 @@ def _uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
-@functools.lru_cache(maxsize=4096)
-def _actor(header: str) -> Actor:
-    """A `ce-actor` header parsed once: a batch's events mostly share their actor (Actor is frozen)."""
-    return Actor.model_validate_json(header)
-
-
 def from_message(headers: Mapping[str, str], data: bytes) -> RecordedEvent:
     body: dict[str, Any] = json.loads(data)
     return RecordedEvent(
@@ -112,7 +105,7 @@ def from_message(headers: Mapping[str, str], data: bytes) -> RecordedEvent:
         type_version=int(headers.get("ce-typeversion", "1")),
         township=headers["ce-township"],
         time=datetime.fromisoformat(headers["ce-time"]),
-        actor=_actor(headers["ce-actor"]),
+        actor=actor_from_json(headers["ce-actor"]),
         data=body,
         correlation_id=_uuid(headers.get("ce-correlationid")),
         causation_id=_uuid(headers.get("ce-causationid")),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -54,7 +55,7 @@ from povguard_platform.partitions import DEFAULT_PARTITIONS
 from povguard_platform.problems import is_retryable
 from povguard_platform.schema import ident
 from povguard_platform.settings import asyncpg_dsn
-from povguard_platform.telemetry import context_from_traceparent
+from povguard_platform.telemetry import context_from_traceparent, span_name
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("povguard.consumer")
@@ -467,17 +468,22 @@ class Consumer:
         return results
 
     async def _dispatch(self, conn: AsyncConnection, claimed: list[RecordedEvent]) -> None:
-        """The per-type handlers over a claimed batch, in order."""
-        for event in claimed:
-            handler = self.spec.handler_for(event.type)
-            if handler is None:
-                continue
-            with tracer.start_as_current_span(
-                f"consume {event.type}", context=context_from_traceparent(event.traceparent),
-                kind=trace.SpanKind.CONSUMER,
-                attributes={"messaging.consumer.group.name": self.spec.name, "povguard.event_id": str(event.id)},
-            ):
-                await handler(conn, event)
+        """The per-type handlers over a claimed batch, in order. One span per run of events of one trace context
+        (a batch mostly comes from one request or one upstream batch, and a span per event would cost about as
+        much as a small handler); what the handlers append carries that span's context, so traces continue."""
+        for traceparent, run in itertools.groupby(claimed, key=lambda e: e.traceparent):
+            events = list(run)
+            attributes: dict[str, str | int] = {"messaging.consumer.group.name": self.spec.name,
+                                                "messaging.batch.message_count": len(events)}
+            if len(events) == 1:
+                attributes["povguard.event_id"] = str(events[0].id)
+            with tracer.start_as_current_span(span_name("consume", (e.type for e in events)),
+                                              context=context_from_traceparent(traceparent),
+                                              kind=trace.SpanKind.CONSUMER, attributes=attributes):
+                for event in events:
+                    handler = self.spec.handler_for(event.type)
+                    if handler is not None:
+                        await handler(conn, event)
 
     def _count(self, results: list[_Result]) -> None:
         applied = sum(r.outcome is Outcome.APPLIED for r in results)

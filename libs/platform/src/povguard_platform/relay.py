@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import zlib
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from povguard_platform.eventstore import EventStore
 from povguard_platform.faults import crash_point
 from povguard_platform.metrics import RELAY_DELAY, RELAY_LAG, RELAY_PUBLISHED
 from povguard_platform.partitions import DEFAULT_PARTITIONS, household_named, partition_key, partition_of
-from povguard_platform.telemetry import context_from_traceparent
+from povguard_platform.telemetry import context_from_traceparent, span_name
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("povguard.relay")
@@ -84,17 +85,21 @@ class Relay:
                 return total
             crash_point("relay.before_publish")
             futures = []
-            for event, partition in zip(events, partitions, strict=True):
-                subject, headers, body = to_message(event, partition)
+            # one span per run of events of one trace context (mostly a whole request's or upstream batch's)
+            for traceparent, run in itertools.groupby(zip(events, partitions, strict=True),
+                                                      key=lambda ep: ep[0].traceparent):
+                pairs = list(run)
                 with tracer.start_as_current_span(
-                    f"publish {event.type}",
-                    context=context_from_traceparent(event.traceparent),
+                    span_name("publish", (e.type for e, _ in pairs)),
+                    context=context_from_traceparent(traceparent),
                     kind=trace.SpanKind.PRODUCER,
-                    attributes={"messaging.system": "nats", "messaging.destination.name": subject,
-                                "povguard.event_id": headers["ce-id"], "povguard.position": event.position},
+                    attributes={"messaging.system": "nats", "messaging.batch.message_count": len(pairs),
+                                "povguard.position": pairs[0][0].position},
                 ):
-                    futures.append(await self.js.publish_async(subject, body, headers=headers,
-                                                               stream=self.stream_name))
+                    for event, partition in pairs:
+                        subject, headers, body = to_message(event, partition)
+                        futures.append(await self.js.publish_async(subject, body, headers=headers,
+                                                                   stream=self.stream_name))
             acks = await asyncio.wait_for(asyncio.gather(*futures), self.publish_timeout)
             now = datetime.now(UTC)
             delay = RELAY_DELAY.labels(schema)
