@@ -439,3 +439,46 @@ async def test_a_deadlock_is_retried_whole_never_counted_against_the_handler(set
         assert left == [0]
         assert (await totals(rt))[s.id] == (3, 3, "2,3,")
         assert await scalar(rt, "SELECT count(*) FROM sample.dead_letters") == 0
+
+
+async def test_a_batch_costs_the_platform_two_statements_after_its_lock_whatever_its_size(settings: Settings) -> None:
+    """The batch path's own work (lease, inbox, versions, failures) is one read and one write per batch, with no
+    savepoint: every statement PostgreSQL is sent, through SQLAlchemy or asyncpg directly, is counted."""
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from povguard_platform_sample.consumers import BATCHED
+
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        await write(rt, 30)
+        assert rt.js is not None
+        await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name).publish_pending()
+        sent: list[str] = []
+        engine = create_async_engine(rt.engine.url)
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def through_sqlalchemy(conn: object, cursor: object, statement: str, *_: object) -> None:
+            sent.append(statement)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def through_asyncpg(dbapi_connection: object, _: object) -> None:
+            # SQLAlchemy's own statements are prepared (not logged by asyncpg); the raw ones are
+            dbapi_connection._connection.add_query_logger(lambda q: sent.append(q.query))  # type: ignore[attr-defined]
+
+        consumer = Consumer(BATCHED, "sample", engine, rt.js, rt.settings.stream_name, rt.settings.partitions)
+        task = asyncio.create_task(consumer.run(rt.stop))
+        try:
+            await eventually(lambda: consumer.applied == 90, within=60)
+        finally:
+            rt.stop.set()
+            await task
+            await engine.dispose()
+        t = await totals(rt)
+        assert len(t) == 30 and all(v == (3, 3, "2,3,") for v in t.values())
+        locks = sum("pg_advisory_xact_lock" in s for s in sent)
+        platform = [s for s in sent if any(table in s for table in ("inbox", "consumer_streams",
+                                                                    "consumer_failures", "pg_locks"))]
+        assert consumer.batches >= 9 and locks >= consumer.batches  # 90 events, batches of at most 10
+        assert not [s for s in sent if "SAVEPOINT" in s.upper()]
+        assert len(platform) <= 2 * locks, platform

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Any
 
@@ -48,3 +49,10 @@ class Actor(BaseModel):
 
 
 SYSTEM_ACTOR = Actor(user="povguard", role=Role.SYSTEM, org="system")
+
+
+@functools.lru_cache(maxsize=4096)
+def actor_from_json(text: str) -> Actor:
+    """An actor as stored or sent (JSON), parsed once per distinct text: the events of a batch mostly share theirs,
+    and an Actor is frozen, so one instance serves them all."""
+    return Actor.model_validate_json(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from povguard_platform.actor import Actor
+from povguard_platform.actor import actor_from_json
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.partitions import subject
 
@@ -92,7 +93,7 @@ def _uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
-def from_message(headers: dict[str, str], data: bytes) -> RecordedEvent:
+def from_message(headers: Mapping[str, str], data: bytes) -> RecordedEvent:
     body: dict[str, Any] = json.loads(data)
     return RecordedEvent(
         id=uuid.UUID(headers["ce-id"]),
@@ -104,7 +105,7 @@ def from_message(headers: dict[str, str], data: bytes) -> RecordedEvent:
         type_version=int(headers.get("ce-typeversion", "1")),
         township=headers["ce-township"],
         time=datetime.fromisoformat(headers["ce-time"]),
-        actor=Actor.model_validate_json(headers["ce-actor"]),
+        actor=actor_from_json(headers["ce-actor"]),
         data=body,
         correlation_id=_uuid(headers.get("ce-correlationid")),
         causation_id=_uuid(headers.get("ce-causationid")),

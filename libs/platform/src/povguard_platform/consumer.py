@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -33,14 +34,16 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry import trace
+from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from povguard_contracts.catalogue import CATALOGUE
 from povguard_platform.bus import from_message
 from povguard_platform.envelope import RecordedEvent
+from povguard_platform.eventstore import driver_connection
 from povguard_platform.faults import crash_point
-from povguard_platform.leases import LEASE_HELD_SQL, LeaseLost, Leases, lock_class
+from povguard_platform.leases import LeaseLost, Leases, lease_held_sql, lock_class
 from povguard_platform.metrics import (
     CONSUMER_APPLIED,
     CONSUMER_DUPLICATES,
@@ -52,7 +55,7 @@ from povguard_platform.partitions import DEFAULT_PARTITIONS
 from povguard_platform.problems import is_retryable
 from povguard_platform.schema import ident
 from povguard_platform.settings import asyncpg_dsn
-from povguard_platform.telemetry import context_from_traceparent
+from povguard_platform.telemetry import context_from_traceparent, span_name
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("povguard.consumer")
@@ -81,6 +84,10 @@ class ConsumerSpec:
     batch_size: int = 200
     # A replica that dies mid-batch has its batch redelivered after this; a live one keeps its batch in progress.
     ack_wait: float = 10.0
+    # After a batch under a quarter full, wait this long before the next fetch: under a steady trickle the events
+    # then come a few dozen to a transaction instead of one or two (each batch costs its lock, reads, writes,
+    # commit and the handler's own per-batch queries); it delays a lone event by at most this much.
+    linger: float = 0.05
 
     def handler_for(self, event_type: str) -> Handler | None:
         return self.handlers.get(event_type, self.fallback)
@@ -118,6 +125,11 @@ class _Result:
     delay: float = 0.0
 
 
+class _OneByOne(Exception):
+    """A handler failed on the batch path: the transaction is rolled back whole (no savepoint to keep) and the
+    batch is applied again one event at a time, with retries and dead letters."""
+
+
 @dataclass
 class Consumer:
     """One replica of a consumer: it leases its share of the partitions and runs a pull loop for each."""
@@ -134,6 +146,37 @@ class Consumer:
     _leases: Leases | None = field(default=None, init=False)
     _workers: dict[int, asyncio.Task[None]] = field(default_factory=dict, init=False)
     _leaving: dict[int, asyncio.Event] = field(default_factory=dict, init=False)
+    _sql: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _applied: Counter = field(init=False, repr=False)
+    _duplicates: Counter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        s = self.schema
+        # The batch path's reads after the partition lock, in one statement: the lease (pg_locks is live, so the
+        # check sees the lease as of now), the inbox rows of the batch and the versions applied of its streams.
+        self._sql["reads"] = f"""
+            SELECT 0 AS k, CAST(NULL AS uuid) AS e, CAST(NULL AS text) AS src, CAST(NULL AS text) AS t,
+                   CAST(NULL AS text) AS i, CAST({lease_held_sql("$6", "$7", "$8")} AS int) AS v
+            UNION ALL
+            SELECT 1, event_id, NULL, NULL, NULL, NULL FROM {s}.inbox WHERE consumer = $1 AND event_id = ANY($2)
+            UNION ALL
+            SELECT 2, NULL, source, stream_type, stream_id, version FROM {s}.consumer_streams
+            WHERE consumer = $1 AND (source, stream_type, stream_id) IN
+                  (SELECT * FROM unnest(CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[])))"""
+        # Its writes, in one statement: the inbox rows, the failures of earlier attempts gone, the versions moved
+        # up (never backwards).
+        self._sql["writes"] = f"""
+            WITH inbox AS (
+                INSERT INTO {s}.inbox (consumer, event_id, source, source_position)
+                SELECT $1, * FROM unnest(CAST($2 AS uuid[]), CAST($3 AS text[]), CAST($4 AS bigint[]))),
+            failures AS (DELETE FROM {s}.consumer_failures WHERE consumer = $1 AND event_id = ANY($2))
+            INSERT INTO {s}.consumer_streams (consumer, source, stream_type, stream_id, version)
+            SELECT $1, * FROM unnest(CAST($5 AS text[]), CAST($6 AS text[]), CAST($7 AS text[]), CAST($8 AS int[]))
+            ON CONFLICT (consumer, source, stream_type, stream_id)
+            DO UPDATE SET version = GREATEST({s}.consumer_streams.version, EXCLUDED.version)"""
+        # counters looked up once (their children are never removed, unlike the lag and dead-letter gauges)
+        self._applied = CONSUMER_APPLIED.labels(self.spec.name)
+        self._duplicates = CONSUMER_DUPLICATES.labels(self.spec.name)
 
     @property
     def held(self) -> set[int]:
@@ -258,6 +301,8 @@ class Consumer:
                     await self._sleep(partition, stop, 0.5)
                     continue
                 await self.handle_batch(partition, msgs, stop)
+                if len(msgs) * 4 < self.spec.batch_size:
+                    await self._sleep(partition, stop, self.spec.linger)
         except Exception as exc:
             log.warning("pull loop of %s ended: %r", durable, exc)
         finally:
@@ -275,21 +320,27 @@ class Consumer:
     async def handle_batch(self, partition: int, msgs: Sequence[Msg], stop: asyncio.Event) -> None:
         """Apply a fetched batch in stream order, in one transaction per attempt; ack what committed. A handler
         failure below the bound, or a database failure, keeps the rest of the batch and retries it in place."""
-        todo = [(msg, from_message(dict(msg.headers or {}), msg.data)) for msg in msgs]
+        todo = [(msg, from_message(msg.headers or {}, msg.data)) for msg in msgs]
+        together = True  # the batch path, until a handler fails on it; then one event at a time
         async with self._in_progress(todo):
             while todo:
                 if stop.is_set():
                     break
                 try:
                     async with self.engine.begin() as conn:
-                        await self._hold(conn, partition)
                         events = [event for _, event in todo]
-                        results = await self._apply_together(conn, events)
-                        if results is None:
+                        if together:
+                            results = await self._apply_together(conn, partition, events)
+                        else:
+                            await self._hold(conn, partition)
                             results = await self._apply_in_order(conn, events)
                         crash_point("consumer.before_commit")
                 except LeaseLost:
                     break
+                except _OneByOne as exc:  # rolled back: nothing of the batch path was kept
+                    log.info("batch of %s failed, applying one by one: %r", self.spec.name, exc.__cause__)
+                    together = False
+                    continue
                 except Exception as exc:  # database down, deadlock: nothing was committed; keep the batch
                     log.warning("batch of %s failed, retrying it: %r", self.spec.durable(partition), exc)
                     if stop.is_set():
@@ -336,32 +387,50 @@ class Consumer:
         finally:
             task.cancel()
 
-    async def _hold(self, conn: AsyncConnection, partition: int) -> None:
-        """One applier per partition at a time (a transaction lock), and only the lease holder (checked inside the
-        transaction, so a replica that lost its lease commits nothing)."""
+    def _leases_of(self, partition: int) -> Leases:
         leases = self._leases
         if leases is None or partition not in leases.held or partition not in self._leaving:
             raise LeaseLost(partition)
+        return leases
+
+    async def _lock(self, conn: AsyncConnection, partition: int) -> None:
+        """One applier per partition at a time: a transaction lock, taken in a statement of its own (it is the
+        transaction's first, and what is read after it must be read in a later statement, whose snapshot includes
+        the previous applier's commit)."""
         await conn.execute(text("SELECT pg_advisory_xact_lock(:c, :p)"),
                            {"c": lock_class(self.schema, self.spec.name, "apply"), "p": partition})
-        held = await conn.execute(text(LEASE_HELD_SQL), {"c": leases.lease_class, "p": partition, "pid": leases.pid})
-        if not held.scalar_one():
+
+    async def _hold(self, conn: AsyncConnection, partition: int) -> None:
+        """One applier per partition at a time (a transaction lock), and only the lease holder (checked inside the
+        transaction, so a replica that lost its lease commits nothing)."""
+        leases = self._leases_of(partition)
+        await self._lock(conn, partition)
+        raw = await driver_connection(conn)
+        if not await raw.fetchval(f"SELECT {lease_held_sql('$1', '$2', '$3')}",
+                                  leases.lease_class, partition, leases.pid):
             raise LeaseLost(partition)
 
-    async def _apply_together(self, conn: AsyncConnection, events: list[RecordedEvent]) -> list[_Result] | None:
-        """The batch path: one inbox query, one version claim and one handler call for the whole batch. None: the
-        handler failed, nothing of it was kept, apply one by one."""
-        s, name = self.schema, self.spec.name
-        seen = await conn.execute(text(f"SELECT event_id FROM {s}.inbox WHERE consumer = :c AND event_id = ANY(:ids)"),
-                                  {"c": name, "ids": [e.id for e in events]})
-        done = {row[0] for row in seen}
+    async def _apply_together(self, conn: AsyncConnection, partition: int,
+                              events: list[RecordedEvent]) -> list[_Result]:
+        """The batch path, in four statements whatever the batch's size: the partition lock; the lease, inbox and
+        version reads; the handler(s); the inbox, failures and version writes. Raises _OneByOne when a handler
+        fails (the caller rolls back and applies one by one)."""
+        name = self.spec.name
+        leases = self._leases_of(partition)
+        await self._lock(conn, partition)
+        raw = await driver_connection(conn)
         keys = sorted({(e.source, e.stream.type, e.stream.id) for e in events})
-        rows = await conn.execute(text(f"""
-            SELECT source, stream_type, stream_id, version FROM {s}.consumer_streams
-            WHERE consumer = :c AND (source, stream_type, stream_id) IN
-                  (SELECT * FROM unnest(CAST(:src AS text[]), CAST(:t AS text[]), CAST(:i AS text[])))"""),
-            {"c": name, "src": [k[0] for k in keys], "t": [k[1] for k in keys], "i": [k[2] for k in keys]})
-        version = {(r[0], r[1], r[2]): r[3] for r in rows}
+        rows = await raw.fetch(self._sql["reads"], name, [e.id for e in events], [k[0] for k in keys],
+                               [k[1] for k in keys], [k[2] for k in keys], leases.lease_class, partition, leases.pid)
+        done: set[Any] = set()
+        version: dict[tuple[str, str, str], int] = {}
+        for kind, event_id, source, stream_type, stream_id, value in rows:
+            if kind == 0 and not value:
+                raise LeaseLost(partition)
+            if kind == 1:
+                done.add(event_id)
+            elif kind == 2:
+                version[(source, stream_type, stream_id)] = value
         results: list[_Result] = []
         claimed: list[RecordedEvent] = []
         for event in events:
@@ -375,7 +444,6 @@ class Consumer:
         if not claimed:
             self._count(results)
             return results
-        savepoint = await conn.begin_nested()
         try:
             if self.spec.batch_handler is not None:
                 with tracer.start_as_current_span(f"consume batch of {len(claimed)}",
@@ -384,30 +452,14 @@ class Consumer:
                     await self.spec.batch_handler(conn, claimed)
             else:
                 await self._dispatch(conn, claimed)
-            await conn.execute(text(f"""
-                INSERT INTO {s}.inbox (consumer, event_id, source, source_position)
-                SELECT :c, * FROM unnest(CAST(:e AS uuid[]), CAST(:src AS text[]), CAST(:p AS bigint[]))"""),
-                {"c": name, "e": [e.id for e in claimed], "src": [e.source for e in claimed],
-                 "p": [e.position for e in claimed]})
             moved = sorted({(e.source, e.stream.type, e.stream.id) for e in claimed})
-            await conn.execute(text(f"""
-                INSERT INTO {s}.consumer_streams (consumer, source, stream_type, stream_id, version)
-                SELECT :c, * FROM unnest(CAST(:src AS text[]), CAST(:t AS text[]), CAST(:i AS text[]),
-                                         CAST(:v AS int[]))
-                ON CONFLICT (consumer, source, stream_type, stream_id)
-                DO UPDATE SET version = GREATEST({s}.consumer_streams.version, EXCLUDED.version)"""),
-                {"c": name, "src": [k[0] for k in moved], "t": [k[1] for k in moved], "i": [k[2] for k in moved],
-                 "v": [version[k] for k in moved]})
-            await conn.execute(text(f"DELETE FROM {s}.consumer_failures WHERE consumer = :c AND event_id = ANY(:e)"),
-                               {"c": name, "e": [e.id for e in claimed]})
-            await savepoint.commit()
+            await raw.execute(self._sql["writes"], name, [e.id for e in claimed], [e.source for e in claimed],
+                              [e.position for e in claimed], [k[0] for k in moved], [k[1] for k in moved],
+                              [k[2] for k in moved], [version[k] for k in moved])
         except Exception as exc:
             if is_retryable(exc):  # a deadlock or an outage is nobody's fault: the whole batch again, in place
                 raise
-            if savepoint.is_active:
-                await savepoint.rollback()
-            log.info("batch of %s failed, applying one by one: %r", name, exc)
-            return None
+            raise _OneByOne from exc
         self._count(results)
         self.batches += 1
         return results
@@ -422,22 +474,27 @@ class Consumer:
         return results
 
     async def _dispatch(self, conn: AsyncConnection, claimed: list[RecordedEvent]) -> None:
-        """The per-type handlers over a claimed batch, in order."""
-        for event in claimed:
-            handler = self.spec.handler_for(event.type)
-            if handler is None:
-                continue
-            with tracer.start_as_current_span(
-                f"consume {event.type}", context=context_from_traceparent(event.traceparent),
-                kind=trace.SpanKind.CONSUMER,
-                attributes={"messaging.consumer.group.name": self.spec.name, "povguard.event_id": str(event.id)},
-            ):
-                await handler(conn, event)
+        """The per-type handlers over a claimed batch, in order. One span per run of events of one trace context
+        (a batch mostly comes from one request or one upstream batch, and a span per event would cost about as
+        much as a small handler); what the handlers append carries that span's context, so traces continue."""
+        for traceparent, run in itertools.groupby(claimed, key=lambda e: e.traceparent):
+            events = list(run)
+            attributes: dict[str, str | int] = {"messaging.consumer.group.name": self.spec.name,
+                                                "messaging.batch.message_count": len(events)}
+            if len(events) == 1:
+                attributes["povguard.event_id"] = str(events[0].id)
+            with tracer.start_as_current_span(span_name("consume", (e.type for e in events)),
+                                              context=context_from_traceparent(traceparent),
+                                              kind=trace.SpanKind.CONSUMER, attributes=attributes):
+                for event in events:
+                    handler = self.spec.handler_for(event.type)
+                    if handler is not None:
+                        await handler(conn, event)
 
     def _count(self, results: list[_Result]) -> None:
         applied = sum(r.outcome is Outcome.APPLIED for r in results)
-        CONSUMER_APPLIED.labels(self.spec.name).inc(applied)
-        CONSUMER_DUPLICATES.labels(self.spec.name).inc(sum(r.outcome is Outcome.DUPLICATE for r in results))
+        self._applied.inc(applied)
+        self._duplicates.inc(len(results) - applied)
         self.applied += applied
 
     async def _apply(self, conn: AsyncConnection, event: RecordedEvent) -> _Result:

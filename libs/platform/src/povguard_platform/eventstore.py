@@ -3,7 +3,6 @@ events after a global position. The events table is also the outbox the relay pu
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, overload
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_contracts.catalogue import CATALOGUE, Catalogue
 from povguard_contracts.payload import EventPayload
-from povguard_platform.actor import Actor
+from povguard_platform.actor import actor_from_json
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.metrics import EVENTS_APPENDED
 from povguard_platform.schema import ident
@@ -33,17 +32,27 @@ class ConcurrencyError(Exception):
         super().__init__(f"stream {stream} expected at version {expected}{found}")
 
 
+# the actor as text: parsed once per distinct actor (actor_from_json), not once per row
 _COLUMNS = (
-    "position, id, stream_type, stream_id, version, type, type_version, township, time, actor, "
+    "position, id, stream_type, stream_id, version, type, type_version, township, time, CAST(actor AS text), "
     "correlation_id, causation_id, traceparent, policy, data"
 )
 
 
-async def _driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
+async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under `conn`, inside the caller's transaction (started now if it was not yet)."""
     raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
     if not raw.is_in_transaction():
         await conn.execute(text("SELECT 1"))  # SQLAlchemy begins its transaction lazily, on the first statement
+    return raw
+
+
+async def _reader(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn` for one read: inside the caller's transaction if it has begun one (a
+    repeatable-read snapshot stays whole), else on its own (one statement needs none)."""
+    if conn.in_transaction():
+        return await driver_connection(conn)
+    raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
     return raw
 
 
@@ -137,7 +146,7 @@ class EventStore:
 
         # One statement, straight through asyncpg (the hot path of bulk imports): the events table's triggers take
         # the append lock before any position is drawn and NOTIFY the relay at commit.
-        raw = await _driver_connection(conn)
+        raw = await driver_connection(conn)
         traceparent: str | list[str | None] | None
         try:
             if isinstance(metadata, Metadata):
@@ -226,18 +235,17 @@ class EventStore:
         as_of: datetime | None = None,
     ) -> list[RecordedEvent]:
         """A stream's events in version order; up to a version, or as they stood at a point in time."""
-        sql = (f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_type = :t AND stream_id = :i"
-               " AND (CAST(:v AS bigint) IS NULL OR version <= :v)"  # bigint: any Int64 a client may ask for
-               " AND (CAST(:at AS timestamptz) IS NULL OR time <= :at) ORDER BY version")
-        rows = await conn.execute(text(sql), {"t": stream.type, "i": stream.id, "v": to_version, "at": as_of})
+        sql = (f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_type = $1 AND stream_id = $2"
+               " AND (CAST($3 AS bigint) IS NULL OR version <= $3)"  # bigint: any Int64 a client may ask for
+               " AND (CAST($4 AS timestamptz) IS NULL OR time <= $4) ORDER BY version")
+        rows = await (await _reader(conn)).fetch(sql, stream.type, stream.id, to_version, as_of)
         return [self._row(r) for r in rows]
 
     async def read_after(self, conn: AsyncConnection, position: int, limit: int = 1000) -> list[RecordedEvent]:
         """All events after a global position, in position order."""
-        rows = await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position > :p ORDER BY position LIMIT :n"),
-            {"p": position, "n": limit},
-        )
+        rows = await (await _reader(conn)).fetch(
+            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position > $1 ORDER BY position LIMIT $2",
+            position, limit)
         return [self._row(r) for r in rows]
 
     async def head(self, conn: AsyncConnection) -> int:
@@ -250,21 +258,12 @@ class EventStore:
     def decode_all(self, events: Iterable[RecordedEvent]) -> list[EventPayload]:
         return [self.catalogue.decode(e) for e in events]
 
-    def _row(self, r: Any) -> RecordedEvent:
+    def _row(self, r: asyncpg.Record) -> RecordedEvent:
+        """A row of _COLUMNS, read straight through asyncpg (the relay's and rebuilds' hot path)."""
+        (position, event_id, stream_type, stream_id, version, type_, type_version, township, time, actor,
+         correlation_id, causation_id, traceparent, policy, data) = r
         return RecordedEvent(
-            id=r.id if isinstance(r.id, uuid.UUID) else uuid.UUID(str(r.id)),
-            source=self.schema,
-            stream=StreamRef(r.stream_type, r.stream_id),
-            version=r.version,
-            position=r.position,
-            type=r.type,
-            type_version=r.type_version,
-            township=r.township,
-            time=r.time,
-            actor=Actor.model_validate(r.actor),
-            data=r.data,
-            correlation_id=r.correlation_id,
-            causation_id=r.causation_id,
-            traceparent=r.traceparent,
-            policy=r.policy,
-        )
+            id=event_id, source=self.schema, stream=StreamRef(stream_type, stream_id), version=version,
+            position=position, type=type_, type_version=type_version, township=township, time=time,
+            actor=actor_from_json(actor), data=data, correlation_id=correlation_id, causation_id=causation_id,
+            traceparent=traceparent, policy=policy)

@@ -36,9 +36,12 @@ def lock_class(schema: str, consumer: str, kind: str) -> int:
     return zlib.crc32(f"povguard.{kind}.{schema}.{consumer}".encode()) & 0x7FFFFFFF
 
 
-LEASE_HELD_SQL = """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+def lease_held_sql(c: str, p: str, pid: str) -> str:
+    """Whether backend `pid` holds the lease (classid `c`, partition `p`): an SQL expression over the given
+    placeholders. pg_locks is live, not a snapshot, so it may share a statement with the batch's reads."""
+    return f"""EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-    AND classid = CAST(:c AS bigint) AND objid = CAST(:p AS bigint) AND objsubid = 2 AND pid = :pid)"""
+    AND classid = CAST({c} AS bigint) AND objid = CAST({p} AS bigint) AND objsubid = 2 AND pid = {pid})"""
 
 
 class LeaseLost(Exception):

@@ -188,7 +188,9 @@ def is_outage(exc: BaseException) -> bool:
 def is_retryable(exc: BaseException) -> bool:
     """An outage, a deadlock or a serialization failure: the same work may simply be done again (consumers retry
     their batch whole, never counting it against a handler)."""
-    return is_outage(exc) or (isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT)
+    # asyncpg is also used directly (the event store's append, the consumer's batch statements)
+    state = getattr(exc.orig if isinstance(exc, DBAPIError) else exc, "sqlstate", None)
+    return is_outage(exc) or state in _TRANSIENT
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import zlib
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from povguard_platform.eventstore import EventStore
 from povguard_platform.faults import crash_point
 from povguard_platform.metrics import RELAY_DELAY, RELAY_LAG, RELAY_PUBLISHED
 from povguard_platform.partitions import DEFAULT_PARTITIONS, household_named, partition_key, partition_of
-from povguard_platform.telemetry import context_from_traceparent
+from povguard_platform.telemetry import context_from_traceparent, span_name
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("povguard.relay")
@@ -66,44 +67,56 @@ class Relay:
             return int(row.scalar_one())
 
     async def publish_pending(self) -> int:
-        """One round: publish everything after the checkpoint, wait for JetStream's acks, move the checkpoint."""
+        """One round: publish everything after the checkpoint, wait for JetStream's acks, move the checkpoint. A
+        batch short of `batch_size` ends the round: whatever commits later NOTIFYs, and `run` cleared its wake-up
+        before this round read anything, so it starts the next round."""
         total = 0
+        schema = self.store.schema
+        after: int | None = None  # read once a round: only the leader (this relay) moves the checkpoint
         while True:
             async with self.engine.connect() as conn:
-                row = await conn.execute(text(f"SELECT position FROM {self.store.schema}.relay_checkpoint"))
-                after = int(row.scalar_one())
+                if after is None:
+                    row = await conn.execute(text(f"SELECT position FROM {schema}.relay_checkpoint"))
+                    after = int(row.scalar_one())
                 events = await self.store.read_after(conn, after, self.batch_size)
                 partitions = await self._partitions(conn, events)
             if not events:
-                RELAY_LAG.labels(self.store.schema).set(0)
+                RELAY_LAG.labels(schema).set(0)
                 return total
             crash_point("relay.before_publish")
             futures = []
-            for event, partition in zip(events, partitions, strict=True):
-                subject, headers, body = to_message(event, partition)
+            # one span per run of events of one trace context (mostly a whole request's or upstream batch's)
+            for traceparent, run in itertools.groupby(zip(events, partitions, strict=True),
+                                                      key=lambda ep: ep[0].traceparent):
+                pairs = list(run)
                 with tracer.start_as_current_span(
-                    f"publish {event.type}",
-                    context=context_from_traceparent(event.traceparent),
+                    span_name("publish", (e.type for e, _ in pairs)),
+                    context=context_from_traceparent(traceparent),
                     kind=trace.SpanKind.PRODUCER,
-                    attributes={"messaging.system": "nats", "messaging.destination.name": subject,
-                                "povguard.event_id": str(event.id), "povguard.position": event.position},
+                    attributes={"messaging.system": "nats", "messaging.batch.message_count": len(pairs),
+                                "povguard.position": pairs[0][0].position},
                 ):
-                    futures.append(await self.js.publish_async(subject, body, headers=headers,
-                                                               stream=self.stream_name))
+                    for event, partition in pairs:
+                        subject, headers, body = to_message(event, partition)
+                        futures.append(await self.js.publish_async(subject, body, headers=headers,
+                                                                   stream=self.stream_name))
             acks = await asyncio.wait_for(asyncio.gather(*futures), self.publish_timeout)
             now = datetime.now(UTC)
+            delay = RELAY_DELAY.labels(schema)
             for event in events:
-                RELAY_DELAY.labels(self.store.schema).observe(max(0.0, (now - event.time).total_seconds()))
+                delay.observe(max(0.0, (now - event.time).total_seconds()))
             crash_point("relay.after_publish")
+            after = events[-1].position
             async with self.engine.begin() as conn:
                 await conn.execute(
-                    text(f"UPDATE {self.store.schema}.relay_checkpoint SET position = :p, updated_at = now()"),
-                    {"p": events[-1].position},
-                )
-            RELAY_PUBLISHED.labels(self.store.schema).inc(len(events))
-            RELAY_LAG.labels(self.store.schema).set(await self._lag(events[-1].position))
+                    text(f"UPDATE {schema}.relay_checkpoint SET position = :p, updated_at = now()"), {"p": after})
+            RELAY_PUBLISHED.labels(schema).inc(len(events))
             self.published += sum(1 for a in acks if not a.duplicate)
             total += len(events)
+            if len(events) < self.batch_size:  # caught up with what had committed when this batch was read
+                RELAY_LAG.labels(schema).set(0)
+                return total
+            RELAY_LAG.labels(schema).set(await self._lag(after))
 
     async def _partitions(self, conn: AsyncConnection, events: list[RecordedEvent]) -> list[int]:
         """Each event's partition, fixed by its stream's first event (partitions.py); one query per batch for the

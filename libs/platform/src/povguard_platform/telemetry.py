@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -50,7 +51,18 @@ def current_traceparent() -> str | None:
 def context_from_traceparent(traceparent: str | None) -> otel_context.Context | None:
     if not traceparent:
         return None
+    return _extracted(traceparent)
+
+
+@functools.lru_cache(maxsize=4096)
+def _extracted(traceparent: str) -> otel_context.Context:
+    # a batch's events mostly share their request's traceparent; a Context is immutable, so one serves them all
     return _propagator.extract({"traceparent": traceparent})
+
+
+def span_name(verb: str, types: Iterable[str]) -> str:
+    """A span over events: `publish HouseholdVisited`, or every type of a mixed run (bounded by the catalogue)."""
+    return f"{verb} {', '.join(sorted(set(types)))}"
 
 
 def context_from_headers(headers: Mapping[str, str] | None) -> otel_context.Context | None:
