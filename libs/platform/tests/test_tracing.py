@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from helpers import bearer
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from povguard_platform.settings import Settings
+from povguard_platform.telemetry import WhenExported, add_processor, context_from_traceparent, current_traceparent
 from povguard_platform.web import create_app
 from povguard_platform_sample.service import SAMPLE
 from povguard_tools.testing import eventually
@@ -44,3 +46,23 @@ async def test_one_trace_from_request_to_consumer(traced: httpx.AsyncClient, set
     consume = next(s for s in spans if s.name == "consume SampleOpened")
     publish = next(s for s in spans if s.name == "publish SampleOpened")
     assert consume.context.trace_id == publish.context.trace_id == trace_id
+
+
+def test_spans_are_recorded_only_once_something_takes_them() -> None:
+    """Until an exporter or processor is added, spans are dropped unrecorded (nothing is built for nobody) yet keep
+    their trace ids, so a traceparent still links a request to its events; once one is added, spans are recorded."""
+
+    provider = TracerProvider(sampler=WhenExported())
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("request") as request:
+        assert not request.is_recording()
+        assert request.get_span_context().is_valid
+        traceparent = current_traceparent()
+        assert traceparent is not None and format(request.get_span_context().trace_id, "032x") in traceparent
+        with tracer.start_as_current_span("child", context=context_from_traceparent(traceparent)) as child:
+            assert child.get_span_context().trace_id == request.get_span_context().trace_id
+    exporter = InMemorySpanExporter()
+    add_processor(provider, SimpleSpanProcessor(exporter))
+    with tracer.start_as_current_span("recorded") as span:
+        assert span.is_recording()
+    assert [s.name for s in exporter.get_finished_spans()] == ["recorded"]

@@ -7,16 +7,40 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 
 _propagator = TraceContextTextMapPropagator()
+
+
+class WhenExported(Sampler):
+    """Record spans only once something takes them (an exporter or a span processor); until then every span is
+    dropped unrecorded. A dropped span still has its trace and span ids, so traceparents flow through requests and
+    events exactly as before; what is saved is building, timing and ending a span nobody reads (the SDK's default,
+    always on, did that for every request, batch and event). OTEL_TRACES_SAMPLER, when set, takes precedence."""
+
+    def __init__(self) -> None:
+        self.exporting = False
+        self._recorded = ParentBased(ALWAYS_ON)
+
+    def should_sample(self, parent_context: otel_context.Context | None, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Attributes = None,
+                      links: Sequence[Link] | None = None,
+                      trace_state: trace.TraceState | None = None) -> SamplingResult:
+        sampler = self._recorded if self.exporting else ALWAYS_OFF
+        return sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "WhenExported"
 
 
 def setup_tracing(service: str, processors: list[SpanProcessor] | None = None) -> TracerProvider:
@@ -25,7 +49,9 @@ def setup_tracing(service: str, processors: list[SpanProcessor] | None = None) -
     if isinstance(current, TracerProvider):
         provider = current
     else:
-        provider = TracerProvider(resource=Resource.create({"service.name": f"povguard-{service}"}))
+        explicit = bool(os.environ.get("OTEL_TRACES_SAMPLER"))
+        provider = TracerProvider(resource=Resource.create({"service.name": f"povguard-{service}"}),
+                                  sampler=None if explicit else WhenExported())
         trace.set_tracer_provider(provider)
         if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
             try:
@@ -34,12 +60,18 @@ def setup_tracing(service: str, processors: list[SpanProcessor] | None = None) -
                 )
                 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+                add_processor(provider, BatchSpanProcessor(OTLPSpanExporter()))
             except ImportError:
                 logging.getLogger(__name__).warning("OTLP exporter not installed; traces stay local")
     for processor in processors or []:
-        provider.add_span_processor(processor)
+        add_processor(provider, processor)
     return provider
+
+
+def add_processor(provider: TracerProvider, processor: SpanProcessor) -> None:
+    provider.add_span_processor(processor)
+    if isinstance(provider.sampler, WhenExported):
+        provider.sampler.exporting = True
 
 
 def current_traceparent() -> str | None:
