@@ -170,3 +170,27 @@ def test_what_a_household_was_before_monitoring_comes_from_the_registry() -> Non
     assert d.before_from_outcome(removal, sudden, None, HouseholdKind.MONITORED).kind_before_monitoring == \
         HouseholdKind.ORDINARY
     assert d.before_from_outcome(removal, sudden).kind_before_monitoring is None
+
+
+def test_folding_leaves_the_case_it_starts_from_as_it_was() -> None:
+    """`fold` copies a case shallowly: every event replaces what it changes (objections, checks, people, late
+    actions, proposal changes), so the state a batch decided from is never touched by what it decided."""
+    committee, villager = actor(Role.VILLAGE_COMMITTEE, "甲"), actor(Role.COLLECTOR, "乙")
+    case = opened(lead_date=date(2022, 4, 1))  # every step past the 15-day limit: late actions accrue
+    case.stage = d.S.NOTICE_PENDING
+    case = d.fold([(d.start_notice(case, date(2022, 5, 16), ["村委会"], 5), committee)], case)
+    case = d.fold([(d.raise_objection(case, date(2022, 5, 17), "o1", "反映有车", "村民"), villager)], case)
+    before = case.model_dump()
+    resolution = d.resolve_objection(case, date(2022, 5, 18), "o1", False, "车辆已报废", "统一办理")
+    change = d.on_proposal(case, proposal("h1", "识别不精准整户清退"))
+    after = d.fold([(e, committee) for e in d.mark_past_limit(resolution, date(2022, 4, 16))]
+                   + [(e, villager) for e in change], case)
+    assert case.model_dump() == before
+    assert case.objections["o1"].open and not after.objections["o1"].open
+    assert len(after.late_actions) == len(case.late_actions) + 1 and len(after.proposal_changes) == 1
+    after.stage = d.S.COUNTY_REVIEW
+    checked = d.fold([(d.department_check(after, date(2022, 5, 24), Department.HOUSING, ALL, []),
+                       actor(Role.DEPARTMENT, "住建接口"))], after)
+    assert list(checked.checks) == [Department.HOUSING] and after.checks == {}
+    withdrawn = d.fold([(d.withdraw(case, date(2022, 5, 24), "迁出"), actor(Role.VILLAGE_COMMITTEE, "丁"))], case)
+    assert withdrawn.people == {**case.people, "丁": d.Level.VILLAGE} and "丁" not in case.people

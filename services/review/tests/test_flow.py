@@ -20,17 +20,23 @@ from review_helpers import (
     household_id,
     proposal,
     propose,
+    registration,
     step,
     walk,
 )
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from povguard_assessment.service import SERVICE as ASSESSMENT
 from povguard_contracts.intake import HouseholdRegistered
+from povguard_contracts.vocab import HouseholdKind
 from povguard_intake.service import SERVICE as INTAKE
 from povguard_platform.actor import SYSTEM_ACTOR
 from povguard_platform.envelope import Metadata, NewEvent, StreamRef
 from povguard_platform.service import ServiceRuntime
 from povguard_platform.settings import Settings
+from povguard_review.projections import save_households
+from povguard_review.service import SERVICE as REVIEW
 from povguard_tools.testing import eventually, running
 
 ID_NUMBER, PHONE, BANK = "533123197503090011", "13812345678", "6228480012345678901"
@@ -165,3 +171,55 @@ async def test_a_whole_village_from_proposal_to_county_decision_through_the_api(
     assert decided[households[3]]["elimination_method"] == "帮扶消除"
     counts = (await client.get("/v1/stats/stages", headers=county(settings))).json()
     assert counts["townships"][0]["stages"] == {"已审定": 5}
+
+
+async def test_a_batch_of_proposals_is_consumed_in_a_few_statements(settings: Settings) -> None:
+    """Proposals waiting on the bus reach review's consumer as one batch (one partition): it opens, updates and
+    records exactly as one at a time would (a household proposed twice sees the case its first proposal opened; the
+    registry gives what the household was), reading the cases once per batch, not once or twice per proposal."""
+    settings = settings.model_copy(update={"partitions": 1})
+    a, b, c, lifted = household_id(), household_id(), household_id(), household_id()
+    # the schema, and the registry as intake's consumer writes it
+    async with running(REVIEW, settings) as review, review.engine.begin() as conn:
+        await save_households(conn, [registration(a), registration(lifted).model_copy(
+            update={"kind": HouseholdKind.LIFTED, "lifted_year": 2020})])
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "FROM review.cases" in statement:
+            statements.append(statement)
+
+    async with running(ASSESSMENT, settings) as assessment:
+        await propose(assessment, proposal(a), proposal(b), proposal(a, category="突发严重困难户"),
+                      proposal(c, "无变化"), proposal(b, held=True, hold_reason="未签授权承诺书"),
+                      proposal(lifted, "新识别监测对象", category="突发严重困难户"))
+
+        async def published() -> bool:
+            async with assessment.engine.connect() as conn:
+                row = await conn.execute(text("SELECT (SELECT position FROM assessment.relay_checkpoint) "
+                                              ">= (SELECT max(position) FROM assessment.events)"))
+                return bool(row.scalar())
+
+        await eventually(published)
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            async with running(REVIEW, settings) as review:
+                async def consumed() -> bool:
+                    async with review.engine.connect() as conn:
+                        n = await conn.execute(text("SELECT count(*) FROM review.events "
+                                                    "WHERE data->>'household_id' = ANY(:h)"), {"h": [a, b, c, lifted]})
+                        return n.scalar() == 5  # a: opened, updated; b: opened, change recorded; lifted: opened
+
+                await eventually(consumed)
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+    async with running(REVIEW, settings) as review, review.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT household_id, state FROM review.cases WHERE household_id = ANY(:h)"),
+                                  {"h": [a, b, c, lifted]})
+        cases = {r[0]: r[1] for r in rows}
+    assert set(cases) == {a, b, lifted}  # 无变化 opens nothing
+    assert cases[a]["category"] == "突发严重困难户" and cases[a]["version"] == 2  # opened, then updated
+    assert cases[b]["category"] == "边缘易致贫户" and [p["held"] for p in cases[b]["proposal_changes"]] == [True]
+    assert cases[lifted]["kind_before"] == "脱贫户" and cases[lifted]["kind_before_monitoring"] == "脱贫户"
+    reads = [s for s in statements if "household_id" in s and "FROM review.cases WHERE" in s]
+    assert len(reads) <= 2, reads  # open cases and last closed outcomes, for the whole batch

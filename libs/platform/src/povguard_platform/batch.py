@@ -11,6 +11,7 @@ reporting the refused ones through `failure`."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -83,15 +84,62 @@ class Aggregate(Protocol):
 A = TypeVar("A", bound=Aggregate)
 
 
-async def lock_states(conn: AsyncConnection, table: str, key: str, ids: Iterable[str], model: type[A]) -> dict[str, A]:
+class StateCache(Generic[A]):
+    """Aggregate states this process read or wrote, by key and the `xmin` of the read-model row holding them (the
+    transaction that wrote that row version; locking a row leaves it, freezing keeps it): a row with that xmin holds
+    exactly that state, and a write that rolled back leaves an xmin no one will read. A hit spares reading and
+    parsing the state; the states are shared, never to be changed in place. At most `size` states, the least
+    recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._states: OrderedDict[str, tuple[str, A]] = OrderedDict()
+
+    def get(self, key: str, xmin: str) -> A | None:
+        held = self._states.get(key)
+        if held is None or held[0] != xmin:
+            return None
+        self._states.move_to_end(key)
+        return held[1]
+
+    def put(self, key: str, xmin: str, state: A) -> None:
+        self._states[key] = (xmin, state)
+        self._states.move_to_end(key)
+        while len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+
+async def lock_states(conn: AsyncConnection, table: str, key: str, ids: Iterable[str], model: type[A],
+                      cache: StateCache[A] | None = None) -> dict[str, A]:
     """The states of `ids` from a read model holding each aggregate's state as JSON (`<key>`, `state`), locked FOR
-    UPDATE in key order: every batch locks in one order, before the append lock, so two batches never deadlock."""
+    UPDATE in key order: every batch locks in one order, before the append lock, so two batches never deadlock.
+    With a cache, the rows are locked first and only the states it does not hold are read and parsed."""
     table = ".".join(ident(part) for part in table.split("."))
-    rows = await conn.execute(text(f"SELECT {ident(key)}, CAST(state AS text) FROM {table} "
-                                   f"WHERE {ident(key)} = ANY(:ids) ORDER BY {ident(key)} FOR UPDATE"),
-                              {"ids": sorted(set(ids))})
-    # JSON text straight in, read as stored (numbers.STORED: old amounts are not refused by today's bounds)
-    return {r[0]: model.model_validate_json(r[1], context=STORED) for r in rows}  # type: ignore[misc]
+    wanted = sorted(set(ids))
+    if cache is None:
+        rows = await conn.execute(text(f"SELECT {ident(key)}, CAST(state AS text) FROM {table} "
+                                       f"WHERE {ident(key)} = ANY(:ids) ORDER BY {ident(key)} FOR UPDATE"),
+                                  {"ids": wanted})
+        # JSON text straight in, read as stored (numbers.STORED: old amounts are not refused by today's bounds)
+        return {r[0]: model.model_validate_json(r[1], context=STORED) for r in rows}  # type: ignore[misc]
+    locked = await conn.execute(text(f"SELECT {ident(key)}, CAST(xmin AS text) FROM {table} "
+                                     f"WHERE {ident(key)} = ANY(:ids) ORDER BY {ident(key)} FOR UPDATE"),
+                                {"ids": wanted})
+    states: dict[str, A] = {}
+    missing: dict[str, str] = {}
+    for k, xmin in locked:
+        held = cache.get(k, xmin)
+        if held is None:
+            missing[k] = xmin
+        else:
+            states[k] = held
+    if missing:
+        rows = await conn.execute(text(f"SELECT {ident(key)}, CAST(state AS text) FROM {table} "
+                                       f"WHERE {ident(key)} = ANY(:ids)"), {"ids": sorted(missing)})
+        for k, state in rows:
+            states[k] = model.model_validate_json(state, context=STORED)  # type: ignore[assignment]
+            cache.put(k, missing[k], states[k])
+    return states
 
 
 @dataclass

@@ -26,6 +26,10 @@ async def on_proposal(conn: AsyncConnection, event: RecordedEvent) -> None:
     await review_for(get_settings().campaign, get_settings().campaign_today).on_proposal(conn, event)
 
 
+async def on_proposals(conn: AsyncConnection, events: list[RecordedEvent]) -> None:
+    await review_for(get_settings().campaign, get_settings().campaign_today).on_proposals(conn, events)
+
+
 async def on_household(conn: AsyncConnection, event: RecordedEvent) -> None:
     await review_for(get_settings().campaign, get_settings().campaign_today).on_household(conn, event)
 
@@ -34,6 +38,7 @@ async def on_households(conn: AsyncConnection, events: list[RecordedEvent]) -> N
     await review_for(get_settings().campaign, get_settings().campaign_today).on_households(conn, events)
 
 
-PROPOSALS = ConsumerSpec(name="review-proposals", sources=["assessment"], handlers={"OutcomeProposed": on_proposal})
+PROPOSALS = ConsumerSpec(name="review-proposals", sources=["assessment"], handlers={"OutcomeProposed": on_proposal},
+                         batch_handler=on_proposals)  # a batch's proposals in a few statements, not five each
 REGISTRY = ConsumerSpec(name="review-registry", sources=["intake"], handlers={"HouseholdRegistered": on_household},
                         batch_handler=on_households)  # an import's registrations in one statement per batch

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_contracts.intake import HouseholdRegistered
 from povguard_contracts.vocab import Relation
+from povguard_platform.batch import StateCache
 from povguard_platform.envelope import StreamRef
 from povguard_platform.eventstore import EventStore
 from povguard_review.domain.case import Case, fold
@@ -28,17 +29,20 @@ _UPSERT = text("""
         stage = EXCLUDED.stage, outcome = EXCLUDED.outcome, open = EXCLUDED.open, lead_date = EXCLUDED.lead_date,
         notice_ends_on = EXCLUDED.notice_ends_on, checked = EXCLUDED.checked,
         open_objections = EXCLUDED.open_objections, version = EXCLUDED.version, state = EXCLUDED.state,
-        updated_at = now()""")
+        updated_at = now()
+    RETURNING case_id, CAST(xmin AS text)""")
 
 
 def _array(values: Sequence[str]) -> str:
     return "{" + ",".join('"' + v + '"' for v in values) + "}"
 
 
-async def save_cases(conn: AsyncConnection, cases: Sequence[Case]) -> None:
+async def save_cases(conn: AsyncConnection, cases: Sequence[Case],
+                     cache: StateCache[Case] | None = None) -> None:
+    """Write the cases' rows (one statement); a cache learns each state under the row version that now holds it."""
     if not cases:
         return
-    await conn.execute(_UPSERT, {
+    written = await conn.execute(_UPSERT, {
         "ids": [c.case_id for c in cases], "hhs": [c.household_id for c in cases],
         "towns": [c.township_code for c in cases], "villages": [c.village_code for c in cases],
         "stages": [c.stage.value for c in cases], "outcomes": [c.outcome.value for c in cases],
@@ -48,6 +52,10 @@ async def save_cases(conn: AsyncConnection, cases: Sequence[Case]) -> None:
         "objections": [len(c.open_objections()) for c in cases], "versions": [c.version for c in cases],
         "states": [c.model_dump_json() for c in cases],
     })
+    if cache is not None:
+        by_id = {c.case_id: c for c in cases}
+        for case_id, xmin in written:
+            cache.put(case_id, xmin, by_id[case_id])
 
 
 async def save_households(conn: AsyncConnection, events: Sequence[HouseholdRegistered]) -> None:

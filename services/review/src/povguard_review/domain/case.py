@@ -231,7 +231,8 @@ def _clear_from(case: Case, stage: CaseStage) -> None:
 
 
 def apply(case: Case, event: EventPayload) -> None:
-    """Apply one event to the case (in place)."""
+    """Apply one event to the case (in place). Its lists, dicts and objections are replaced, never changed in
+    place: a shallow copy of a case (`fold`) can then be changed without touching the original."""
     case.version += 1
     if isinstance(event, CaseOpened):
         case.case_id, case.household_id = event.case_id, event.household_id
@@ -248,7 +249,7 @@ def apply(case: Case, event: EventPayload) -> None:
         case.lead_date = event.lead_date or case.lead_date
         return
     if isinstance(event, ProposalChangeRecorded):
-        case.proposal_changes.append(event)
+        case.proposal_changes = [*case.proposal_changes, event]
         return
     acted_on = getattr(event, "acted_on", None)
     if acted_on is not None:
@@ -256,9 +257,9 @@ def apply(case: Case, event: EventPayload) -> None:
     limit = getattr(event, "past_identification_limit", None)
     on = acted_on or getattr(event, "decided_on", None)
     if limit is not None and on is not None:
-        case.late_actions.append(LateAction(event_type=event.event_type, acted_on=on, limit=limit,
-                                            days_past=(on - limit).days,
-                                            reason=getattr(event, "override_reason", None)))
+        case.late_actions = [*case.late_actions, LateAction(
+            event_type=event.event_type, acted_on=on, limit=limit, days_past=(on - limit).days,
+            reason=getattr(event, "override_reason", None))]
     if isinstance(event, AppraisalHeld):
         case.appraisal, case.stage = event, S.VILLAGE_DECISION
     elif isinstance(event, VillageDecided):
@@ -269,18 +270,19 @@ def apply(case: Case, event: EventPayload) -> None:
     elif isinstance(event, NoticeStarted):
         case.notice, case.stage = event, S.NOTICE
     elif isinstance(event, ObjectionRaised):
-        case.objections[event.objection_id] = Objection(objection_id=event.objection_id, raised_on=event.acted_on,
-                                                        reason=event.reason, raised_by=event.raised_by)
+        case.objections = {**case.objections, event.objection_id: Objection(
+            objection_id=event.objection_id, raised_on=event.acted_on, reason=event.reason, raised_by=event.raised_by)}
     elif isinstance(event, ObjectionResolved):
-        o = case.objections[event.objection_id]
-        o.resolved_on, o.upheld, o.finding = event.acted_on, event.upheld, event.finding
+        resolved = case.objections[event.objection_id].model_copy(
+            update={"resolved_on": event.acted_on, "upheld": event.upheld, "finding": event.finding})
+        case.objections = {**case.objections, event.objection_id: resolved}
     elif isinstance(event, NoticeClosed):
         case.notice_closed_on, case.stage = event.acted_on, S.TOWNSHIP_REVIEW
     elif isinstance(event, TownshipReviewed):
         case.township_review, case.stage = event, S.COUNTY_REVIEW
     elif isinstance(event, DepartmentCheckRecorded):
-        case.checks[event.department] = Check(department=event.department, hit=event.hit,
-                                              findings=list(event.findings), checked_on=event.acted_on)
+        case.checks = {**case.checks, event.department: Check(
+            department=event.department, hit=event.hit, findings=list(event.findings), checked_on=event.acted_on)}
     elif isinstance(event, CaseReturned):
         case.returns += 1
         _clear_from(case, event.to_stage)
@@ -301,13 +303,14 @@ def apply_by(case: Case, event: EventPayload, actor: Actor | None) -> None:
     """Apply an event and remember at which level its actor acted (segregation of duties)."""
     level = _level(actor, case) if actor is not None else None
     apply(case, event)
-    if actor is not None and level is not None and isinstance(event, LEVEL_EVENTS):
-        case.people.setdefault(actor.user, level)
+    if actor is not None and level is not None and isinstance(event, LEVEL_EVENTS) and actor.user not in case.people:
+        case.people = {**case.people, actor.user: level}
 
 
 def fold(events: Iterable[EventPayload | tuple[EventPayload, Actor]], case: Case | None = None) -> Case:
-    """Fold events (or (event, actor) pairs, as recorded) into a copy of `case`."""
-    state = case.model_copy(deep=True) if case is not None else Case()
+    """Fold events (or (event, actor) pairs, as recorded) into a copy of `case`, which is left as it was. The copy
+    is shallow: `apply` replaces what it changes, and the events a case keeps are never changed."""
+    state = case.model_copy() if case is not None else Case()
     for item in events:
         if isinstance(item, tuple):
             apply_by(state, item[0], item[1])
