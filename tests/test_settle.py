@@ -61,3 +61,30 @@ async def test_settle_is_short_when_quiet_and_waits_for_every_consumer(campaign:
     assert assessed == len(campaign.household_ids)
     what, seconds, _ = campaign.waits[-1]
     assert what == "the assessments" and seconds > 0
+
+
+class Flaky(httpx.AsyncBaseTransport):
+    """A service under load that drops the first connections to its /metrics page."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, drops: int) -> None:
+        self.inner, self.drops = inner, drops
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/metrics" and self.drops > 0:
+            self.drops -= 1
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_dropped_metrics_read_is_read_again_not_the_end_of_the_campaign(campaign: Campaign) -> None:
+    intake = campaign.api.clients["intake"]
+    flaky = Flaky(intake._transport, drops=2)
+    campaign.api.clients["intake"] = httpx.AsyncClient(transport=flaky, base_url="http://intake", timeout=60)
+    try:
+        await settle(campaign, "a busy system")
+    finally:
+        await campaign.api.clients["intake"].aclose()
+        campaign.api.clients["intake"] = intake
+    assert flaky.drops == 0
+    what, _, held = campaign.waits[-1]
+    assert what == "a busy system" and "intake/metrics unread" in held

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -88,11 +89,16 @@ class Snapshot:
 async def snapshot(c: Campaign) -> Snapshot:
     """Every service's relay and consumer gauges and its append/publish/apply counters (its Prometheus page, as an
     operator would look), read from all services at once."""
-    async def one(name: str) -> tuple[str, str]:
-        return name, (await c.api.clients[name].get("/metrics")).text
+    async def one(name: str) -> tuple[str, str | None]:
+        try:
+            return name, (await c.api.clients[name].get("/metrics")).text
+        except httpx.TransportError:  # a busy service dropped the connection: unknown is not quiet; read again
+            return name, None
 
-    pages = await asyncio.gather(*(one(name) for name in c.api.clients))
+    read = await asyncio.gather(*(one(name) for name in c.api.clients))
+    pages = [(name, text) for name, text in read if text is not None]
     pending = {f"{name}/{k}": float(v) for name, text in pages for k, v in _LAG.findall(text) if float(v)}
+    pending |= {f"{name}/metrics unread": 1.0 for name, text in read if text is None}
     moving = {f"{name}/{k}": float(v) for name, text in pages for k, v in _MOVING.findall(text)}
     return Snapshot(pending, moving)
 
