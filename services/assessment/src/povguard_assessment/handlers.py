@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_assessment.domain.scale import flatten, indicators, should_raise
+from povguard_assessment.domain.scale import Standing, flatten, indicators, should_raise
 from povguard_assessment.scale_counts import TownshipScale, township_scale
 from povguard_contracts.assessment import DataProblemCleared, DataProblemFound, ScaleRiskRaised
 from povguard_contracts.catalogue import CATALOGUE
@@ -59,6 +59,12 @@ def _due(due: dict[str, RecordedEvent | None], household_id: str, cause: Recorde
     due[household_id] = cause
 
 
+def _at_risk(state: HouseholdFacts, a: Assessment) -> bool:
+    """风险未消除, or proposed for identification: counted among the township's households at risk."""
+    return state.status is MonitoringStatus.RISK_NOT_ELIMINATED or (
+        a.proposal is not None and a.proposal.outcome in AT_RISK_OUTCOMES)
+
+
 def household_stream(household_id: str) -> StreamRef:
     return StreamRef("assessment", household_id)
 
@@ -67,10 +73,11 @@ def township_stream(township_code: str) -> StreamRef:
     return StreamRef("township", township_code)
 
 
-def decode_fact(type_: str, type_version: int, data: dict[str, Any]) -> Fact:
+def decode_fact(type_: str, type_version: int, raw: str) -> Fact:
+    """A stored fact from its JSON text (`data::text`): parsed and validated in one pass."""
     if type_ == "VisitsDeadlinePassed":
-        return VisitsDeadlinePassed.model_validate(data)
-    return CATALOGUE.decode_data(type_, type_version, data)
+        return VisitsDeadlinePassed.model_validate_json(raw)
+    return CATALOGUE.decode_json(type_, type_version, raw)
 
 
 @dataclass
@@ -110,7 +117,7 @@ class Assessor:
 
     async def facts(self, conn: AsyncConnection, household_id: str, as_of: datetime | None = None) -> HouseholdFacts:
         rows = await conn.execute(text("""
-            SELECT type, type_version, data FROM assessment.facts
+            SELECT type, type_version, data::text AS data FROM assessment.facts
             WHERE household_id = :h AND (CAST(:at AS timestamptz) IS NULL OR time <= :at) ORDER BY seq"""),
             {"h": household_id, "at": as_of})
         return fold(household_id, (decode_fact(r.type, r.type_version, r.data) for r in rows))
@@ -147,13 +154,13 @@ class Assessor:
             await self.save_warning(conn, data, event.township)
             if maybe_household:
                 _due(due, maybe_household, event)
-            elif event.township != UNKNOWN_TOWNSHIP:
+            if event.township != UNKNOWN_TOWNSHIP:  # a new warning row: the township's counts may move
                 townships[event.township] = event
         elif event.type == "WarningMatched":
-            await self.warning_matched(conn, event, due)
+            await self.warning_matched(conn, event, due, townships)
 
-    async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent,
-                              due: dict[str, RecordedEvent | None]) -> None:
+    async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent, due: dict[str, RecordedEvent | None],
+                              townships: dict[str, RecordedEvent | None]) -> None:
         """An unmatched warning found its household: it becomes a fact of that household (the original warning
         with the household filled in)."""
         row = await conn.execute(text("SELECT type_version, data FROM assessment.facts WHERE type = 'WarningReceived' "
@@ -167,6 +174,8 @@ class Assessor:
                                   "WarningReceived", original.type_version, event.time, data):
             await self.save_warning(conn, data, event.township)
             _due(due, str(event.data["household_id"]), event)
+            if event.township != UNKNOWN_TOWNSHIP:
+                townships[event.township] = event
 
     async def save_warning(self, conn: AsyncConnection, data: dict[str, Any], township: str) -> None:
         if township == UNKNOWN_TOWNSHIP:
@@ -190,12 +199,18 @@ class Assessor:
             return
         ids = list(due)
         facts: dict[str, list[Fact]] = {h: [] for h in ids}
-        for r in await conn.execute(text("SELECT household_id, type, type_version, data FROM assessment.facts "
-                                         "WHERE household_id = ANY(:h) ORDER BY seq"), {"h": ids}):
+        for r in await conn.execute(text("SELECT household_id, type, type_version, data::text AS data "
+                                         "FROM assessment.facts WHERE household_id = ANY(:h) ORDER BY seq"),
+                                    {"h": ids}):
             facts[r.household_id].append(decode_fact(r.type, r.type_version, r.data))
-        previous = {r.household_id: Previous(r.income, r.risk, r.proposal, r.problems) for r in await conn.execute(
-            text("SELECT household_id, income, risk, proposal, problems FROM assessment.households "
-                 "WHERE household_id = ANY(:h)"), {"h": ids})}
+        previous: dict[str, Previous] = {}
+        standing: dict[str, Standing] = {}
+        for r in await conn.execute(text("SELECT household_id, township_code, village_code, kind, at_risk, income, "
+                                         "risk, proposal, problems FROM assessment.households "
+                                         "WHERE household_id = ANY(:h)"), {"h": ids}):
+            previous[r.household_id] = Previous(r.income, r.risk, r.proposal, r.problems)
+            standing[r.household_id] = Standing.of(r.township_code, r.village_code, r.kind, r.at_risk,
+                                                   (x["type"] for x in (r.risk or {}).get("risks", [])))
         versions = {r[0]: int(r[1]) for r in await conn.execute(
             text("SELECT stream_id, max(version) FROM assessment.events WHERE stream_type = :t "
                  "AND stream_id = ANY(:h) GROUP BY stream_id"), {"t": household_stream("").type, "h": ids})}
@@ -209,14 +224,19 @@ class Assessor:
         new_events: list[NewEvent] = []
         metadata: list[Metadata] = []
         expected: dict[StreamRef, int] = {}
-        for _, current, cause in assessed:
+        for state, current, cause in assessed:
             new = changes(previous.get(current.household_id, Previous()), current)
             stream = household_stream(current.household_id)
             if new:
                 new_events += [NewEvent(stream, current.township_code, e) for e in new]
                 metadata += [self.metadata(cause)] * len(new)
                 expected[stream] = versions.get(current.household_id, 0)
-            touched[current.township_code] = cause
+            # the scale counts change only with what they read of the row (or with warnings: `_take`)
+            was, now = standing.get(current.household_id), self._standing(state, current)
+            if was != now:
+                touched[now.township] = cause
+                if was is not None:
+                    touched[was.township] = cause
         if new_events:  # one append: each household's events keep their own cause
             recorded = await self.store.append(conn, new_events, expected, metadata)
             await self.apply_problem_events(conn, [recorded[i] for i, e in enumerate(new_events)
@@ -247,10 +267,13 @@ class Assessor:
         if assessed:
             await conn.execute(_SAVE_HOUSEHOLD, [self._household_row(state, a) for state, a in assessed])
 
+    def _standing(self, state: HouseholdFacts, a: Assessment) -> Standing:
+        return Standing.of(a.township_code, a.village_code, state.kind.value, _at_risk(state, a),
+                           (r.type.value for r in a.risk.risks) if a.risk else ())
+
     def _household_row(self, state: HouseholdFacts, a: Assessment) -> dict[str, Any]:
         p, inc = a.proposal, a.income
-        at_risk = state.status is MonitoringStatus.RISK_NOT_ELIMINATED or (
-            p is not None and p.outcome in AT_RISK_OUTCOMES)
+        at_risk = _at_risk(state, a)
         fell = inc is not None and inc.change_ratio is not None and \
             inc.change_ratio <= -self.rules.section.income_drop_share
 
