@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import text
@@ -51,6 +52,34 @@ _SAVE_HOUSEHOLD = text("""
 
 
 PROBLEM_EVENTS = frozenset({"DataProblemFound", "DataProblemCleared"})
+_FOUND = text("""
+    INSERT INTO assessment.problems (problem_id, household_id, village_code, kind, rule_id, member_id, text, open,
+                                     found_at, cleared_at)
+    VALUES (:p, :h, :v, :k, :r, :m, :text, true, :at, NULL)
+    ON CONFLICT (problem_id) DO UPDATE SET village_code = EXCLUDED.village_code, kind = EXCLUDED.kind,
+        text = EXCLUDED.text, open = true, cleared_at = NULL,
+        found_at = CASE WHEN assessment.problems.open THEN assessment.problems.found_at ELSE EXCLUDED.found_at END""")
+_CLEARED = text("UPDATE assessment.problems SET open = false, cleared_at = :at WHERE problem_id = :p")
+
+
+@dataclass
+class _Appends:
+    """What a batch appends, in order, each event with its own metadata; streams at their expected versions."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    metadata: list[Metadata] = field(default_factory=list)
+    expected: dict[StreamRef, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _ScaleCheck:
+    """A township counted under its scale lock: the counts, the crossings now, and the alert if they grew."""
+
+    township: str
+    scale: TownshipScale
+    crossed: list[str]
+    alert: NewEvent | None
+    metadata: Metadata
 
 
 def _due(due: dict[str, RecordedEvent | None], household_id: str, cause: RecordedEvent) -> None:
@@ -190,13 +219,14 @@ class Assessor:
     # --- assessment ----------------------------------------------------------------------------------------------
 
     async def reassess_many(self, conn: AsyncConnection, due: dict[str, RecordedEvent | None],
-                            touched: dict[str, RecordedEvent | None]) -> None:
+                            touched: dict[str, RecordedEvent | None]) -> _Appends:
         """Re-assess households (each with the event that caused it, or None): facts, previous results and stream
-        versions read in three queries, the read model written in one, and every household's changes appended in
-        one, each with its own cause (the visit that led to a proposal stays its causation). `touched` collects
-        the townships whose scale check the caller runs."""
+        versions read in three queries, the read model written in one; every household's changes returned for the
+        caller's one append, each with its own cause (the visit that led to a proposal stays its causation).
+        `touched` collects the townships whose scale check the caller runs."""
+        out = _Appends()
         if not due:
-            return
+            return out
         ids = list(due)
         facts: dict[str, list[Fact]] = {h: [] for h in ids}
         for r in await conn.execute(text("SELECT household_id, type, type_version, data::text AS data "
@@ -221,37 +251,54 @@ class Assessor:
             if current is not None:
                 assessed.append((state, current, cause))
         await self.save_households(conn, [(state, a) for state, a, _ in assessed])
-        new_events: list[NewEvent] = []
-        metadata: list[Metadata] = []
-        expected: dict[StreamRef, int] = {}
         for state, current, cause in assessed:
             new = changes(previous.get(current.household_id, Previous()), current)
             stream = household_stream(current.household_id)
             if new:
-                new_events += [NewEvent(stream, current.township_code, e) for e in new]
-                metadata += [self.metadata(cause)] * len(new)
-                expected[stream] = versions.get(current.household_id, 0)
+                out.events += [NewEvent(stream, current.township_code, e) for e in new]
+                out.metadata += [self.metadata(cause)] * len(new)
+                out.expected[stream] = versions.get(current.household_id, 0)
             # the scale counts change only with what they read of the row (or with warnings: `_take`)
             was, now = standing.get(current.household_id), self._standing(state, current)
             if was != now:
                 touched[now.township] = cause
                 if was is not None:
                     touched[was.township] = cause
-        if new_events:  # one append: each household's events keep their own cause
-            recorded = await self.store.append(conn, new_events, expected, metadata)
-            await self.apply_problem_events(conn, [recorded[i] for i, e in enumerate(new_events)
-                                                   if e.payload.event_type in PROBLEM_EVENTS])
+        return out
 
     async def reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent | None) -> None:
         await self.reassess_now(conn, {household_id: cause})
 
     async def reassess_now(self, conn: AsyncConnection, due: dict[str, RecordedEvent | None],
                            townships: dict[str, RecordedEvent | None] | None = None) -> None:
-        """Re-assess the households, then check scale risk once in each township they (or `townships`) are in."""
+        """Re-assess the households, then check scale risk once in each township whose counts they (or
+        `townships`) may have moved; everything the batch appends, last and at once (see `_append`)."""
         touched = dict(townships or {})
-        await self.reassess_many(conn, due, touched)
-        for township, cause in sorted(touched.items()):
-            await self.check_scale(conn, township, cause)
+        appends = await self.reassess_many(conn, due, touched)
+        checks = [await self._count_scale(conn, township, cause) for township, cause in sorted(touched.items())]
+        await self._append(conn, appends, checks)
+
+    async def _append(self, conn: AsyncConnection, appends: _Appends, checks: Sequence[_ScaleCheck]) -> None:
+        """The households' events, then any scale alerts, in one append, as late in the transaction as may be: the
+        event store's append lock is held from the append to the commit, so every other transaction of this service
+        that appends waits for what follows it (reading and counting come before)."""
+        for check in checks:
+            if check.alert is None:
+                await self.save_scale(conn, check.township, check.scale, None, None)
+            else:
+                stream = check.alert.stream
+                appends.events.append(check.alert)
+                appends.metadata.append(check.metadata)
+                appends.expected[stream] = await self.store.stream_version(conn, stream)
+        if not appends.events:
+            return
+        recorded = await self.store.append(conn, appends.events, appends.expected, appends.metadata)
+        await self._save_problems(conn, [(e.payload, r.time) for e, r in zip(appends.events, recorded, strict=True)
+                                         if isinstance(e.payload, DataProblemFound | DataProblemCleared)])
+        alerted = {r.stream.id: r.time for r in recorded if r.type == ScaleRiskRaised.event_type}
+        for check in checks:
+            if check.alert is not None:
+                await self.save_scale(conn, check.township, check.scale, check.crossed, alerted[check.township])
 
     def metadata(self, cause: RecordedEvent | None) -> Metadata:
         if cause is None:
@@ -292,27 +339,29 @@ class Assessor:
                 "detail": json.dumps(a.detail, ensure_ascii=False), "policy": self.rules.ref}
 
     async def apply_problem_events(self, conn: AsyncConnection, recorded: Sequence[RecordedEvent]) -> None:
-        for event in recorded:
-            if event.type == "DataProblemFound":
-                found = DataProblemFound.model_validate(event.data)
-                await conn.execute(text("""
-                    INSERT INTO assessment.problems (problem_id, household_id, village_code, kind, rule_id, member_id,
-                                                     text, open, found_at, cleared_at)
-                    VALUES (:p, :h, :v, :k, :r, :m, :text, true, :at, NULL)
-                    ON CONFLICT (problem_id) DO UPDATE SET village_code = EXCLUDED.village_code, kind = EXCLUDED.kind,
-                        text = EXCLUDED.text, open = true, cleared_at = NULL,
-                        found_at = CASE WHEN assessment.problems.open THEN assessment.problems.found_at
-                                        ELSE EXCLUDED.found_at END"""),
-                    {"p": found.problem_id, "h": found.household_id, "v": found.village_code, "k": found.kind,
-                     "r": found.rule_id, "m": found.member_id, "text": found.text, "at": event.time})
-            elif event.type == "DataProblemCleared":
-                cleared = DataProblemCleared.model_validate(event.data)
-                await conn.execute(text("UPDATE assessment.problems SET open = false, cleared_at = :at "
-                                        "WHERE problem_id = :p"), {"p": cleared.problem_id, "at": event.time})
+        await self._save_problems(conn, [
+            (DataProblemFound.model_validate(e.data) if e.type == "DataProblemFound"
+             else DataProblemCleared.model_validate(e.data), e.time) for e in recorded if e.type in PROBLEM_EVENTS])
+
+    async def _save_problems(self, conn: AsyncConnection,
+                             problems: Sequence[tuple[DataProblemFound | DataProblemCleared, datetime]]) -> None:
+        """The problems read model, in event order: each run of one kind in one round trip."""
+        for found, run in groupby(problems, key=lambda p: isinstance(p[0], DataProblemFound)):
+            rows = list(run)
+            if found:
+                await conn.execute(_FOUND, [
+                    {"p": f.problem_id, "h": f.household_id, "v": f.village_code, "k": f.kind, "r": f.rule_id,
+                     "m": f.member_id, "text": f.text, "at": at} for f, at in rows if isinstance(f, DataProblemFound)])
+            else:
+                await conn.execute(_CLEARED, [{"p": c.problem_id, "at": at} for c, at in rows])
 
     # --- scale risk ----------------------------------------------------------------------------------------------
 
     async def check_scale(self, conn: AsyncConnection, township: str, cause: RecordedEvent | None) -> None:
+        await self._append(conn, _Appends(), [await self._count_scale(conn, township, cause)])
+
+    async def _count_scale(self, conn: AsyncConnection, township: str, cause: RecordedEvent | None) -> _ScaleCheck:
+        """The township counted, and the alert to append if its crossings grew."""
         thresholds = self.rules.section.scale
         # Partitions apply batches concurrently, and two of them may touch one township: each would count the
         # township without the other's uncommitted warning and the later write would lose one. One counter at a
@@ -326,18 +375,14 @@ class Assessor:
         row = (await conn.execute(text("SELECT crossed, villages FROM assessment.scale WHERE township_code = :t "
                                        "FOR UPDATE"), {"t": township})).first()
         before = flatten(list(row.crossed), {k: v["crossed"] for k, v in row.villages.items()}) if row else []
-        raised_at, raised = None, None
-        if should_raise(before, now):
-            stream = township_stream(township)
-            day = self.clock.today()
-            alert = ScaleRiskRaised(township_code=township, indicators=indicators(scale.township),
-                                    counts=scale.township.counts(), thresholds=thresholds.thresholds(),
-                                    min_counts=thresholds.min_counts(), crossed=town, villages=villages, as_of=day)
-            [recorded] = await self.store.append(conn, [NewEvent(stream, township, alert)],
-                                                 {stream: await self.store.stream_version(conn, stream)},
-                                                 self.metadata(cause))
-            raised_at, raised = recorded.time, now
-        await self.save_scale(conn, township, scale, raised, raised_at)
+        if not should_raise(before, now):
+            return _ScaleCheck(township, scale, now, None, self.metadata(cause))
+        alert = ScaleRiskRaised(township_code=township, indicators=indicators(scale.township),
+                                counts=scale.township.counts(), thresholds=thresholds.thresholds(),
+                                min_counts=thresholds.min_counts(), crossed=town, villages=villages,
+                                as_of=self.clock.today())
+        return _ScaleCheck(township, scale, now, NewEvent(township_stream(township), township, alert),
+                           self.metadata(cause))
 
     async def save_scale(self, conn: AsyncConnection, township: str, scale: TownshipScale,
                          raised: list[str] | None, raised_at: datetime | None) -> None:
