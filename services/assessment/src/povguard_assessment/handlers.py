@@ -11,6 +11,7 @@ from datetime import date, datetime
 from itertools import groupby
 from typing import Any
 
+from pydantic_core import from_json
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -86,6 +87,10 @@ def _due(due: dict[str, RecordedEvent | None], household_id: str, cause: Recorde
     """Mark a household for re-assessment after the batch, once, in the order of its last fact."""
     due.pop(household_id, None)
     due[household_id] = cause
+
+
+def _parsed(raw: str | None) -> Any:
+    return None if raw is None else from_json(raw)
 
 
 def _at_risk(state: HouseholdFacts, a: Assessment) -> bool:
@@ -235,12 +240,14 @@ class Assessor:
             facts[r.household_id].append(decode_fact(r.type, r.type_version, r.data))
         previous: dict[str, Previous] = {}
         standing: dict[str, Standing] = {}
-        for r in await conn.execute(text("SELECT household_id, township_code, village_code, kind, at_risk, income, "
-                                         "risk, proposal, problems FROM assessment.households "
-                                         "WHERE household_id = ANY(:h)"), {"h": ids}):
-            previous[r.household_id] = Previous(r.income, r.risk, r.proposal, r.problems)
+        for r in await conn.execute(text("SELECT household_id, township_code, village_code, kind, at_risk, "
+                                         "income::text, risk::text, proposal::text, problems::text "
+                                         "FROM assessment.households WHERE household_id = ANY(:h)"), {"h": ids}):
+            # jsonb as text, parsed by pydantic-core: about twice as fast as the driver's json.loads
+            risk = _parsed(r.risk)
+            previous[r.household_id] = Previous(_parsed(r.income), risk, _parsed(r.proposal), _parsed(r.problems))
             standing[r.household_id] = Standing.of(r.township_code, r.village_code, r.kind, r.at_risk,
-                                                   (x["type"] for x in (r.risk or {}).get("risks", [])))
+                                                   (x["type"] for x in (risk or {}).get("risks", [])))
         versions = {r[0]: int(r[1]) for r in await conn.execute(
             text("SELECT stream_id, max(version) FROM assessment.events WHERE stream_type = :t "
                  "AND stream_id = ANY(:h) GROUP BY stream_id"), {"t": household_stream("").type, "h": ids})}
@@ -293,9 +300,11 @@ class Assessor:
         if not appends.events:
             return
         recorded = await self.store.append(conn, appends.events, appends.expected, appends.metadata)
-        await self._save_problems(conn, [(e.payload, r.time) for e, r in zip(appends.events, recorded, strict=True)
+        # only the recorded events needed are built (each a payload dump): the problems' and alerts' times
+        await self._save_problems(conn, [(e.payload, recorded[i].time) for i, e in enumerate(appends.events)
                                          if isinstance(e.payload, DataProblemFound | DataProblemCleared)])
-        alerted = {r.stream.id: r.time for r in recorded if r.type == ScaleRiskRaised.event_type}
+        alerted = {e.stream.id: recorded[i].time for i, e in enumerate(appends.events)
+                   if isinstance(e.payload, ScaleRiskRaised)}
         for check in checks:
             if check.alert is not None:
                 await self.save_scale(conn, check.township, check.scale, check.crossed, alerted[check.township])
