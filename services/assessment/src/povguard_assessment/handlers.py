@@ -374,8 +374,9 @@ class Assessor:
         thresholds = self.rules.section.scale
         # Partitions apply batches concurrently, and two of them may touch one township: each would count the
         # township without the other's uncommitted warning and the later write would lose one. One counter at a
-        # time per township (callers go in sorted township order, so two batches cannot deadlock here); the count
-        # below starts after the lock, so it sees what the previous holder committed.
+        # time per township (callers go in sorted township order and append only after the last of these locks,
+        # so two batches cannot deadlock here nor over the append lock); the count below starts after the lock, so
+        # it sees what the previous holder committed.
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('povguard.assessment.scale'), hashtext(:t))"),
                            {"t": township})
         scale = await township_scale(conn, township, thresholds)
