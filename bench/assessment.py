@@ -22,7 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 import povguard_contracts  # noqa: F401
+from povguard_assessment.handlers import decode_fact
+from povguard_contracts.catalogue import CATALOGUE
 from povguard_contracts.intake import HouseholdRegistered, Member, VisitRecorded, WarningReceived
+from povguard_contracts.payload import EventPayload
 from povguard_rules.assess import Assessment, Previous, assess, changes
 from povguard_rules.config import rules_for
 from povguard_rules.facts import Fact, fold
@@ -76,6 +79,19 @@ def main() -> None:
     generated = time.perf_counter() - t0
     n_events = sum(len(v) for v in facts.values())
 
+    # the consumer reads every fact of a household back from assessment.facts (jsonb) before each re-assessment:
+    # decoded the old way (the driver's json.loads, then validation) beside the new (validated from the text)
+    stored = [(e.event_type, e.event_version, json.dumps(e.model_dump(mode="json"), ensure_ascii=False))
+              for events in facts.values() for e in events if isinstance(e, EventPayload)]
+    c0 = time.process_time()
+    for type_, version, raw in stored:
+        CATALOGUE.decode_data(type_, version, json.loads(raw))
+    decode_dict = time.process_time() - c0
+    c0 = time.process_time()
+    for type_, version, raw in stored:
+        decode_fact(type_, version, raw)
+    decode_text = time.process_time() - c0
+
     t1 = time.perf_counter()
     results: dict[str, Assessment] = {}
     emitted = 0
@@ -106,11 +122,15 @@ def main() -> None:
         "reassess_seconds": round(second, 2), "reassess_households_per_second": round(len(facts) / second, 1),
         "events_out_on_reassess": again, "outcomes": dict(outcomes.most_common()), "bands": dict(bands.most_common()),
         "problems": dict(problems.most_common()),
+        "decode_cpu_seconds": {"json_loads_then_validate": round(decode_dict, 2),
+                               "validate_json_text": round(decode_text, 2)},
     }
     table = Table(title=f"assessment: {len(facts):,} synthetic households (seed {args.seed}, {rules.ref})")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("events in", f"{n_events:,}")
+    table.add_row("decode stored facts: json.loads + validate (before), CPU", f"{decode_dict:.2f} s")
+    table.add_row("decode stored facts: validated from the text (decode_fact), CPU", f"{decode_text:.2f} s")
     table.add_row("assess (fold + income + risks + outcome + problems + diff)", f"{first:.2f} s")
     table.add_row("households/s", f"{rate:,.0f}")
     table.add_row("events out", f"{emitted:,}")

@@ -4,6 +4,7 @@ ordinary labour capacity and a ten-year-old at primary school."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -12,6 +13,7 @@ import pytest
 from assessment_helpers import family, form, person, registered, rules, visit
 
 from povguard_assessment.domain.scale import AreaCounts, crossed, flatten, indicators, should_raise, village_crossings
+from povguard_assessment.handlers import decode_fact
 from povguard_contracts.assessment import (
     DataProblemCleared,
     DataProblemFound,
@@ -19,6 +21,7 @@ from povguard_contracts.assessment import (
     OutcomeProposed,
     RiskAssessed,
 )
+from povguard_contracts.catalogue import CATALOGUE
 from povguard_contracts.intake import (
     LeadOpened,
     Member,
@@ -26,6 +29,7 @@ from povguard_contracts.intake import (
     MemberUpdated,
     MonitoringStatusChanged,
     VisitCorrected,
+    VisitRecorded,
     WarningReceived,
 )
 from povguard_contracts.payload import EventPayload
@@ -420,3 +424,18 @@ def test_scale_risk_indicators_are_rates_with_a_minimum_count() -> None:
     assert flatten(["disaster"], {"533123101201": ["disaster"]}) == ["disaster", "533123101201:disaster"]
     assert should_raise([], ["disaster"]) and not should_raise(["disaster"], ["disaster"])
     assert should_raise(["disaster"], ["disaster", "533123101201:disaster"])
+
+
+def test_stored_facts_decode_from_their_text_as_from_dicts_old_numbers_included() -> None:
+    """The consumer decodes assessment.facts straight from `data::text` (decode_fact): the same payloads as the
+    driver's dicts validated, and an old number today's bounds refuse (three places, beyond 10亿) read as stored."""
+    old = visit().model_dump(mode="json")
+    old["form"]["income"].update(wages=1234.567, business=10**16)
+    for fact in (registered(), visit(), old):
+        data = fact if isinstance(fact, dict) else fact.model_dump(mode="json")
+        type_ = "VisitRecorded" if fact is old else type(fact).__name__
+        raw = json.dumps(data, ensure_ascii=False)
+        assert decode_fact(type_, 1, raw) == CATALOGUE.decode_data(type_, 1, json.loads(raw))
+    decoded = decode_fact("VisitRecorded", 1, json.dumps(old))
+    assert isinstance(decoded, VisitRecorded)
+    assert decoded.form.income.wages == Decimal("1234.57") and decoded.form.income.business == Decimal(10**16)

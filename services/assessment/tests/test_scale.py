@@ -76,3 +76,35 @@ async def test_the_hit_township_alerts_and_a_lone_warning_elsewhere_does_not(sta
                                   headers=stack.auth(org=OTHER_VILLAGE))
     assert [(s["township_code"], [v["village_code"] for v in s["villages"]]) for s in mine.json()] == [
         (OTHER_TOWN, [OTHER_VILLAGE])]
+
+
+async def test_a_revisit_that_moves_no_count_leaves_the_township_uncounted(stack: Stack) -> None:
+    """The scale counts read a household's place, kind, risk standing and warnings: a revisit that changes none of
+    them (only the visit its income stands on) does not count the township again, which would take the township's
+    lock and rewrite its row on every visit; one that does change them, and a warning, still do."""
+    hid = await stack.register()
+    first = await stack.visit(hid, income={"wages": 30000})
+
+    async def assessed(visit_id: str) -> bool:
+        rows = await stack.rows("SELECT visit_id FROM assessment.households WHERE household_id = :h", h=hid)
+        return bool(rows) and rows[0].visit_id == visit_id
+
+    async def scale_row() -> Any:
+        [row] = await stack.rows("SELECT xmin::text AS xmin, households, counts, raised FROM assessment.scale "
+                                 "WHERE township_code = :t", t=TOWN)
+        return row
+
+    await eventually(lambda: assessed(first))
+    before = await scale_row()
+    assert before.households == 1
+    again = await stack.visit(hid, income={"wages": 30000})
+    await eventually(lambda: assessed(again))
+    assert [e.data.get("visit_id") for e in await stack.assessed_events(hid) if e.type == "IncomeAssessed"] == [
+        first, again]  # the revisit was assessed (its income event appended) ...
+    assert (await scale_row()).xmin == before.xmin  # ... and the township's row was not rewritten
+    await _warn(stack, "受灾", hid, "YJ-R1")
+
+    async def warned() -> bool:
+        return bool((await scale_row()).counts["disaster"] == 1)
+
+    await eventually(warned)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -75,6 +76,14 @@ class Catalogue:
         """Stored data, read as stored (`numbers.STORED`): an old number is not refused by today's bounds."""
         cls = self.payload_class(event_type)
         return cls.model_validate(self.upcast(event_type, version, data), context=STORED)
+
+    def decode_json(self, event_type: str, version: int, raw: str | bytes) -> EventPayload:
+        """`decode_data` straight from stored JSON text: parsed and validated in one pass when no upcast is due (a
+        store's JSON decoded to dicts first, then validated, costs about twice as much)."""
+        cls = self.payload_class(event_type)
+        if version >= cls.event_version:
+            return cls.model_validate_json(raw, context=STORED)
+        return self.decode_data(event_type, version, json.loads(raw))
 
     def types(self) -> dict[str, type[EventPayload]]:
         return dict(self._types)

@@ -8,12 +8,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import groupby
 from typing import Any
 
+from pydantic_core import from_json
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_assessment.domain.scale import flatten, indicators, should_raise
+from povguard_assessment.domain.scale import Standing, flatten, indicators, should_raise
 from povguard_assessment.scale_counts import TownshipScale, township_scale
 from povguard_contracts.assessment import DataProblemCleared, DataProblemFound, ScaleRiskRaised
 from povguard_contracts.catalogue import CATALOGUE
@@ -51,12 +53,50 @@ _SAVE_HOUSEHOLD = text("""
 
 
 PROBLEM_EVENTS = frozenset({"DataProblemFound", "DataProblemCleared"})
+_FOUND = text("""
+    INSERT INTO assessment.problems (problem_id, household_id, village_code, kind, rule_id, member_id, text, open,
+                                     found_at, cleared_at)
+    VALUES (:p, :h, :v, :k, :r, :m, :text, true, :at, NULL)
+    ON CONFLICT (problem_id) DO UPDATE SET village_code = EXCLUDED.village_code, kind = EXCLUDED.kind,
+        text = EXCLUDED.text, open = true, cleared_at = NULL,
+        found_at = CASE WHEN assessment.problems.open THEN assessment.problems.found_at ELSE EXCLUDED.found_at END""")
+_CLEARED = text("UPDATE assessment.problems SET open = false, cleared_at = :at WHERE problem_id = :p")
+
+
+@dataclass
+class _Appends:
+    """What a batch appends, in order, each event with its own metadata; streams at their expected versions."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    metadata: list[Metadata] = field(default_factory=list)
+    expected: dict[StreamRef, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _ScaleCheck:
+    """A township counted under its scale lock: the counts, the crossings now, and the alert if they grew."""
+
+    township: str
+    scale: TownshipScale
+    crossed: list[str]
+    alert: NewEvent | None
+    metadata: Metadata
 
 
 def _due(due: dict[str, RecordedEvent | None], household_id: str, cause: RecordedEvent) -> None:
     """Mark a household for re-assessment after the batch, once, in the order of its last fact."""
     due.pop(household_id, None)
     due[household_id] = cause
+
+
+def _parsed(raw: str | None) -> Any:
+    return None if raw is None else from_json(raw)
+
+
+def _at_risk(state: HouseholdFacts, a: Assessment) -> bool:
+    """风险未消除, or proposed for identification: counted among the township's households at risk."""
+    return state.status is MonitoringStatus.RISK_NOT_ELIMINATED or (
+        a.proposal is not None and a.proposal.outcome in AT_RISK_OUTCOMES)
 
 
 def household_stream(household_id: str) -> StreamRef:
@@ -67,10 +107,11 @@ def township_stream(township_code: str) -> StreamRef:
     return StreamRef("township", township_code)
 
 
-def decode_fact(type_: str, type_version: int, data: dict[str, Any]) -> Fact:
+def decode_fact(type_: str, type_version: int, raw: str) -> Fact:
+    """A stored fact from its JSON text (`data::text`): parsed and validated in one pass."""
     if type_ == "VisitsDeadlinePassed":
-        return VisitsDeadlinePassed.model_validate(data)
-    return CATALOGUE.decode_data(type_, type_version, data)
+        return VisitsDeadlinePassed.model_validate_json(raw)
+    return CATALOGUE.decode_json(type_, type_version, raw)
 
 
 @dataclass
@@ -110,7 +151,7 @@ class Assessor:
 
     async def facts(self, conn: AsyncConnection, household_id: str, as_of: datetime | None = None) -> HouseholdFacts:
         rows = await conn.execute(text("""
-            SELECT type, type_version, data FROM assessment.facts
+            SELECT type, type_version, data::text AS data FROM assessment.facts
             WHERE household_id = :h AND (CAST(:at AS timestamptz) IS NULL OR time <= :at) ORDER BY seq"""),
             {"h": household_id, "at": as_of})
         return fold(household_id, (decode_fact(r.type, r.type_version, r.data) for r in rows))
@@ -147,13 +188,13 @@ class Assessor:
             await self.save_warning(conn, data, event.township)
             if maybe_household:
                 _due(due, maybe_household, event)
-            elif event.township != UNKNOWN_TOWNSHIP:
+            if event.township != UNKNOWN_TOWNSHIP:  # a new warning row: the township's counts may move
                 townships[event.township] = event
         elif event.type == "WarningMatched":
-            await self.warning_matched(conn, event, due)
+            await self.warning_matched(conn, event, due, townships)
 
-    async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent,
-                              due: dict[str, RecordedEvent | None]) -> None:
+    async def warning_matched(self, conn: AsyncConnection, event: RecordedEvent, due: dict[str, RecordedEvent | None],
+                              townships: dict[str, RecordedEvent | None]) -> None:
         """An unmatched warning found its household: it becomes a fact of that household (the original warning
         with the household filled in)."""
         row = await conn.execute(text("SELECT type_version, data FROM assessment.facts WHERE type = 'WarningReceived' "
@@ -167,6 +208,8 @@ class Assessor:
                                   "WarningReceived", original.type_version, event.time, data):
             await self.save_warning(conn, data, event.township)
             _due(due, str(event.data["household_id"]), event)
+            if event.township != UNKNOWN_TOWNSHIP:
+                townships[event.township] = event
 
     async def save_warning(self, conn: AsyncConnection, data: dict[str, Any], township: str) -> None:
         if township == UNKNOWN_TOWNSHIP:
@@ -181,21 +224,30 @@ class Assessor:
     # --- assessment ----------------------------------------------------------------------------------------------
 
     async def reassess_many(self, conn: AsyncConnection, due: dict[str, RecordedEvent | None],
-                            touched: dict[str, RecordedEvent | None]) -> None:
+                            touched: dict[str, RecordedEvent | None]) -> _Appends:
         """Re-assess households (each with the event that caused it, or None): facts, previous results and stream
-        versions read in three queries, the read model written in one, and every household's changes appended in
-        one, each with its own cause (the visit that led to a proposal stays its causation). `touched` collects
-        the townships whose scale check the caller runs."""
+        versions read in three queries, the read model written in one; every household's changes returned for the
+        caller's one append, each with its own cause (the visit that led to a proposal stays its causation).
+        `touched` collects the townships whose scale check the caller runs."""
+        out = _Appends()
         if not due:
-            return
+            return out
         ids = list(due)
         facts: dict[str, list[Fact]] = {h: [] for h in ids}
-        for r in await conn.execute(text("SELECT household_id, type, type_version, data FROM assessment.facts "
-                                         "WHERE household_id = ANY(:h) ORDER BY seq"), {"h": ids}):
+        for r in await conn.execute(text("SELECT household_id, type, type_version, data::text AS data "
+                                         "FROM assessment.facts WHERE household_id = ANY(:h) ORDER BY seq"),
+                                    {"h": ids}):
             facts[r.household_id].append(decode_fact(r.type, r.type_version, r.data))
-        previous = {r.household_id: Previous(r.income, r.risk, r.proposal, r.problems) for r in await conn.execute(
-            text("SELECT household_id, income, risk, proposal, problems FROM assessment.households "
-                 "WHERE household_id = ANY(:h)"), {"h": ids})}
+        previous: dict[str, Previous] = {}
+        standing: dict[str, Standing] = {}
+        for r in await conn.execute(text("SELECT household_id, township_code, village_code, kind, at_risk, "
+                                         "income::text, risk::text, proposal::text, problems::text "
+                                         "FROM assessment.households WHERE household_id = ANY(:h)"), {"h": ids}):
+            # jsonb as text, parsed by pydantic-core: about twice as fast as the driver's json.loads
+            risk = _parsed(r.risk)
+            previous[r.household_id] = Previous(_parsed(r.income), risk, _parsed(r.proposal), _parsed(r.problems))
+            standing[r.household_id] = Standing.of(r.township_code, r.village_code, r.kind, r.at_risk,
+                                                   (x["type"] for x in (risk or {}).get("risks", [])))
         versions = {r[0]: int(r[1]) for r in await conn.execute(
             text("SELECT stream_id, max(version) FROM assessment.events WHERE stream_type = :t "
                  "AND stream_id = ANY(:h) GROUP BY stream_id"), {"t": household_stream("").type, "h": ids})}
@@ -206,32 +258,56 @@ class Assessor:
             if current is not None:
                 assessed.append((state, current, cause))
         await self.save_households(conn, [(state, a) for state, a, _ in assessed])
-        new_events: list[NewEvent] = []
-        metadata: list[Metadata] = []
-        expected: dict[StreamRef, int] = {}
-        for _, current, cause in assessed:
+        for state, current, cause in assessed:
             new = changes(previous.get(current.household_id, Previous()), current)
             stream = household_stream(current.household_id)
             if new:
-                new_events += [NewEvent(stream, current.township_code, e) for e in new]
-                metadata += [self.metadata(cause)] * len(new)
-                expected[stream] = versions.get(current.household_id, 0)
-            touched[current.township_code] = cause
-        if new_events:  # one append: each household's events keep their own cause
-            recorded = await self.store.append(conn, new_events, expected, metadata)
-            await self.apply_problem_events(conn, [recorded[i] for i, e in enumerate(new_events)
-                                                   if e.payload.event_type in PROBLEM_EVENTS])
+                out.events += [NewEvent(stream, current.township_code, e) for e in new]
+                out.metadata += [self.metadata(cause)] * len(new)
+                out.expected[stream] = versions.get(current.household_id, 0)
+            # the scale counts change only with what they read of the row (or with warnings: `_take`)
+            was, now = standing.get(current.household_id), self._standing(state, current)
+            if was != now:
+                touched[now.township] = cause
+                if was is not None:
+                    touched[was.township] = cause
+        return out
 
     async def reassess(self, conn: AsyncConnection, household_id: str, cause: RecordedEvent | None) -> None:
         await self.reassess_now(conn, {household_id: cause})
 
     async def reassess_now(self, conn: AsyncConnection, due: dict[str, RecordedEvent | None],
                            townships: dict[str, RecordedEvent | None] | None = None) -> None:
-        """Re-assess the households, then check scale risk once in each township they (or `townships`) are in."""
+        """Re-assess the households, then check scale risk once in each township whose counts they (or
+        `townships`) may have moved; everything the batch appends, last and at once (see `_append`)."""
         touched = dict(townships or {})
-        await self.reassess_many(conn, due, touched)
-        for township, cause in sorted(touched.items()):
-            await self.check_scale(conn, township, cause)
+        appends = await self.reassess_many(conn, due, touched)
+        checks = [await self._count_scale(conn, township, cause) for township, cause in sorted(touched.items())]
+        await self._append(conn, appends, checks)
+
+    async def _append(self, conn: AsyncConnection, appends: _Appends, checks: Sequence[_ScaleCheck]) -> None:
+        """The households' events, then any scale alerts, in one append, as late in the transaction as may be: the
+        event store's append lock is held from the append to the commit, so every other transaction of this service
+        that appends waits for what follows it (reading and counting come before)."""
+        for check in checks:
+            if check.alert is None:
+                await self.save_scale(conn, check.township, check.scale, None, None)
+            else:
+                stream = check.alert.stream
+                appends.events.append(check.alert)
+                appends.metadata.append(check.metadata)
+                appends.expected[stream] = await self.store.stream_version(conn, stream)
+        if not appends.events:
+            return
+        recorded = await self.store.append(conn, appends.events, appends.expected, appends.metadata)
+        # only the recorded events needed are built (each a payload dump): the problems' and alerts' times
+        await self._save_problems(conn, [(e.payload, recorded[i].time) for i, e in enumerate(appends.events)
+                                         if isinstance(e.payload, DataProblemFound | DataProblemCleared)])
+        alerted = {e.stream.id: recorded[i].time for i, e in enumerate(appends.events)
+                   if isinstance(e.payload, ScaleRiskRaised)}
+        for check in checks:
+            if check.alert is not None:
+                await self.save_scale(conn, check.township, check.scale, check.crossed, alerted[check.township])
 
     def metadata(self, cause: RecordedEvent | None) -> Metadata:
         if cause is None:
@@ -247,10 +323,13 @@ class Assessor:
         if assessed:
             await conn.execute(_SAVE_HOUSEHOLD, [self._household_row(state, a) for state, a in assessed])
 
+    def _standing(self, state: HouseholdFacts, a: Assessment) -> Standing:
+        return Standing.of(a.township_code, a.village_code, state.kind.value, _at_risk(state, a),
+                           (r.type.value for r in a.risk.risks) if a.risk else ())
+
     def _household_row(self, state: HouseholdFacts, a: Assessment) -> dict[str, Any]:
         p, inc = a.proposal, a.income
-        at_risk = state.status is MonitoringStatus.RISK_NOT_ELIMINATED or (
-            p is not None and p.outcome in AT_RISK_OUTCOMES)
+        at_risk = _at_risk(state, a)
         fell = inc is not None and inc.change_ratio is not None and \
             inc.change_ratio <= -self.rules.section.income_drop_share
 
@@ -269,32 +348,35 @@ class Assessor:
                 "detail": json.dumps(a.detail, ensure_ascii=False), "policy": self.rules.ref}
 
     async def apply_problem_events(self, conn: AsyncConnection, recorded: Sequence[RecordedEvent]) -> None:
-        for event in recorded:
-            if event.type == "DataProblemFound":
-                found = DataProblemFound.model_validate(event.data)
-                await conn.execute(text("""
-                    INSERT INTO assessment.problems (problem_id, household_id, village_code, kind, rule_id, member_id,
-                                                     text, open, found_at, cleared_at)
-                    VALUES (:p, :h, :v, :k, :r, :m, :text, true, :at, NULL)
-                    ON CONFLICT (problem_id) DO UPDATE SET village_code = EXCLUDED.village_code, kind = EXCLUDED.kind,
-                        text = EXCLUDED.text, open = true, cleared_at = NULL,
-                        found_at = CASE WHEN assessment.problems.open THEN assessment.problems.found_at
-                                        ELSE EXCLUDED.found_at END"""),
-                    {"p": found.problem_id, "h": found.household_id, "v": found.village_code, "k": found.kind,
-                     "r": found.rule_id, "m": found.member_id, "text": found.text, "at": event.time})
-            elif event.type == "DataProblemCleared":
-                cleared = DataProblemCleared.model_validate(event.data)
-                await conn.execute(text("UPDATE assessment.problems SET open = false, cleared_at = :at "
-                                        "WHERE problem_id = :p"), {"p": cleared.problem_id, "at": event.time})
+        await self._save_problems(conn, [
+            (DataProblemFound.model_validate(e.data) if e.type == "DataProblemFound"
+             else DataProblemCleared.model_validate(e.data), e.time) for e in recorded if e.type in PROBLEM_EVENTS])
+
+    async def _save_problems(self, conn: AsyncConnection,
+                             problems: Sequence[tuple[DataProblemFound | DataProblemCleared, datetime]]) -> None:
+        """The problems read model, in event order: each run of one kind in one round trip."""
+        for found, run in groupby(problems, key=lambda p: isinstance(p[0], DataProblemFound)):
+            rows = list(run)
+            if found:
+                await conn.execute(_FOUND, [
+                    {"p": f.problem_id, "h": f.household_id, "v": f.village_code, "k": f.kind, "r": f.rule_id,
+                     "m": f.member_id, "text": f.text, "at": at} for f, at in rows if isinstance(f, DataProblemFound)])
+            else:
+                await conn.execute(_CLEARED, [{"p": c.problem_id, "at": at} for c, at in rows])
 
     # --- scale risk ----------------------------------------------------------------------------------------------
 
     async def check_scale(self, conn: AsyncConnection, township: str, cause: RecordedEvent | None) -> None:
+        await self._append(conn, _Appends(), [await self._count_scale(conn, township, cause)])
+
+    async def _count_scale(self, conn: AsyncConnection, township: str, cause: RecordedEvent | None) -> _ScaleCheck:
+        """The township counted, and the alert to append if its crossings grew."""
         thresholds = self.rules.section.scale
         # Partitions apply batches concurrently, and two of them may touch one township: each would count the
         # township without the other's uncommitted warning and the later write would lose one. One counter at a
-        # time per township (callers go in sorted township order, so two batches cannot deadlock here); the count
-        # below starts after the lock, so it sees what the previous holder committed.
+        # time per township (callers go in sorted township order and append only after the last of these locks,
+        # so two batches cannot deadlock here nor over the append lock); the count below starts after the lock, so
+        # it sees what the previous holder committed.
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('povguard.assessment.scale'), hashtext(:t))"),
                            {"t": township})
         scale = await township_scale(conn, township, thresholds)
@@ -303,18 +385,14 @@ class Assessor:
         row = (await conn.execute(text("SELECT crossed, villages FROM assessment.scale WHERE township_code = :t "
                                        "FOR UPDATE"), {"t": township})).first()
         before = flatten(list(row.crossed), {k: v["crossed"] for k, v in row.villages.items()}) if row else []
-        raised_at, raised = None, None
-        if should_raise(before, now):
-            stream = township_stream(township)
-            day = self.clock.today()
-            alert = ScaleRiskRaised(township_code=township, indicators=indicators(scale.township),
-                                    counts=scale.township.counts(), thresholds=thresholds.thresholds(),
-                                    min_counts=thresholds.min_counts(), crossed=town, villages=villages, as_of=day)
-            [recorded] = await self.store.append(conn, [NewEvent(stream, township, alert)],
-                                                 {stream: await self.store.stream_version(conn, stream)},
-                                                 self.metadata(cause))
-            raised_at, raised = recorded.time, now
-        await self.save_scale(conn, township, scale, raised, raised_at)
+        if not should_raise(before, now):
+            return _ScaleCheck(township, scale, now, None, self.metadata(cause))
+        alert = ScaleRiskRaised(township_code=township, indicators=indicators(scale.township),
+                                counts=scale.township.counts(), thresholds=thresholds.thresholds(),
+                                min_counts=thresholds.min_counts(), crossed=town, villages=villages,
+                                as_of=self.clock.today())
+        return _ScaleCheck(township, scale, now, NewEvent(township_stream(township), township, alert),
+                           self.metadata(cause))
 
     async def save_scale(self, conn: AsyncConnection, township: str, scale: TownshipScale,
                          raised: list[str] | None, raised_at: datetime | None) -> None:

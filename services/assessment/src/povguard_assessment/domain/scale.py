@@ -5,9 +5,15 @@ villages') grows; falling back below and crossing again raises again."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from povguard_contracts.vocab import RiskType
 from povguard_rules.policy import ScaleThresholds
+
+# the risk types the indicators count (scale_counts.py): a change of any other risk leaves every count as it was
+COUNTED_RISKS = frozenset({RiskType.NATURAL_DISASTER.value, RiskType.UNSTABLE_EMPLOYMENT.value,
+                           RiskType.INDUSTRY_FAILURE.value})
 
 INDICATOR_NAMES = {
     "disaster": "受灾户占比（受灾预警或因自然灾害）",
@@ -40,6 +46,22 @@ class AreaCounts:
         return {"disaster": self.households, "unemployment": self.households,
                 "industry_failure": self.households, "relocation_employment": self.relocation_households,
                 "not_eliminated": self.monitoring_objects}
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """All that the scale counts read of a household's read-model row: a re-assessment that leaves it as it was
+    leaves every count of every township as it was, so its township need not be counted again."""
+
+    township: str
+    village: str
+    kind: str
+    at_risk: bool
+    risks: frozenset[str]  # the COUNTED_RISKS it has
+
+    @classmethod
+    def of(cls, township: str, village: str, kind: str, at_risk: bool, risk_types: Iterable[str]) -> Standing:
+        return cls(township, village, kind, at_risk, COUNTED_RISKS.intersection(risk_types))
 
 
 def indicators(c: AreaCounts) -> dict[str, float]:
