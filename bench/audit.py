@@ -111,7 +111,8 @@ def campaign_events(households: int) -> list[RecordedEvent]:
             "household_id": hid, "village_code": "533123101201", "visit_id": f"v{h}", "household_size": 3,
             "size_basis": "在册成员", "lines": {"wages": per_capita * 3}, "net_income": per_capita * 3,
             "per_capita": per_capita, "band": "监测范围以下", "previous_per_capita": None, "change_ratio": 0.125})
-        review = [("CaseOpened", {"village_code": "533123101201", "township_code": "533123101",
+        review: list[tuple[str, dict[str, Any]]] = [
+                  ("CaseOpened", {"village_code": "533123101201", "township_code": "533123101",
                                   "outcome": "新识别监测对象", "risks": ["因病"], "lead_date": "2022-05-12",
                                   "source": "研判建议"}),
                   ("AppraisalHeld", {"acted_on": "2022-05-16", "meeting_date": "2022-05-16", "votes_for": 45}),
