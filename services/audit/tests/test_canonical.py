@@ -88,3 +88,11 @@ def test_canonical_event_is_rfc8785_on_real_envelopes() -> None:
     for payload, source in payloads:
         event = envelope(payload, source)
         assert canonical_event(event) == bytes(rfc8785.dumps(event_as_json(event)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(timezones=st.timezones()))
+def test_entry_timestamps_are_written_as_strftime_writes_them(moment: datetime) -> None:
+    from povguard_audit.entry import ts
+
+    assert ts(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

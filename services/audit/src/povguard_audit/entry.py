@@ -22,8 +22,12 @@ from povguard_platform.envelope import RecordedEvent
 
 
 def ts(dt: datetime) -> str:
-    """A timestamp as it enters the entry bytes: UTC, microseconds, 'Z' (what PostgreSQL stores exactly)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A timestamp as it enters the entry bytes: UTC, microseconds, 'Z' (what PostgreSQL stores exactly). isoformat
+    writes the same at a third of strftime's cost, but pads years below 1000, which strftime does not here."""
+    utc = dt.astimezone(UTC)
+    if utc.year < 1000:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.isoformat(timespec="microseconds")[:-6] + "Z"  # without "+00:00"
 
 
 class _Differs(Exception):
