@@ -86,7 +86,93 @@ async def bench_consumer_path(url: str, n: int, batch: int) -> dict[str, float]:
     return {"entries": n, "batch": batch, "entries_per_s": rate, "findings": findings}
 
 
-async def bench_ingest(url: str, n: int, batch: int) -> dict[str, float]:
+def campaign_events(households: int) -> list[RecordedEvent]:
+    """A campaign's mix per household, in ledger order: a visit and its income assessment (floats, as the bus carries
+    them), a case opened with a lead date, the three review levels (a fifth of them dated past the 15-day limit:
+    identification_limit findings) and the county's decision. Township reviewers act for many cases, as in a county."""
+    now = datetime.now(UTC)
+    out: list[RecordedEvent] = []
+
+    def add(source: str, stream: StreamRef, type_: str, user: str, role: Role, data: dict[str, Any]) -> None:
+        out.append(RecordedEvent(
+            id=uuid7(), source=source, stream=stream, version=1, position=len(out) + 1, type=type_, type_version=1,
+            township="533123101", time=now, actor=Actor(user=user, role=role, org="533123101"), data=data,
+            policy="533123-2022@1"))
+
+    for h in range(households):
+        hid, case = f"hh-{h}", f"c-{h}"
+        late = h % 5 == 0
+        per_capita = 5200.5 + h % 3000
+        add("intake", StreamRef("household", hid), "VisitRecorded", f"采集员{h % 50}", Role.COLLECTOR, {
+            "household_id": hid, "visit_id": f"v{h}", "form": {
+                "visit_date": "2022-05-10", "collector": f"采集员{h % 50}", "income": {"wages": 9000.0 + h % 700,
+                "pension": 1200.5}, "spending": {"medical": 300.25}, "application_signed": True, "note": "入户走访"}})
+        add("assessment", StreamRef("assessment", hid), "IncomeAssessed", "system", Role.SYSTEM, {
+            "household_id": hid, "village_code": "533123101201", "visit_id": f"v{h}", "household_size": 3,
+            "size_basis": "在册成员", "lines": {"wages": per_capita * 3}, "net_income": per_capita * 3,
+            "per_capita": per_capita, "band": "监测范围以下", "previous_per_capita": None, "change_ratio": 0.125})
+        review: list[tuple[str, dict[str, Any]]] = [
+                  ("CaseOpened", {"village_code": "533123101201", "township_code": "533123101",
+                                  "outcome": "新识别监测对象", "risks": ["因病"], "lead_date": "2022-05-12",
+                                  "source": "研判建议"}),
+                  ("AppraisalHeld", {"acted_on": "2022-05-16", "meeting_date": "2022-05-16", "votes_for": 45}),
+                  ("VillageDecided", {"acted_on": "2022-05-18", "noticed": True, "opinion": "同意"}),
+                  ("TownshipReviewed", {"acted_on": "2022-06-05" if late else "2022-05-20", "spot_checked": True,
+                                        "override_reason": "补录" if late else None}),
+                  ("CountyDecided", {"outcome": "新识别监测对象", "kind": "监测对象", "status": "风险未消除",
+                                     "decided_on": "2022-05-25"})]
+        for type_, data in review:
+            role = Role.TOWNSHIP_REVIEWER if type_ == "TownshipReviewed" else Role.VILLAGE_COMMITTEE
+            add("review", StreamRef("case", case), type_, f"审核员{h % 20}", role,
+                {"case_id": case, "household_id": hid, **data})
+    return out
+
+
+def _postgres_cpu(data_dir: Path) -> dict[int, float]:
+    """CPU seconds so far of the server's processes (postmaster and backends), by pid."""
+    import psutil
+
+    root = psutil.Process(int((data_dir / "postmaster.pid").read_text().split()[0]))
+    out: dict[int, float] = {}
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        out[p.pid] = t.user + t.system
+    return out
+
+
+def _pg_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
+async def bench_batch_path(url: str, data_dir: Path, households: int, batch: int) -> dict[str, float]:
+    """The ledger consumer's batch handler `consumers.record_batch` (ledger append, anomaly checks with their
+    findings, checkpoints) over a campaign's event mix, `batch` events per transaction as the consumer fetches them:
+    entries/s and CPU seconds per 1000 entries of this process and of PostgreSQL."""
+    engine = create_async_engine(sqlalchemy_url(url), pool_size=2)
+    evs = campaign_events(households)
+    async with engine.begin() as conn:  # the connection's backend exists before the CPU is read
+        await conn.execute(text("SELECT 1"))
+    pg_before, cpu_before = _postgres_cpu(data_dir), time.process_time()
+    started = time.perf_counter()
+    for i in range(0, len(evs), batch):
+        async with engine.begin() as conn:
+            await consumers.record_batch(conn, evs[i:i + batch])
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    pg_after = _postgres_cpu(data_dir)
+    pg = _pg_spent(pg_before, pg_after)
+    async with engine.connect() as conn:
+        findings = int((await conn.execute(text("SELECT count(*) FROM audit.findings"))).scalar_one())
+    await engine.dispose()
+    n = len(evs)
+    return {"entries": n, "batch": batch, "entries_per_s": n / wall, "findings": findings,
+            "cpu_ms_per_entry": cpu / n * 1e3, "postgres_cpu_ms_per_entry": pg / n * 1e3}
+
+
+async def bench_ingest(url: str, data_dir: Path, n: int, batch: int) -> dict[str, float]:
     engine = create_async_engine(sqlalchemy_url(url), pool_size=2)
     evs = events(n)
     # SHA-256 alone: the two hashes per entry (payload and leaf) over bytes prepared beforehand.
@@ -113,11 +199,15 @@ async def bench_ingest(url: str, n: int, batch: int) -> dict[str, float]:
         stack.append((level, h))
     hashlib_rate = n / (time.perf_counter() - started)
 
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT 1"))
+    pg_before, cpu_before = _postgres_cpu(data_dir), time.process_time()
     started = time.perf_counter()
     for i in range(0, n, batch):
         async with engine.begin() as conn:
             await ledger.append(conn, evs[i:i + batch])
     ingest_rate = n / (time.perf_counter() - started)
+    ingest_cpu, ingest_pg = time.process_time() - cpu_before, _pg_spent(pg_before, _postgres_cpu(data_dir))
 
     # A raw insert of the very same rows (ledger rows, tree nodes, payloads) into copies of the tables, without
     # hashing, locking or reading the frontier.
@@ -130,6 +220,7 @@ async def bench_ingest(url: str, n: int, batch: int) -> dict[str, float]:
     node_rows = await conn2.fetch("SELECT level, idx, hash FROM audit.tree_nodes")
     payload_rows = await conn2.fetch("SELECT idx, body, redacted_at, redaction_reason FROM audit.payloads")
     cols = [c.strip() for c in ledger.ENTRY_COLUMNS.split(",")]
+    pg_before, cpu_before = _postgres_cpu(data_dir), time.process_time()
     started = time.perf_counter()
     for i in range(0, n, batch):
         async with conn2.transaction():
@@ -139,11 +230,16 @@ async def bench_ingest(url: str, n: int, batch: int) -> dict[str, float]:
             await conn2.copy_records_to_table("raw_tree_nodes",
                                               records=[tuple(r) for r in node_rows[i:i + batch]])
     raw_rate = n / (time.perf_counter() - started)
+    raw_cpu, raw_pg = time.process_time() - cpu_before, _pg_spent(pg_before, _postgres_cpu(data_dir))
     await conn2.close()
     return {"entries": n, "batch": batch, "ledger_entries_per_s": ingest_rate, "sha256_only_per_s": sha_rate,
             "compact_tree_appends_per_s": compact_rate, "raw_hashlib_tree_appends_per_s": hashlib_rate,
             "raw_insert_per_s": raw_rate, "ratio_to_sha256": ingest_rate / sha_rate,
-            "ratio_to_raw_insert": ingest_rate / raw_rate}
+            "ratio_to_raw_insert": ingest_rate / raw_rate,
+            # CPU (this process + PostgreSQL) per entry: the figure a shared, noisy machine still measures fairly
+            "ledger_cpu_ms_per_entry": (ingest_cpu + ingest_pg) / n * 1e3,
+            "raw_insert_cpu_ms_per_entry": (raw_cpu + raw_pg) / n * 1e3,
+            "cpu_ratio_raw_to_ledger": (raw_cpu + raw_pg) / (ingest_cpu + ingest_pg)}
 
 
 async def bench_proofs(url: str, size: int, samples: int) -> dict[str, float]:
@@ -307,11 +403,13 @@ async def main() -> None:
     ap.add_argument("--ingest", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--consumer", type=int, default=5000, help="events through the consumer path (record())")
-    ap.add_argument("--only-consumer", action="store_true", help="run only the consumer-path case")
+    ap.add_argument("--batch-households", type=int, default=1000,
+                    help="households of the campaign mix through record_batch (7 events each)")
+    ap.add_argument("--only-consumer", action="store_true", help="run only the consumer-path cases")
     ap.add_argument("--proof-size", type=int, action="append", help="repeatable (default 1,000,000); each is also "
-                                                                    "exported whole")
+                                                                    "exported whole; 0: none")
     ap.add_argument("--samples", type=int, default=200)
-    ap.add_argument("--verify-entries", type=int, action="append", help="repeatable (default 1,000,000)")
+    ap.add_argument("--verify-entries", type=int, action="append", help="repeatable (default 1,000,000); 0: none")
     ap.add_argument("--export-max", type=int, default=10**12, help="export only the trees up to this size")
     ap.add_argument("--households", type=int, default=70_000, help="households of the verified bundle")
     ap.add_argument("--out", type=Path, default=Path("var/bench"))
@@ -329,8 +427,8 @@ async def main() -> None:
     try:
         results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                    "at": datetime.now(UTC).isoformat(), "proofs": [], "verify": [], "export": []}
-        cases = [("consumer", 0)] if args.only_consumer else [
-            ("consumer", 0), ("ingest", 0), *(("proofs", n) for n in proof_sizes)]
+        cases = [("consumer", 0), ("batch", 0)] if args.only_consumer else [
+            ("consumer", 0), ("batch", 0), ("ingest", 0), *(("proofs", n) for n in proof_sizes if n)]
         for name, n in cases:
             url = pg.create_database(f"bench_{name}_{n}")
             await provision(url, ["audit"])  # the bench runs as the superuser; the migrations grant to the roles
@@ -341,15 +439,17 @@ async def main() -> None:
             with console.status(f"{name} {n or ''}…"):
                 if name == "consumer":
                     results["consumer"] = await bench_consumer_path(url, args.consumer, 200)
+                elif name == "batch":
+                    results["batch"] = await bench_batch_path(url, pg.data_dir, args.batch_households, 500)
                 elif name == "ingest":
-                    results["ingest"] = await bench_ingest(url, args.ingest, args.batch)
+                    results["ingest"] = await bench_ingest(url, pg.data_dir, args.ingest, args.batch)
                 else:
                     results["proofs"].append(await bench_proofs(url, n, args.samples))
                     if n <= args.export_max:
                         results["export"].append(await bench_export(url, n))
             _partial(args.out, results)
         if not args.only_consumer:
-            for n in args.verify_entries or [1_000_000]:
+            for n in [n for n in args.verify_entries or [1_000_000] if n]:
                 with console.status(f"offline verification of {n:,}…"):
                     results["verify"].append(bench_verify(n, args.households))
                 _partial(args.out, results)
@@ -361,8 +461,13 @@ async def main() -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     c = results["consumer"]
+    b = results["batch"]
     rows = [(f"consumer path: record() one event at a time ({c['entries']} entries, {c['batch']}/transaction)",
-             f"{c['entries_per_s']:,.0f} /s")]
+             f"{c['entries_per_s']:,.0f} /s"),
+            (f"batch path: record_batch() on a campaign mix ({b['entries']} entries, {b['batch']}/transaction, "
+             f"{b['findings']} findings)", f"{b['entries_per_s']:,.0f} /s"),
+            ("batch path: CPU per entry, this process / PostgreSQL",
+             f"{b['cpu_ms_per_entry']:.3f} / {b['postgres_cpu_ms_per_entry']:.3f} ms")]
     if args.only_consumer:
         for r in rows:
             table.add_row(*r)
@@ -379,6 +484,8 @@ async def main() -> None:
         ("raw COPY of the same rows", f"{i['raw_insert_per_s']:,.0f} /s"),
         ("ledger / SHA-256", f"{i['ratio_to_sha256']:.3f}"),
         ("ledger / raw insert", f"{i['ratio_to_raw_insert']:.3f}"),
+        ("CPU per entry (process + PostgreSQL): ledger / raw COPY",
+         f"{i['ledger_cpu_ms_per_entry']:.3f} / {i['raw_insert_cpu_ms_per_entry']:.3f} ms"),
     ]
     for p in results["proofs"]:
         rows += [(f"inclusion proof at {p['tree_size']:,} (median / p99)",

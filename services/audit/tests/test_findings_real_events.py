@@ -232,3 +232,61 @@ async def test_the_identification_limit_reads_lead_dates_once_per_batch(full: St
     leads = [s for s in statements if "audit.payloads" in s and "l.household = ANY" in s]
     # one per consumed batch, and the 12 cases' events spread over the partitions' batches (12 queries before)
     assert 1 <= len(leads) <= len(cases) // 2, len(leads)
+
+
+async def test_a_batch_of_findings_is_read_recorded_and_emitted_once(full: Stack) -> None:
+    """A consumed batch of review actions, each past its case's limit and each by a person who acted at another
+    level of the same case, reads the earlier review levels in one query, records its findings in one insert and
+    emits their AnomalyFound events in one append per batch (a query, an insert and an append each per action
+    before); every finding is still found, once, and its event follows in the ledger stream's order."""
+    cases = [(f"hh-many{i}", f"c-many{i}") for i in range(12)]
+    async with full.review.engine.begin() as conn:  # the cases opened and appraised by the same clerk
+        for hid, case_id in cases:
+            stream = StreamRef("case", case_id)
+            await full.review.store.append(conn, [NewEvent(stream, "533123101", CaseOpened(
+                case_id=case_id, household_id=hid, village_code="533123101201", township_code="533123101",
+                outcome="新识别监测对象", category="边缘易致贫户", risks=["因病"], lead_date=date(2022, 5, 1),
+                source="研判建议")), NewEvent(stream, "533123101", appraisal(hid, case_id, date(2022, 5, 10)))],
+                {stream: 0}, Metadata(actor=CLERK, policy=POLICY))
+    for hid, _ in cases:
+        await settled(full.client, 2, household=hid)
+    audit = full.client.app.state.runtime
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(audit.engine.sync_engine, "before_cursor_execute", seen)
+    try:  # the clerk reviews at the township too, past the limit (05-16), in one commit
+        async with full.review.engine.begin() as conn:
+            for hid, case_id in cases:
+                await full.review.store.append(conn, [NewEvent(StreamRef("case", case_id), "533123101",
+                                                               township_reviewed(hid, case_id, date(2022, 5, 20)))],
+                                               {StreamRef("case", case_id): 2}, Metadata(actor=CLERK, policy=POLICY))
+        for hid, _ in cases:
+            await settled(full.client, 3, household=hid)
+    finally:
+        event.remove(audit.engine.sync_engine, "before_cursor_execute", seen)
+
+    households = {hid for hid, _ in cases}
+    for kind in ("identification_limit", "two_review_levels"):
+        assert households <= {f["household"] for f in await findings(full.client, kind)}, kind
+    levels = [s for s in statements if "l.stream_id = w.i" in s]
+    inserts = [s for s in statements if "INSERT INTO audit.findings" in s]
+    # each append to the ledger stream reads its version first (the append itself goes straight through asyncpg)
+    versions = [s for s in statements if s.startswith("SELECT coalesce(max(version), 0) FROM audit.events")]
+    batches = len([s for s in statements if s.startswith("SELECT clock_timestamp()")])  # one ledger append each
+    # the 12 actions, committed together, reach the ledger in fewer batches than actions (the partitions split them)
+    assert 1 <= batches < len(cases), batches
+    # one each per consumed batch (12, 24 and 24 before: per action, per finding), and one more append of the
+    # ledger stream where a checkpoint is signed in between
+    for name, seen_, most in (("levels", levels, batches), ("inserts", inserts, batches),
+                              ("versions", versions, batches + 1)):
+        assert 1 <= len(seen_) <= most, (name, len(seen_), batches)
+    async with audit.engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT version, data->>'kind', data->>'household_id' FROM audit.events "
+            "WHERE stream_type = 'ledger' AND type = 'AnomalyFound' AND data->>'household_id' LIKE 'hh-many%' "
+            "ORDER BY version"))).all()
+    assert sorted((kind, hid) for _, kind, hid in rows) == sorted(
+        (kind, hid) for hid in households for kind in ("identification_limit", "two_review_levels"))

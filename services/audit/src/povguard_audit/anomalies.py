@@ -97,17 +97,42 @@ def _data_of(body: bytes) -> dict[str, Any]:
     return data
 
 
-async def _raise(conn: AsyncConnection, settings: AuditSettings, kind: str, key: str, entry: Entry,
-                 evidence: dict[str, Any]) -> None:
-    row = await conn.execute(
-        text("INSERT INTO audit.findings (kind, key, household, actor_user, evidence) "
-             "VALUES (:k, :key, :h, :a, CAST(:e AS jsonb)) ON CONFLICT (kind, key) DO NOTHING RETURNING id"),
-        {"k": kind, "key": key, "h": entry.household, "a": entry.actor_user, "e": json.dumps(evidence)})
-    if row.first() is None:
-        return  # already found (one finding per kind and key)
-    ANOMALIES.labels(kind).inc()
-    await checkpoints.emit(conn, settings, AnomalyFound(kind=kind, household_id=entry.household,
-                                                        actor=entry.actor_user, evidence=evidence))
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    key: str  # one finding per kind and key
+    entry: Entry
+    evidence: dict[str, Any]
+
+
+_INSERT_FINDINGS = text(
+    """INSERT INTO audit.findings (kind, key, household, actor_user, evidence)
+       SELECT u.k, u.key, u.h, u.a, CAST(u.e AS jsonb)
+       FROM unnest(CAST(:k AS text[]), CAST(:key AS text[]), CAST(:h AS text[]), CAST(:a AS text[]),
+                   CAST(:e AS text[])) WITH ORDINALITY AS u(k, key, h, a, e, n)
+       ORDER BY u.n
+       ON CONFLICT (kind, key) DO NOTHING RETURNING kind, key""")
+
+
+async def _raise_all(conn: AsyncConnection, settings: AuditSettings, found: Sequence[Finding]) -> None:
+    """Record the findings not found before (one insert) and emit an AnomalyFound event for each new one, in the
+    order they were found (one append)."""
+    first: dict[tuple[str, str], Finding] = {}
+    for f in found:
+        first.setdefault((f.kind, f.key), f)  # a key found twice in one batch: the first, as one at a time did
+    if not first:
+        return
+    todo = list(first.values())
+    rows = await conn.execute(_INSERT_FINDINGS, {
+        "k": [f.kind for f in todo], "key": [f.key for f in todo], "h": [f.entry.household for f in todo],
+        "a": [f.entry.actor_user for f in todo], "e": [json.dumps(f.evidence) for f in todo]})
+    new = {(r[0], r[1]) for r in rows}  # the rest were already found (one finding per kind and key)
+    fresh = [f for f in todo if (f.kind, f.key) in new]
+    for f in fresh:
+        ANOMALIES.labels(f.kind).inc()
+    await checkpoints.emit_all(conn, settings, [
+        AnomalyFound(kind=f.kind, household_id=f.entry.household, actor=f.entry.actor_user, evidence=f.evidence)
+        for f in fresh])
 
 
 async def check_entry(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent) -> None:
@@ -116,13 +141,20 @@ async def check_entry(conn: AsyncConnection, settings: AuditSettings, entry: Ent
 
 async def check_entries(conn: AsyncConnection, settings: AuditSettings, entries: Sequence[Entry],
                         events: Sequence[RecordedEvent]) -> None:
-    """A batch: each entry's own rules, then the burst rule once per actor (one query, not one per entry). The
-    lead dates the identification limit needs are read once for the batch's households, not once per action."""
-    leads = await Leads.load(conn, [entry.household for entry, event in zip(entries, events, strict=True)
+    """A batch: each entry's own rules, then the burst rule once per actor. What the rules read from the ledger is
+    read once for the batch (lead dates, earlier review levels, household histories, actors' recent entries), and
+    the findings are recorded and emitted together."""
+    pairs = list(zip(entries, events, strict=True))
+    leads = await Leads.load(conn, [entry.household for entry, event in pairs
                                     if entry.household is not None and _limited(event)])
-    for entry, event in zip(entries, events, strict=True):
-        await check_own(conn, settings, entry, event, leads)
-    await check_bursts(conn, settings, entries)
+    levels = await Levels.load(conn, [entry for entry, _ in pairs if entry.action in REVIEW_LEVELS])
+    history = await History.load(conn, [entry.household for entry, event in pairs
+                                        if entry.household is not None and _decides(event) and _eliminates(event)])
+    found: list[Finding] = []
+    for entry, event in pairs:
+        check_own(settings, entry, event, leads, levels, history, found)
+    await check_bursts(conn, settings, entries, found)
+    await _raise_all(conn, settings, found)
 
 
 def _limited(event: RecordedEvent) -> bool:
@@ -157,20 +189,97 @@ class Leads:
         return leads[-1] if leads else None
 
 
-async def check_bursts(conn: AsyncConnection, settings: AuditSettings, entries: Sequence[Entry]) -> None:
+@dataclass
+class Levels:
+    """The review-level actions (村 / 乡镇 / 县) in the ledger by case stream and actor, in entry order:
+    (entry index, action)."""
+
+    by_case_actor: dict[tuple[str, str, str], list[tuple[int, str]]]
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, entries: Sequence[Entry]) -> Levels:
+        """Of the cases and actors of these entries, up to the last of them (the batch's own included)."""
+        by: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+        wanted = sorted({(e.stream_type, e.stream_id, e.actor_user) for e in entries})
+        if wanted:
+            rows = await conn.execute(_LEVELS, {
+                "t": [w[0] for w in wanted], "i": [w[1] for w in wanted], "u": [w[2] for w in wanted],
+                "acts": list(REVIEW_LEVELS), "n": max(e.index for e in entries)})
+            for t, i, u, idx, action in rows:
+                by.setdefault((t, i, u), []).append((int(idx), action))
+        return cls(by)
+
+    def other_levels(self, entry: Entry, level: str) -> list[tuple[int, str]]:
+        """The actor's earlier actions on the entry's case at another level than `level`."""
+        return [(idx, action) for idx, action in self.by_case_actor.get(
+            (entry.stream_type, entry.stream_id, entry.actor_user), ()) if idx < entry.index
+            and REVIEW_LEVELS[action] != level]
+
+
+_LEVELS = text(
+    """SELECT l.stream_type, l.stream_id, l.actor_user, l.idx, l.action FROM audit.ledger l
+       JOIN unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:u AS text[])) AS w(t, i, u)
+         ON l.stream_id = w.i AND l.stream_type = w.t AND l.actor_user = w.u
+       WHERE l.action = ANY(CAST(:acts AS text[])) AND l.idx < :n ORDER BY l.idx""")
+HISTORY_ACTIONS = ["IncomeAssessed", "VisitCorrected", "CountyDecided"]
+
+
+@dataclass
+class History:
+    """The households' entries the elimination rules read (incomes, visit corrections, county decisions), with their
+    stored event data, in entry order (redacted payloads skipped)."""
+
+    by_household: dict[str, list[tuple[int, datetime, str, dict[str, Any]]]]
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, households: Sequence[str]) -> History:
+        by: dict[str, list[tuple[int, datetime, str, dict[str, Any]]]] = {}
+        if households:
+            rows = await conn.execute(_HISTORY, {"h": sorted(set(households)), "a": HISTORY_ACTIONS})
+            for household, idx, time, action, body in rows:
+                by.setdefault(household, []).append((int(idx), time, action, _data_of(bytes(body))))
+        return cls(by)
+
+    def before(self, household: str, actions: Sequence[str], index: int
+               ) -> list[tuple[int, datetime, str, dict[str, Any]]]:
+        """The household's entries of these types before entry `index`, oldest first."""
+        return [h for h in self.by_household.get(household, ()) if h[0] < index and h[2] in actions]
+
+
+_HISTORY = text(
+    """SELECT l.household, l.idx, l.event_time, l.action, p.body FROM audit.ledger l JOIN audit.payloads p USING (idx)
+       WHERE l.household = ANY(CAST(:h AS text[])) AND l.action = ANY(CAST(:a AS text[])) AND p.body IS NOT NULL
+       ORDER BY l.idx""")
+
+
+_EARLIER = text(
+    """SELECT w.u, e.recorded_at
+       FROM unnest(CAST(:u AS text[]), CAST(:s AS timestamptz[]), CAST(:f AS bigint[])) AS w(u, s, f)
+       CROSS JOIN LATERAL (SELECT recorded_at FROM audit.ledger
+                           WHERE actor_user = w.u AND recorded_at >= w.s AND idx < w.f
+                           ORDER BY recorded_at DESC LIMIT :lim) e""")  # a range of (actor_user, recorded_at) each
+
+
+async def check_bursts(conn: AsyncConnection, settings: AuditSettings, entries: Sequence[Entry],
+                       found: list[Finding]) -> None:
     """edit_burst: at some entry, the actor's entries within the window before it (up to and including it) reach
-    the threshold. The entries recorded before this batch are read once per actor."""
+    the threshold. The entries recorded before this batch are read for all actors in one query."""
     window, cap = timedelta(minutes=settings.burst_minutes), settings.burst_edits
     by_actor: dict[str, list[Entry]] = {}
     for entry in entries:
         by_actor.setdefault(entry.actor_user, []).append(entry)
-    for actor, mine in by_actor.items():
+    for mine in by_actor.values():
         mine.sort(key=lambda e: e.index)
-        earlier = await conn.execute(
-            text("SELECT recorded_at FROM audit.ledger WHERE actor_user = :u AND recorded_at >= :s AND idx < :first "
-                 "ORDER BY recorded_at DESC LIMIT :lim"),  # a range of (actor_user, recorded_at), not the history
-            {"u": actor, "s": mine[0].recorded_at - window, "first": mine[0].index, "lim": cap})
-        times = sorted(r[0] for r in earlier)
+    actors = list(by_actor)
+    earlier: dict[str, list[datetime]] = {}
+    if actors:
+        rows = await conn.execute(_EARLIER, {
+            "u": actors, "s": [by_actor[a][0].recorded_at - window for a in actors],
+            "f": [by_actor[a][0].index for a in actors], "lim": cap})
+        for actor, recorded_at in rows:
+            earlier.setdefault(actor, []).append(recorded_at)
+    for actor, mine in by_actor.items():
+        times = sorted(earlier.get(actor, ()))
         raised: set[int] = set()
         for entry in mine:
             times.append(entry.recorded_at)
@@ -178,50 +287,48 @@ async def check_bursts(conn: AsyncConnection, settings: AuditSettings, entries: 
             bucket = int(entry.recorded_at.timestamp() // (settings.burst_minutes * 60))
             if n >= cap and bucket not in raised:
                 raised.add(bucket)
-                await _raise(conn, settings, "edit_burst", f"{actor}:{bucket}", entry, {
+                found.append(Finding("edit_burst", f"{actor}:{bucket}", entry, {
                     "actor": actor, "entries_in_window": int(n), "window_minutes": settings.burst_minutes,
-                    "threshold": cap, "last_entry": entry.index})
+                    "threshold": cap, "last_entry": entry.index}))
             del times[:max(0, len(times) - cap)]  # only the latest `cap` can matter
 
 
-async def check_own(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
-                    leads: Leads) -> None:
-    """The rules that look at one entry (and what came before it in its own stream); `leads` holds the lead dates
-    of the entry's household (Leads.load)."""
+def _decides(event: RecordedEvent) -> bool:
+    """An event the elimination rules (数字式增收, quick elimination) look at."""
+    return event.source in LOCKED_SOURCES and event.type in ("CountyDecided", "OutcomeProposed")
+
+
+def check_own(settings: AuditSettings, entry: Entry, event: RecordedEvent, leads: Leads, levels: Levels,
+              history: History, found: list[Finding]) -> None:
+    """The rules that look at one entry (and what came before it in its own stream), from what check_entries read
+    for the batch; each finding is added to `found`."""
     lag = entry.recorded_at - entry.event_time
     if lag > timedelta(hours=settings.backdating_hours):
-        await _raise(conn, settings, "backdating", str(entry.event_id), entry, {
+        found.append(Finding("backdating", str(entry.event_id), entry, {
             "entry": entry.index, "event_time": ts(entry.event_time), "recorded_at": ts(entry.recorded_at),
-            "hours": round(lag.total_seconds() / 3600, 1), "threshold_hours": settings.backdating_hours})
+            "hours": round(lag.total_seconds() / 3600, 1), "threshold_hours": settings.backdating_hours}))
 
     level = REVIEW_LEVELS.get(entry.action)
     if level is not None:
-        rows = await conn.execute(
-            text("SELECT idx, action FROM audit.ledger WHERE stream_type = :t AND stream_id = :i "
-                 "AND actor_user = :u AND action = ANY(:acts) AND idx < :n ORDER BY idx"),
-            {"t": entry.stream_type, "i": entry.stream_id, "u": entry.actor_user, "n": entry.index,
-             "acts": [a for a, lv in REVIEW_LEVELS.items() if lv != level]})
-        earlier = rows.all()
+        earlier = levels.other_levels(entry, level)
         if earlier:
-            await _raise(conn, settings, "two_review_levels", f"{entry.stream_id}:{entry.actor_user}", entry, {
+            found.append(Finding("two_review_levels", f"{entry.stream_id}:{entry.actor_user}", entry, {
                 "case": entry.stream_id, "actor": entry.actor_user,
-                "entries": [int(r[0]) for r in earlier] + [entry.index],
-                "levels": sorted({REVIEW_LEVELS[r[1]] for r in earlier} | {level})})
+                "entries": [idx for idx, _ in earlier] + [entry.index],
+                "levels": sorted({REVIEW_LEVELS[action] for _, action in earlier} | {level})}))
 
-    found = policy_of(event) if event.source in LOCKED_SOURCES else None
-    if found is not None:
-        campaign, policy = found
-        await _after_lock(conn, settings, entry, event, campaign, policy)
+    policy = policy_of(event) if event.source in LOCKED_SOURCES else None
+    if policy is not None:
+        campaign, rules = policy
+        _after_lock(entry, event, campaign, rules, found)
         if _limited(event):
-            await _identification_limit(conn, settings, entry, event, campaign, policy, leads)
-        if event.type in ("CountyDecided", "OutcomeProposed") and entry.household is not None:
-            await _paper_income(conn, settings, entry, event, policy)
-            await _quick_elimination(conn, settings, entry, event)
+            _identification_limit(entry, event, campaign, rules, leads, found)
+        if _decides(event) and entry.household is not None:
+            _paper_income(settings, entry, event, rules, history, found)
+            _quick_elimination(settings, entry, event, history, found)
 
 
-
-async def _after_lock(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
-                      campaign: str, policy: Policy) -> None:
+def _after_lock(entry: Entry, event: RecordedEvent, campaign: str, policy: Policy, found: list[Finding]) -> None:
     """Campaign work dated after the data lock (the lock holds to the end of its day). Only events with a business
     date count: monitoring goes on all year, so an undated change recorded after the campaign (a registration, a
     flag) is ordinary work, not a breach of the campaign's lock; a back-dated one is the backdating rule's."""
@@ -239,11 +346,11 @@ async def _after_lock(conn: AsyncConnection, settings: AuditSettings, entry: Ent
     reason = event.data.get("override_reason")
     if reason:
         evidence["override_reason"] = reason  # an administrator's override is still a change after the lock
-    await _raise(conn, settings, "after_data_lock", str(event.id), entry, evidence)
+    found.append(Finding("after_data_lock", str(event.id), entry, evidence))
 
 
-async def _identification_limit(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
-                                campaign: str, policy: Policy, leads: Leads) -> None:
+def _identification_limit(entry: Entry, event: RecordedEvent, campaign: str, policy: Policy, leads: Leads,
+                          found: list[Finding]) -> None:
     """A case's action dated after lead date + identification_max_days (the limit's last day is still within it)."""
     dated, case_id = business_date(event.data), event.data.get("case_id")
     if dated is None or entry.household is None or not case_id:
@@ -257,22 +364,11 @@ async def _identification_limit(conn: AsyncConnection, settings: AuditSettings, 
     if when <= limit:
         return
     reason = event.data.get("override_reason")
-    await _raise(conn, settings, "identification_limit", str(event.id), entry, {
+    found.append(Finding("identification_limit", str(event.id), entry, {
         "entry": entry.index, "event_type": event.type, "event_id": str(event.id), "case": case_id,
         "campaign": campaign, "lead_date": lead, "max_days": days, "limit": limit.isoformat(), "basis": basis,
         "date": when.isoformat(), "days_past": (when - limit).days, "override_reason": reason,
-        "reason_given": bool(reason and str(reason).strip())})
-
-
-async def _history(conn: AsyncConnection, household: str, actions: list[str], before: int
-                   ) -> list[tuple[int, datetime, str, dict[str, Any]]]:
-    """The household's earlier entries of these types, oldest first, with their stored event data (entries whose
-    payload was redacted are skipped)."""
-    rows = await conn.execute(
-        text("SELECT l.idx, l.event_time, l.action, p.body FROM audit.ledger l JOIN audit.payloads p USING (idx) "
-             "WHERE l.household = :h AND l.action = ANY(:a) AND l.idx < :n AND p.body IS NOT NULL ORDER BY l.idx"),
-        {"h": household, "a": actions, "n": before})
-    return [(int(r[0]), r[1], r[2], _data_of(bytes(r[3]))) for r in rows]
+        "reason_given": bool(reason and str(reason).strip())}))
 
 
 def _decision_date(event: RecordedEvent, settings: AuditSettings) -> date:
@@ -286,14 +382,14 @@ def _eliminates(event: RecordedEvent) -> bool:
     return bool(event.data.get("outcome") == PROPOSED_ELIMINATION)
 
 
-async def _paper_income(conn: AsyncConnection, settings: AuditSettings, entry: Entry, event: RecordedEvent,
-                        policy: Policy) -> None:
+def _paper_income(settings: AuditSettings, entry: Entry, event: RecordedEvent, policy: Policy, history: History,
+                  found: list[Finding]) -> None:
     """数字式增收: the latest 人均纯收入 just above the line (≤ line x (1 + margin)), the one before it below the
     line, and the raise (the assessment, or the visit correction behind it) shortly before the elimination."""
     if not _eliminates(event) or entry.household is None:
         return
-    history = await _history(conn, entry.household, ["IncomeAssessed", "VisitCorrected"], entry.index)
-    incomes = [h for h in history if h[2] == "IncomeAssessed"]
+    earlier = history.before(entry.household, ("IncomeAssessed", "VisitCorrected"), entry.index)
+    incomes = [h for h in earlier if h[2] == "IncomeAssessed"]
     if len(incomes) < 2:
         return
     line = policy.income.monitoring_line
@@ -302,7 +398,7 @@ async def _paper_income(conn: AsyncConnection, settings: AuditSettings, entry: E
     before, after = Decimal(str(prev.get("per_capita", 0))), Decimal(str(last.get("per_capita", 0)))
     if not (before < line <= after <= line * (1 + Decimal(str(settings.paper_income_margin)))):
         return
-    correction = next((h for h in reversed(history) if h[2] == "VisitCorrected"
+    correction = next((h for h in reversed(earlier) if h[2] == "VisitCorrected"
                        and h[3].get("visit_id") == last.get("visit_id")), None)
     raised_at = correction[1] if correction is not None else last_time
     decided = _decision_date(event, settings)
@@ -319,15 +415,15 @@ async def _paper_income(conn: AsyncConnection, settings: AuditSettings, entry: E
         evidence["visit_correction"] = {"entry": correction[0], "visit_id": correction[3].get("visit_id"),
                                         "corrects": correction[3].get("corrects"),
                                         "reason": correction[3].get("reason")}
-    await _raise(conn, settings, "paper_income", str(event.id), entry, evidence)
+    found.append(Finding("paper_income", str(event.id), entry, evidence))
 
 
-async def _quick_elimination(conn: AsyncConnection, settings: AuditSettings, entry: Entry,
-                             event: RecordedEvent) -> None:
+def _quick_elimination(settings: AuditSettings, entry: Entry, event: RecordedEvent, history: History,
+                       found: list[Finding]) -> None:
     """风险已消除 by the county less than `quick_elimination_days` after the county identified the household."""
     if event.type != "CountyDecided" or event.data.get("status") != RISK_ELIMINATED or entry.household is None:
         return
-    decisions = await _history(conn, entry.household, ["CountyDecided"], entry.index)
+    decisions = history.before(entry.household, ("CountyDecided",), entry.index)
     if not decisions:
         return
     idx, _, _, prev = decisions[-1]
@@ -337,7 +433,7 @@ async def _quick_elimination(conn: AsyncConnection, settings: AuditSettings, ent
     days = (eliminated - identified).days
     if days >= settings.quick_elimination_days:
         return
-    await _raise(conn, settings, "quick_elimination", str(event.id), entry, {
+    found.append(Finding("quick_elimination", str(event.id), entry, {
         "entry": entry.index, "identified_entry": idx, "identified_case": prev.get("case_id"),
         "eliminated_case": event.data.get("case_id"), "identified_on": identified.isoformat(),
-        "eliminated_on": eliminated.isoformat(), "days": days, "threshold_days": settings.quick_elimination_days})
+        "eliminated_on": eliminated.isoformat(), "days": days, "threshold_days": settings.quick_elimination_days}))

@@ -425,9 +425,14 @@ async def export_bundle(runtime: Runtime, actor: Reader, household: str | None =
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            yield (json.dumps(header, ensure_ascii=False) + "\n").encode()
-            async for line in lines:
-                yield (json.dumps(line, ensure_ascii=False) + "\n").encode()
+            chunk = [json.dumps(header, ensure_ascii=False)]
+            async for line in lines:  # sent a chunk of lines at a time: each send crosses every middleware
+                chunk.append(json.dumps(line, ensure_ascii=False))
+                if len(chunk) >= bundle.CHUNK:
+                    yield ("\n".join(chunk) + "\n").encode()
+                    chunk = []
+            if chunk:
+                yield ("\n".join(chunk) + "\n").encode()
         finally:
             await lines.aclose()
             await conn.close()

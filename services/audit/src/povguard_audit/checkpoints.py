@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -141,9 +142,16 @@ async def _with_cosignatures(conn: AsyncConnection, row: object) -> StoredCheckp
 
 async def emit(conn: AsyncConnection, settings: AuditSettings, payload: EventPayload) -> None:
     """Append one of the audit service's own events (the ledger lock serialises the stream's versions)."""
+    await emit_all(conn, settings, [payload])
+
+
+async def emit_all(conn: AsyncConnection, settings: AuditSettings, payloads: Sequence[EventPayload]) -> None:
+    """Append the audit service's own events, in this order, in one append."""
+    if not payloads:
+        return
     version = await STORE.stream_version(conn, LEDGER_STREAM)
-    await STORE.append(conn, [NewEvent(LEDGER_STREAM, settings.county, payload)], {LEDGER_STREAM: version},
-                       Metadata(actor=SYSTEM_ACTOR))
+    await STORE.append(conn, [NewEvent(LEDGER_STREAM, settings.county, p) for p in payloads],
+                       {LEDGER_STREAM: version}, Metadata(actor=SYSTEM_ACTOR))
 
 
 async def sign(conn: AsyncConnection, settings: AuditSettings) -> StoredCheckpoint | None:

@@ -112,6 +112,34 @@ async def consistency_proof(conn: AsyncConnection, first: int, second: int) -> l
     return [merkle.range_hash(a, b, found) for a, b in ranges]
 
 
+# One round trip: the time, the head (size and last leaf) and each household's last entry.
+_HEAD = text(
+    """SELECT clock_timestamp(), t.idx, t.leaf_hash, h.household, l.idx, l.leaf_hash
+       FROM (SELECT 1) one
+       LEFT JOIN LATERAL (SELECT idx, leaf_hash FROM audit.ledger ORDER BY idx DESC LIMIT 1) t ON true
+       LEFT JOIN unnest(CAST(:hs AS text[])) AS h(household) ON true
+       LEFT JOIN LATERAL (SELECT idx, leaf_hash FROM audit.ledger
+                          WHERE household = h.household ORDER BY idx DESC LIMIT 1) l ON true""")
+# One statement writes the entries, the new tree nodes and the stored payloads.
+_APPEND = text(f"""WITH entries AS (
+        INSERT INTO audit.ledger ({ENTRY_COLUMNS}, township)
+        SELECT u.idx, CAST(:rat AS timestamptz), u.eid, u.etime, u.src, u.st, u.sid, u.sv, u.act, u.au,
+               u.ar, u.ao, u.hh, u.ph, u.pi, u.pl, u.lh, u.town
+        FROM unnest(CAST(:idx AS bigint[]), CAST(:eid AS uuid[]), CAST(:etime AS timestamptz[]),
+                    CAST(:src AS text[]), CAST(:st AS text[]), CAST(:sid AS text[]), CAST(:sv AS int[]),
+                    CAST(:act AS text[]), CAST(:au AS text[]), CAST(:ar AS text[]), CAST(:ao AS text[]),
+                    CAST(:hh AS text[]), CAST(:ph AS bytea[]), CAST(:pi AS bigint[]),
+                    CAST(:pl AS bytea[]), CAST(:lh AS bytea[]), CAST(:town AS text[]))
+             AS u(idx, eid, etime, src, st, sid, sv, act, au, ar, ao, hh, ph, pi, pl, lh, town)
+        RETURNING 1),
+      tree AS (
+        INSERT INTO audit.tree_nodes (level, idx, hash)
+        SELECT * FROM unnest(CAST(:nl AS smallint[]), CAST(:ni AS bigint[]), CAST(:nh AS bytea[]))
+        RETURNING 1)
+    INSERT INTO audit.payloads (idx, body)
+    SELECT * FROM unnest(CAST(:idx AS bigint[]), CAST(:body AS bytea[]))""")
+
+
 async def append(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> list[Entry]:
     """Append events as ledger entries, in the given order, under the sequencer lock."""
     if not events:
@@ -119,15 +147,7 @@ async def append(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> list
     global _frontier
     await lock(conn)  # its own statement: the reads below take their snapshot after the lock is held
     households = sorted({h for h in (household_of(e) for e in events) if h is not None})
-    # One round trip: the time, the head (size and last leaf) and each household's last entry.
-    rows = (await conn.execute(text(
-        """SELECT clock_timestamp(), t.idx, t.leaf_hash, h.household, l.idx, l.leaf_hash
-           FROM (SELECT 1) one
-           LEFT JOIN LATERAL (SELECT idx, leaf_hash FROM audit.ledger ORDER BY idx DESC LIMIT 1) t ON true
-           LEFT JOIN unnest(CAST(:hs AS text[])) AS h(household) ON true
-           LEFT JOIN LATERAL (SELECT idx, leaf_hash FROM audit.ledger
-                              WHERE household = h.household ORDER BY idx DESC LIMIT 1) l ON true"""),
-        {"hs": households})).all()
+    rows = (await conn.execute(_HEAD, {"hs": households})).all()
     recorded_at: datetime = rows[0][0]
     start = 0 if rows[0][1] is None else int(rows[0][1]) + 1
     head_leaf = None if rows[0][2] is None else bytes(rows[0][2])
@@ -167,26 +187,9 @@ async def append(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> list
         "ph": [e.payload_sha256 for e in entries], "pi": [e.prev_index for e in entries],
         "pl": [e.prev_leaf for e in entries], "lh": leaves, "town": [e.township for e in events],
     }
-    # One statement writes the entries, the new tree nodes and the stored payloads.
     try:
         await conn.execute(
-            text(f"""WITH entries AS (
-                INSERT INTO audit.ledger ({ENTRY_COLUMNS}, township)
-                SELECT u.idx, CAST(:rat AS timestamptz), u.eid, u.etime, u.src, u.st, u.sid, u.sv, u.act, u.au,
-                       u.ar, u.ao, u.hh, u.ph, u.pi, u.pl, u.lh, u.town
-                FROM unnest(CAST(:idx AS bigint[]), CAST(:eid AS uuid[]), CAST(:etime AS timestamptz[]),
-                            CAST(:src AS text[]), CAST(:st AS text[]), CAST(:sid AS text[]), CAST(:sv AS int[]),
-                            CAST(:act AS text[]), CAST(:au AS text[]), CAST(:ar AS text[]), CAST(:ao AS text[]),
-                            CAST(:hh AS text[]), CAST(:ph AS bytea[]), CAST(:pi AS bigint[]),
-                            CAST(:pl AS bytea[]), CAST(:lh AS bytea[]), CAST(:town AS text[]))
-                     AS u(idx, eid, etime, src, st, sid, sv, act, au, ar, ao, hh, ph, pi, pl, lh, town)
-                RETURNING 1),
-              tree AS (
-                INSERT INTO audit.tree_nodes (level, idx, hash)
-                SELECT * FROM unnest(CAST(:nl AS smallint[]), CAST(:ni AS bigint[]), CAST(:nh AS bytea[]))
-                RETURNING 1)
-            INSERT INTO audit.payloads (idx, body)
-            SELECT * FROM unnest(CAST(:idx AS bigint[]), CAST(:body AS bytea[]))"""),
+            _APPEND,
             {**params, "rat": recorded_at, "nl": [c[0] for c, _ in inner], "ni": [c[1] for c, _ in inner],
              "nh": [h for _, h in inner], "body": payloads},
         )
@@ -213,19 +216,23 @@ def _prefix_bytes(depth: int, prefix: int) -> bytes:
     return (prefix << (householdmap.KEY_BITS - depth) if depth else 0).to_bytes(32, "big")
 
 
+# Each coord's newest version <= v, one backward step of the primary key (depth, prefix, version) each: the nodes near
+# the root are rewritten at every checkpoint, so reading all their versions would grow with the ledger's age.
+_MAP_NODES = text(
+    """SELECT w.depth, w.prefix, n.hash, n.leaf_key, n.leaf_idx, n.leaf_hash
+       FROM unnest(CAST(:ds AS smallint[]), CAST(:ps AS bytea[])) AS w(depth, prefix)
+       CROSS JOIN LATERAL (SELECT hash, leaf_key, leaf_idx, leaf_hash FROM audit.map_nodes m
+                           WHERE m.depth = w.depth AND m.prefix = w.prefix AND m.version <= :v
+                           ORDER BY m.version DESC LIMIT 1) n""")
+
+
 async def map_nodes(conn: AsyncConnection, coords: Iterable[householdmap.Coord], version: int
                     ) -> dict[householdmap.Coord, householdmap.Node]:
     """The map's nodes at these coords as of checkpoint size `version`, in one round trip (absent: empty)."""
     wanted = {(d, _prefix_bytes(d, p)): (d, p) for d, p in coords}
     if not wanted:
         return {}
-    rows = await conn.execute(text(
-        """SELECT DISTINCT ON (n.depth, n.prefix) n.depth, n.prefix, n.hash, n.leaf_key, n.leaf_idx, n.leaf_hash
-           FROM audit.map_nodes n
-           JOIN unnest(CAST(:ds AS smallint[]), CAST(:ps AS bytea[])) AS w(depth, prefix)
-             ON n.depth = w.depth AND n.prefix = w.prefix
-           WHERE n.version <= :v ORDER BY n.depth, n.prefix, n.version DESC"""),
-        {"ds": [k[0] for k in wanted], "ps": [k[1] for k in wanted], "v": version})
+    rows = await conn.execute(_MAP_NODES, {"ds": [k[0] for k in wanted], "ps": [k[1] for k in wanted], "v": version})
     out: dict[householdmap.Coord, householdmap.Node] = {}
     for r in rows:
         leaf = None if r[3] is None else (int.from_bytes(bytes(r[3]), "big"), int(r[4]), bytes(r[5]))
