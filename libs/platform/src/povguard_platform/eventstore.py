@@ -198,10 +198,13 @@ class EventStore:
         streams = list(expected)
         rows = await conn.execute(
             text(
-                f"""SELECT u.stype, u.sid, coalesce(max(e.version), 0)
+                # one backward step of the (stream_type, stream_id, version) key per stream: a max() over a join
+                # read every event of the stream (the audit ledger's own stream grows by one per checkpoint)
+                f"""SELECT u.stype, u.sid, coalesce(e.version, 0)
                     FROM unnest(CAST(:stypes AS text[]), CAST(:sids AS text[])) AS u(stype, sid)
-                    LEFT JOIN {self.schema}.events e ON e.stream_type = u.stype AND e.stream_id = u.sid
-                    GROUP BY u.stype, u.sid"""
+                    LEFT JOIN LATERAL (SELECT version FROM {self.schema}.events
+                                       WHERE stream_type = u.stype AND stream_id = u.sid
+                                       ORDER BY version DESC LIMIT 1) e ON true"""
             ),
             {"stypes": [s.type for s in streams], "sids": [s.id for s in streams]},
         )
