@@ -34,7 +34,7 @@ from rich.console import Console
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
 from povguard_platform.settings import get_settings
-from povguard_tools.benchrun import BusyWatch, Profiler, conditions, ensure_tool, report
+from povguard_tools.benchrun import BusyWatch, Profiler, conditions, cpu_seconds, ensure_tool, report
 from povguard_tools.demo.client import Api
 from povguard_tools.demo.stages import STAGES
 from povguard_tools.demo.state import Campaign, progress_bar
@@ -63,23 +63,9 @@ def processes(stack: Stack) -> dict[str, psutil.Process]:
     return procs
 
 
-def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    """user+system seconds so far; PostgreSQL's backends are children of the postmaster and come and go, so their
-    time is counted through the postmaster's reaped-children figures plus the live ones."""
-    out = {}
-    for name, proc in procs.items():
-        t = proc.cpu_times()
-        total = t.user + t.system
-        if name == "postgres":
-            total += t.children_user + t.children_system
-            for child in proc.children(recursive=True):
-                try:
-                    ct = child.cpu_times()
-                    total += ct.user + ct.system
-                except psutil.NoSuchProcess:
-                    pass
-        out[name] = total
-    return out
+def cpu_now(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """user+system seconds so far; PostgreSQL counts its backends (children that come and go)."""
+    return {name: cpu_seconds(proc.pid, children=name == "postgres") for name, proc in procs.items()}
 
 
 async def drive(stack: Stack, registry: Path, county: Any,
@@ -92,10 +78,10 @@ async def drive(stack: Stack, registry: Path, county: Any,
         with progress_bar(console) as progress:
             campaign.progress = progress
             for name, stage in STAGES:
-                started, before = time.perf_counter(), cpu_seconds(procs)
+                started, before = time.perf_counter(), cpu_now(procs)
                 await stage(campaign)
                 timings[name] = time.perf_counter() - started
-                after = cpu_seconds(procs)
+                after = cpu_now(procs)
                 cpu[name] = {p: round(after[p] - before[p], 1) for p in procs}
     return campaign, timings, cpu
 

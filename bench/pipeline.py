@@ -41,7 +41,7 @@ from povguard_platform.ids import uuid7
 from povguard_platform.relay import Relay
 from povguard_platform.settings import sqlalchemy_url
 from povguard_platform.telemetry import setup_tracing
-from povguard_tools.benchrun import report
+from povguard_tools.benchrun import cpu_seconds, report
 from povguard_tools.runtime.servers import EmbeddedNats, EmbeddedPostgres
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -59,18 +59,7 @@ class Cpu:
         self.procs = {"ours": psutil.Process()} | {name: psutil.Process(pid) for name, pid in servers.items()}
 
     def _now(self) -> dict[str, float]:
-        out = {}
-        for name, proc in self.procs.items():
-            tree = [proc] if name == "ours" else [proc, *proc.children(recursive=True)]
-            total = 0.0
-            for p in tree:
-                try:
-                    t = p.cpu_times()
-                    total += t.user + t.system
-                except psutil.NoSuchProcess:
-                    pass
-            out[name] = total
-        return out
+        return {name: cpu_seconds(proc.pid, children=name != "ours") for name, proc in self.procs.items()}
 
     async def measure(self, run: Callable[[], Awaitable[int]]) -> dict[str, Any]:
         before, started = self._now(), time.perf_counter()

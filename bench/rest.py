@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import psutil
 from rich.console import Console
 from rich.table import Table
 
 from povguard_platform.actor import Actor, Role
 from povguard_platform.auth import issue_token
 from povguard_platform.settings import get_settings
+from povguard_tools.benchrun import cpu_seconds
 from povguard_tools.demo.client import Api
 from povguard_tools.demo.stages import STAGES
 from povguard_tools.demo.state import COUNTY_CODE, Campaign, progress_bar
@@ -126,13 +126,6 @@ init = function(args) math.randomseed(seed * 7919 + os.time()) end
 request = function() return wrk.format("GET", "{prefix}" .. keys[math.random(#keys)], headers) end
 {pacing}{_DONE}""")
     return path
-
-
-def cpu_seconds(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    t = psutil.Process(pid).cpu_times()
-    return float(t.user + t.system)
 
 
 def wrk(base: str, script: Path, connections: int, seconds: int, pid: int | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import platform
 import shutil
 import sys
@@ -30,7 +31,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import psutil
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -57,6 +57,7 @@ from povguard_review.domain.case import Action
 from povguard_review.handlers import Review
 from povguard_review.policy import load
 from povguard_review.service import SERVICE
+from povguard_tools.benchrun import cpu_seconds
 from povguard_tools.benchrun import report as write_report
 from povguard_tools.runtime.servers import EmbeddedPostgres
 
@@ -141,20 +142,10 @@ async def drive(review: Review, engine: Any, n: int, workers: int, console: Cons
 SYSTEM = Actor(user="povguard", role=Role.SYSTEM, org="system")
 
 
-def cpu_seconds(pg: EmbeddedPostgres) -> tuple[float, float]:
+def cpu_seconds_now(pg: EmbeddedPostgres) -> tuple[float, float]:
     """CPU seconds so far of this process, and of PostgreSQL (the postmaster, its live backends and those gone)."""
-    own = psutil.Process().cpu_times()
     assert pg.proc is not None
-    root = psutil.Process(pg.proc.pid)
-    t = root.cpu_times()
-    server = t.user + t.system + t.children_user + t.children_system
-    for child in root.children(recursive=True):
-        try:
-            c = child.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        server += c.user + c.system
-    return own.user + own.system, server
+    return cpu_seconds(os.getpid()), cpu_seconds(pg.proc.pid, children=True)
 
 
 async def drive_batches(review: Review, engine: Any, pg: EmbeddedPostgres, n: int, size: int,
@@ -182,7 +173,7 @@ async def drive_batches(review: Review, engine: Any, pg: EmbeddedPostgres, n: in
 
     async def stage(label: str, actor: Actor, action: Action, on: date, decide: Any) -> None:
         nonlocal events
-        own, server = cpu_seconds(pg)
+        own, server = cpu_seconds_now(pg)
         with console.status(f"{label}: {n} cases"):
             for start in range(0, n, size):
                 async with engine.begin() as conn:
@@ -190,7 +181,7 @@ async def drive_batches(review: Review, engine: Any, pg: EmbeddedPostgres, n: in
                                                          [(cid, on, decide, None) for cid in ids[start:start + size]])
                 assert not failed, failed[:1]
                 events += sum(len(e) for _, _, e in done)
-        own2, server2 = cpu_seconds(pg)
+        own2, server2 = cpu_seconds_now(pg)
         spent = stages.setdefault(str(action.value), {"bench": 0.0, "postgres": 0.0})
         spent["bench"] += own2 - own
         spent["postgres"] += server2 - server

@@ -44,6 +44,29 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def cpu_seconds(pid: int | None, *, children: bool = False) -> float:
+    """User and system CPU seconds of a process so far; with `children`, also its children's, live and reaped
+    (PostgreSQL's backends come and go under the postmaster). A process gone counts 0."""
+    if pid is None:
+        return 0.0
+    try:
+        proc = psutil.Process(pid)
+        t = proc.cpu_times()
+        total = t.user + t.system
+        kids = proc.children(recursive=True) if children else []
+    except psutil.NoSuchProcess:
+        return 0.0
+    if children:
+        total += t.children_user + t.children_system
+    for child in kids:
+        try:
+            c = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += c.user + c.system
+    return float(total)
+
+
 def ensure_tool(name: str, package: str | None = None) -> str | None:
     """The tool's path; installed with apt-get when missing and we are root, else None (the caller names it)."""
     if found := shutil.which(name):
