@@ -242,8 +242,7 @@ def _cell(column: Column, value: Any) -> tuple[Any, str | None]:
                     pass
             return None, f"“{text}”不是有效日期（应为 YYYY-MM-DD）"
         case "enum" | "enums":
-            assert column.values is not None
-            allowed = [v.value for v in column.values]
+            allowed = _ALLOWED[column.key]
             parts = [p.strip() for p in re.split(r"[、,，;；]", text) if p.strip()]
             parts = parts if column.kind == "enums" else [text]
             bad = [p for p in parts if p not in allowed]
@@ -263,13 +262,17 @@ class Parsed:
     errors: list[RowError]
 
 
+# each level's columns with their field name and place in a row, worked out once rather than for every cell
+_LEVEL_COLUMNS = {level: [(c, c.key.partition(".")[2], _POSITION[c.header]) for c in COLUMNS
+                          if c.key.partition(".")[0] == level] for level in ("place", "household", "member")}
+_HOUSEHOLD_LEVEL = [(c, _POSITION[c.header]) for c in COLUMNS if c.household_level]
+_ALLOWED = {c.key: [v.value for v in c.values] for c in COLUMNS if c.values is not None}
+
+
 def _fields(row: Row, level: str, number: int, errors: list[RowError]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for column in COLUMNS:
-        prefix, _, name = column.key.partition(".")
-        if prefix != level:
-            continue
-        raw = cell(row, column.header)
+    for column, name, position in _LEVEL_COLUMNS[level]:
+        raw = row[position]
         if isinstance(raw, Formula):
             errors.append(RowError(number, column.header, FORMULA_REFUSED, "formula"))
             continue
@@ -310,13 +313,11 @@ def parse_household(household: HouseholdRows, today: date) -> Parsed:
     first_number, first = household.rows[0]
     # household columns must agree across the household's rows (the first row's are read below)
     for number, row in household.rows[1:]:
-        for column in COLUMNS:
-            if not column.household_level:
-                continue
-            value = cell(row, column.header)
+        for column, position in _HOUSEHOLD_LEVEL:
+            value = row[position]
             if isinstance(value, Formula):
                 errors.append(RowError(number, column.header, FORMULA_REFUSED, "formula"))
-            elif _text(value) != _text(cell(first, column.header)):
+            elif _text(value) != _text(first[position]):
                 errors.append(RowError(number, column.header,
                                        f"同一户编号的“{column.header}”与第{first_number}行不一致", "inconsistent"))
     place_fields = _fields(first, "place", first_number, errors)
