@@ -11,7 +11,7 @@ import struct
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from povguard_platform.problems import FieldError, InvalidInput
 
@@ -57,7 +57,15 @@ class Formula:
         return self.text
 
 
-def check_xlsx(content: bytes, file_name: str, field: str = "body.file") -> None:
+def _opened(content: bytes | BinaryIO) -> BinaryIO:
+    """The file to read: bytes as they are, or a seekable file (a spooled upload), from its start."""
+    if isinstance(content, bytes):
+        return io.BytesIO(content)
+    content.seek(0)
+    return content
+
+
+def check_xlsx(content: bytes | BinaryIO, file_name: str, field: str = "body.file") -> None:
     """Refuse (422, naming the file) an XLSX that is no zip, or whose parts would unpack beyond the bounds.
     The declared sizes bound what is actually unpacked: Python's zipfile stops each part at its declared size
     (a longer stream fails its CRC), and parts may only be stored or deflated, whose decompression zipfile
@@ -67,14 +75,17 @@ def check_xlsx(content: bytes, file_name: str, field: str = "body.file") -> None
         return _refused(file_name, field, reason)
 
     # the entry count before zipfile builds an object per entry of the central directory
-    end = content.rfind(b"PK\x05\x06", max(0, len(content) - 65_557))
-    if end < 0 or len(content) < end + _EOCD.size:
+    source = _opened(content)
+    source.seek(max(0, source.seek(0, io.SEEK_END) - 65_557))
+    tail = source.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) < end + _EOCD.size:
         raise refuse("不是有效的 XLSX 文件（无法按 zip 读取）")
-    entries = _EOCD.unpack_from(content, end)[4]  # total entries (0xFFFF: zip64, refused too)
+    entries = _EOCD.unpack_from(tail, end)[4]  # total entries (0xFFFF: zip64, refused too)
     if entries > MAX_ENTRIES:
         raise refuse(f"文件含 {entries} 个部件，超过上限 {MAX_ENTRIES}")
     try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        with zipfile.ZipFile(_opened(source)) as archive:
             parts = archive.infolist()
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         raise refuse(f"不是有效的 XLSX 文件（{exc}）") from exc
@@ -96,16 +107,17 @@ def _refused(file_name: str, field: str, reason: str) -> InvalidInput:
                         file_name=file_name)
 
 
-def read_sheet(content: bytes, file_name: str, field: str = "body.file") -> Iterator[tuple[Any, ...]]:
+def read_sheet(content: bytes | BinaryIO, file_name: str, field: str = "body.file") -> Iterator[tuple[Any, ...]]:
     """The rows of the first sheet, checked by `check_xlsx` first: values as typed in the file, formula cells as
-    `Formula`. Refuses (422, naming the file) a file openpyxl cannot open."""
+    `Formula`. Refuses (422, naming the file) a file openpyxl cannot open. `content` may be a seekable file, which
+    read-only openpyxl reads a part at a time instead of the whole upload held in memory."""
     import openpyxl
 
     check_xlsx(content, file_name, field)
     try:
         formulas = _has_formulas(content)
         # without formulas, data_only spares openpyxl a search for <f> in every cell
-        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=not formulas)
+        book = openpyxl.load_workbook(_opened(content), read_only=True, data_only=not formulas)
         sheet = book.worksheets[0]
     except Exception as exc:
         raise _refused(file_name, field, f"无法读取 XLSX 文件：{exc}") from exc
@@ -122,10 +134,10 @@ def read_sheet(content: bytes, file_name: str, field: str = "body.file") -> Iter
 _FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s/>]")  # <f>, <f t="shared" …/>, <x:f>; "<" in text is escaped
 
 
-def _has_formulas(content: bytes) -> bool:
+def _has_formulas(content: bytes | BinaryIO) -> bool:
     """Whether any part holds a formula element: a scan of the raw XML (a few seconds for a county's registry)
     so that the usual file, without formulas, is read at openpyxl's fastest."""
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+    with zipfile.ZipFile(_opened(content)) as archive:
         for name in archive.namelist():
             with archive.open(name) as part:
                 tail = b""

@@ -16,10 +16,11 @@ import hashlib
 import io
 import json
 import logging
+import tempfile
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -32,10 +33,11 @@ from povguard_intake.importer import (
     HouseholdRows,
     RowError,
     duplicate_rows,
-    group_households,
+    household_chunks,
     parse_household,
     read_table,
     same_as_registered,
+    scan,
     violation_rows,
 )
 from povguard_platform.actor import Actor
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 MAX_ATTEMPTS = 5  # starts of one job (the first and its resumes) before it ends `failed`
 RESUME_EVERY = 2.0  # seconds between looks for jobs nobody is running
+SPOOL_SLICE = 16 * 1024 * 1024  # bytes of the stored upload read at a time
 
 
 @dataclass
@@ -110,7 +113,7 @@ async def _run_locked(engine: AsyncEngine, intake: Intake, import_id: str,
     async with engine.begin() as conn:
         row = (await conn.execute(text("""
             UPDATE intake.imports SET attempts = attempts + 1 WHERE import_id = :i AND status = 'running'
-            RETURNING file_name, actor, content, next_chunk, attempts, households, processed, imported, unchanged,
+            RETURNING file_name, actor, next_chunk, attempts, households, processed, imported, unchanged,
                       refused, rows, errors"""), {"i": import_id})).first()
     if row is None:
         return None
@@ -122,20 +125,24 @@ async def _run_locked(engine: AsyncEngine, intake: Intake, import_id: str,
                              f"{MAX_ATTEMPTS} interrupted attempts）")
         return progress
     actor = Actor.model_validate(row.actor)
-    content = bytes(row.content)
     try:
-        households = await asyncio.to_thread(lambda: list(group_households(read_table(content, row.file_name))))
-        progress.households = len(households)
-        progress.rows = sum(len(h.rows) for h in households)
-        chunks = range(0, len(households), CHUNK)
-        for index in range(row.next_chunk, len(chunks)):
-            start = chunks[index]
-            await _import_chunk(engine, intake, import_id, index, households[start:start + CHUNK], actor,
-                                import_scope(actor), progress)
-            if on_progress:
-                on_progress(progress)
-            await asyncio.sleep(0)  # let the API answer between chunks
-        message = None if households else "文件中没有农户数据（只有表头）"
+        with tempfile.TemporaryFile() as spool:
+            await _spool(engine, import_id, spool)
+            # two passes over the file, never all its rows at once: the first learns which households make each
+            # chunk, the second hands out each chunk as soon as its rows are read
+            layout = await asyncio.to_thread(scan, read_table(spool, row.file_name), CHUNK)
+            progress.households, progress.rows = layout.households, layout.rows
+            chunks = household_chunks(read_table(spool, row.file_name), layout, row.next_chunk)
+            try:
+                while (item := await asyncio.to_thread(next, chunks, None)) is not None:
+                    index, households = item
+                    await _import_chunk(engine, intake, import_id, index, households, actor, import_scope(actor),
+                                        progress)
+                    if on_progress:
+                        on_progress(progress)
+            finally:
+                chunks.close()  # the workbook's parts
+        message = None if layout.households else "文件中没有农户数据（只有表头）"
         await _save_progress(engine, import_id, progress, "done", message)
     except Exception as exc:
         if is_outage(exc):
@@ -143,6 +150,20 @@ async def _run_locked(engine: AsyncEngine, intake: Intake, import_id: str,
         log.exception("import %s failed", import_id)
         await _save_progress(engine, import_id, progress, "failed", f"{type(exc).__name__}: {exc}"[:500])
     return progress
+
+
+async def _spool(engine: AsyncEngine, import_id: str, spool: BinaryIO) -> None:
+    """The job's stored file onto disk a slice at a time: a county's upload (100 MB of CSV) is never held whole,
+    let alone twice (the driver's buffer and its bytes)."""
+    async with engine.connect() as conn:
+        size = (await conn.execute(text("SELECT octet_length(content) FROM intake.imports WHERE import_id = :i"),
+                                   {"i": import_id})).scalar_one()
+        for start in range(0, size, SPOOL_SLICE):
+            part = (await conn.execute(text("SELECT substring(content FROM :o FOR :n) FROM intake.imports "
+                                            "WHERE import_id = :i"),
+                                       {"o": start + 1, "n": SPOOL_SLICE, "i": import_id})).scalar_one()
+            spool.write(part)
+    spool.flush()
 
 
 async def resume_imports(engine: AsyncEngine, intake: Intake, stop: asyncio.Event) -> None:

@@ -3,15 +3,15 @@ reported with its row number, column and reason. Pure apart from reading the byt
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -53,7 +53,7 @@ class HouseholdRows:
         return [n for n, _ in self.rows]
 
 
-Row = tuple[Any, ...]  # a member's cells in template order (HEADERS); tuples, not dicts: 300,000 rows stay small
+Row = tuple[Any, ...]  # a member's cells in template order (HEADERS)
 _POSITION = {h: i for i, h in enumerate(HEADERS)}
 
 
@@ -61,8 +61,9 @@ def cell(row: Row, header: str) -> Any:
     return row[_POSITION[header]]
 
 
-def read_table(content: bytes, file_name: str) -> Iterator[tuple[int, Row]]:
-    """Rows of the first sheet (or the CSV) in template column order, numbered as in the file."""
+def read_table(content: bytes | BinaryIO, file_name: str) -> Iterator[tuple[int, Row]]:
+    """Rows of the first sheet (or the CSV) in template column order, numbered as in the file. `content` may be a
+    seekable file (an import spooled to disk), read as the rows are asked for."""
     if file_name.lower().endswith(".csv"):
         yield from _read_csv(content)
     elif file_name.lower().endswith(".xlsx"):
@@ -81,31 +82,43 @@ def _check_headers(headers: Sequence[Any]) -> list[int]:
 
 
 def _pick(values: Sequence[Any], where: list[int]) -> Row:
-    """The template's cells of one row (short rows: trailing blanks). Short texts (allowed values, place names)
-    repeat on every row: interning keeps one copy of each, which halves the memory of a county-sized file."""
-    return tuple(_shared(values[i]) if i < len(values) else None for i in where)
+    """The template's cells of one row (short rows: trailing blanks)."""
+    return tuple(values[i] if i < len(values) else None for i in where)
 
 
-def _shared(value: Any) -> Any:
-    return sys.intern(value) if isinstance(value, str) and len(value) <= 16 else value
-
-
-def _read_csv(content: bytes) -> Iterator[tuple[int, Row]]:
+def _csv_encoding(source: BinaryIO) -> str:
+    """UTF-8 (with or without BOM), else GBK: Excel on Chinese Windows saves CSV as GB18030/GBK. Checked a block
+    at a time, so that the text of the whole file is never held at once."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    source.seek(0)
     try:
-        text = content.decode("utf-8-sig")
+        while block := source.read(1 << 20):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        text = content.decode("gb18030")  # Excel on Chinese Windows saves CSV as GBK
-    reader = csv.reader(io.StringIO(text))
+        return "gb18030"
+    finally:
+        source.seek(0)
+    return "utf-8-sig"
+
+
+def _read_csv(content: bytes | BinaryIO) -> Iterator[tuple[int, Row]]:
+    source = io.BytesIO(content) if isinstance(content, bytes) else content
+    text = io.TextIOWrapper(source, encoding=_csv_encoding(source), newline="")
     try:
-        where = _check_headers(next(reader))
-    except StopIteration:
-        raise TemplateError("文件为空") from None
-    for number, values in enumerate(reader, start=2):
-        if any(v.strip() for v in values):
-            yield number, _pick(values, where)
+        reader = csv.reader(text)
+        try:
+            where = _check_headers(next(reader))
+        except StopIteration:
+            raise TemplateError("文件为空") from None
+        for number, values in enumerate(reader, start=2):
+            if any(v.strip() for v in values):
+                yield number, _pick(values, where)
+    finally:
+        text.detach()  # the file stays open for the next pass
 
 
-def _read_xlsx(content: bytes, file_name: str) -> Iterator[tuple[int, Row]]:
+def _read_xlsx(content: bytes | BinaryIO, file_name: str) -> Iterator[tuple[int, Row]]:
     try:
         rows = read_sheet(content, file_name)
         try:
@@ -119,13 +132,60 @@ def _read_xlsx(content: bytes, file_name: str) -> Iterator[tuple[int, Row]]:
             yield number, _pick(values, where)
 
 
-def group_households(rows: Iterator[tuple[int, Row]]) -> Iterator[HouseholdRows]:
-    """Rows of one household share its 户编号; they need not be adjacent."""
-    households: dict[str, HouseholdRows] = {}
+def household_code(number: int, row: Row) -> str:
+    return _text(cell(row, "户编号")) or f"(第{number}行无户编号)"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a first pass over the file learns without keeping its rows: each household's place in the order its
+    户编号 first appears (rows of one household need not be adjacent), and how many rows each chunk of households
+    has, so that a second pass can hand out whole chunks while it reads."""
+
+    index: dict[str, int]
+    chunk_rows: list[int]
+    size: int
+
+    @property
+    def households(self) -> int:
+        return len(self.index)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.chunk_rows)
+
+
+def scan(rows: Iterable[tuple[int, Row]], size: int) -> Layout:
+    index: dict[str, int] = {}
+    chunk_rows: list[int] = []
     for number, row in rows:
-        code = _text(cell(row, "户编号")) or f"(第{number}行无户编号)"
-        households.setdefault(code, HouseholdRows(code)).rows.append((number, row))
-    yield from households.values()
+        chunk = index.setdefault(household_code(number, row), len(index)) // size
+        if chunk == len(chunk_rows):
+            chunk_rows.append(0)
+        chunk_rows[chunk] += 1
+    return Layout(index, chunk_rows, size)
+
+
+def household_chunks(rows: Iterable[tuple[int, Row]], layout: Layout, start: int = 0,
+                     ) -> Generator[tuple[int, list[HouseholdRows]], None, None]:
+    """The chunks from `start` on, in order, each (its index, its households in order of first appearance) as soon
+    as the file has given its last row: a file whose households' rows are near each other (as every export and the
+    usual sheet) is read holding one chunk or so, not the whole file."""
+    remaining = list(layout.chunk_rows)
+    pending: dict[int, dict[str, HouseholdRows]] = {}
+    ready = start
+    for number, row in rows:
+        code = household_code(number, row)
+        chunk = layout.index[code] // layout.size
+        if chunk < start:
+            continue
+        pending.setdefault(chunk, {}).setdefault(code, HouseholdRows(code)).rows.append((number, row))
+        remaining[chunk] -= 1
+        while ready < len(remaining) and remaining[ready] == 0:
+            yield ready, list(pending.pop(ready).values())
+            ready += 1
+    if ready < len(remaining):  # the file is read again from the job's stored bytes: it cannot have changed
+        raise TemplateError(f"文件在两次读取之间发生了变化（第{ready + 1}批不完整）")
 
 
 # --- cells ---------------------------------------------------------------------------------------------------------
@@ -182,8 +242,7 @@ def _cell(column: Column, value: Any) -> tuple[Any, str | None]:
                     pass
             return None, f"“{text}”不是有效日期（应为 YYYY-MM-DD）"
         case "enum" | "enums":
-            assert column.values is not None
-            allowed = [v.value for v in column.values]
+            allowed = _ALLOWED[column.key]
             parts = [p.strip() for p in re.split(r"[、,，;；]", text) if p.strip()]
             parts = parts if column.kind == "enums" else [text]
             bad = [p for p in parts if p not in allowed]
@@ -203,13 +262,17 @@ class Parsed:
     errors: list[RowError]
 
 
+# each level's columns with their field name and place in a row, worked out once rather than for every cell
+_LEVEL_COLUMNS = {level: [(c, c.key.partition(".")[2], _POSITION[c.header]) for c in COLUMNS
+                          if c.key.partition(".")[0] == level] for level in ("place", "household", "member")}
+_HOUSEHOLD_LEVEL = [(c, _POSITION[c.header]) for c in COLUMNS if c.household_level]
+_ALLOWED = {c.key: [v.value for v in c.values] for c in COLUMNS if c.values is not None}
+
+
 def _fields(row: Row, level: str, number: int, errors: list[RowError]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for column in COLUMNS:
-        prefix, _, name = column.key.partition(".")
-        if prefix != level:
-            continue
-        raw = cell(row, column.header)
+    for column, name, position in _LEVEL_COLUMNS[level]:
+        raw = row[position]
         if isinstance(raw, Formula):
             errors.append(RowError(number, column.header, FORMULA_REFUSED, "formula"))
             continue
@@ -250,13 +313,11 @@ def parse_household(household: HouseholdRows, today: date) -> Parsed:
     first_number, first = household.rows[0]
     # household columns must agree across the household's rows (the first row's are read below)
     for number, row in household.rows[1:]:
-        for column in COLUMNS:
-            if not column.household_level:
-                continue
-            value = cell(row, column.header)
+        for column, position in _HOUSEHOLD_LEVEL:
+            value = row[position]
             if isinstance(value, Formula):
                 errors.append(RowError(number, column.header, FORMULA_REFUSED, "formula"))
-            elif _text(value) != _text(cell(first, column.header)):
+            elif _text(value) != _text(first[position]):
                 errors.append(RowError(number, column.header,
                                        f"同一户编号的“{column.header}”与第{first_number}行不一致", "inconsistent"))
     place_fields = _fields(first, "place", first_number, errors)
@@ -333,5 +394,5 @@ def same_as_registered(command: RegisterCommand, state: Household) -> bool:
             and members(command.members) == members(list(state.members.values())))
 
 
-__all__ = ["BY_HEADER", "SEPARATOR", "Parsed", "RowError", "TemplateError", "group_households", "parse_household",
-           "read_table"]
+__all__ = ["BY_HEADER", "SEPARATOR", "Layout", "Parsed", "RowError", "TemplateError", "household_chunks",
+           "parse_household", "read_table", "scan"]
