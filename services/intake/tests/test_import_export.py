@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 from intake_helpers import TOWN, VILLAGE, auth, csv_bytes, household_body, make_id, member, template_rows
 from sqlalchemy import text
+from starlette.datastructures import UploadFile
 
 from povguard_contracts.template import COLUMNS, ERROR_HEADER, HEADERS
 from povguard_intake import bulk
@@ -288,3 +289,40 @@ async def test_an_import_holds_one_chunk_of_the_file_not_all_of_it(
     assert len(held) == 12 and file_rows > 1_000_000
     # the middle figure, since buffers of the service's other work come and go; holding the rows would be >= 1
     assert sorted(held)[len(held) // 2] < file_rows / 2 and max(held) < file_rows, (held, file_rows)
+
+
+@pytest.mark.parametrize("name", ["county.csv", "county.xlsx"])
+async def test_an_upload_is_stored_and_read_back_a_slice_at_a_time(
+        client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """The upload goes from the spooled request file into the job's row in slices, and from the row onto disk in
+    slices (neither side holds a county's file whole): with slices far smaller than the file, the stored bytes are
+    the upload's, byte for byte, and every household is imported."""
+    monkeypatch.setattr(bulk, "SPOOL_SLICE", 1000)
+
+    async def whole(*_: Any) -> bytes:
+        raise AssertionError("the upload was read whole into memory")
+
+    monkeypatch.setattr(UploadFile, "read", whole)
+    bodies = [household_body() for _ in range(6)]
+    rows = [r for b in bodies for r in template_rows(b)]
+    if name.endswith(".csv"):
+        content = csv_bytes(rows)
+    else:
+        book = openpyxl.Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.append(HEADERS)
+        for r in rows:
+            sheet.append(r)
+        out = io.BytesIO()
+        book.save(out)
+        content = out.getvalue()
+    assert len(content) > 3 * 1000
+    result = await upload(client, settings, name, content)
+    assert result["imported"] == 6, result["errors"]
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT content, sha256 FROM intake.imports WHERE import_id = :i"),
+                                     {"i": result["import_id"]})).one()
+    assert bytes(stored.content) == content
+    assert stored.sha256 == hashlib.sha256(content).hexdigest()

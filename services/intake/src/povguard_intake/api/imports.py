@@ -75,11 +75,12 @@ async def start_import(request: Request, runtime: Runtime, intake: IntakeDep, ac
     name = file.filename or "upload.xlsx"
     if not name.lower().endswith((".xlsx", ".csv")):
         raise InvalidInput("只支持 .xlsx 或 .csv 文件")
-    content = await file.read()  # bounded by the platform's upload limit (settings.max_upload_bytes): 413 beyond
+    # bounded by the platform's upload limit (settings.max_upload_bytes): 413 beyond. Read from the spooled file,
+    # never whole into memory
     if name.lower().endswith(".xlsx"):
-        check_xlsx(content, name)  # a zip bomb is refused here, before anything unpacks it
+        check_xlsx(file.file, name)  # a zip bomb is refused here, before anything unpacks it
     import_id = str(uuid7())
-    await bulk.start_import(runtime.engine, import_id, name, content, actor)
+    await bulk.start_import(runtime.engine, import_id, name, file.file, actor)
     task = asyncio.create_task(bulk.run_import(runtime.engine, intake, import_id))
     tasks: set[asyncio.Task[Any]] = request.app.state.__dict__.setdefault("import_tasks", set())
     tasks.add(task)
