@@ -230,8 +230,9 @@ async def test_the_identification_limit_reads_lead_dates_once_per_batch(full: St
     late = {f["household"] for f in await findings(full.client, "identification_limit")}
     assert {hid for hid, _ in cases} <= late  # 05-20 is past 05-01 + 15 days: each action is found
     leads = [s for s in statements if "audit.payloads" in s and "l.household = ANY" in s]
-    # one per consumed batch, and the 12 cases' events spread over the partitions' batches (12 queries before)
-    assert 1 <= len(leads) <= len(cases) // 2, len(leads)
+    # one per consumed batch (12 queries before, one per action); how many batches the 12 events arrive in depends
+    # on when each partition's fetch runs against the relay's publishing (7 seen on a loaded machine)
+    assert 1 <= len(leads) < len(cases), len(leads)
 
 
 async def test_a_batch_of_findings_is_read_recorded_and_emitted_once(full: Stack) -> None:

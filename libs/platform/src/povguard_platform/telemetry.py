@@ -26,7 +26,7 @@ class WhenExported(Sampler):
     """Record spans only once something takes them (an exporter or a span processor); until then every span is
     dropped unrecorded. A dropped span still has its trace and span ids, so traceparents flow through requests and
     events exactly as before; what is saved is building, timing and ending a span nobody reads (the SDK's default,
-    always on, did that for every request, batch and event). OTEL_TRACES_SAMPLER, when set, takes precedence."""
+    always on, did that for every request, batch and event). With an exporter, every trace is recorded as before."""
 
     def __init__(self) -> None:
         self.exporting = False
@@ -49,9 +49,8 @@ def setup_tracing(service: str, processors: list[SpanProcessor] | None = None) -
     if isinstance(current, TracerProvider):
         provider = current
     else:
-        explicit = bool(os.environ.get("OTEL_TRACES_SAMPLER"))
         provider = TracerProvider(resource=Resource.create({"service.name": f"povguard-{service}"}),
-                                  sampler=None if explicit else WhenExported())
+                                  sampler=WhenExported())
         trace.set_tracer_provider(provider)
         if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
             try:
