@@ -28,7 +28,7 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e import SCHEMAS, cpu_seconds, percentile, processes
+from e2e import SCHEMAS, cpu_now, percentile, processes
 
 from povguard_platform.settings import get_settings
 from povguard_tools.benchrun import BusyWatch, conditions, report
@@ -129,9 +129,9 @@ async def run(stack: Stack, county: County, registry: Path, rate: float, minutes
             await stage_import(c)
             await settle(c, "the import")
         since = time.time()
-        before = cpu_seconds(procs)
+        before = cpu_now(procs)
         sending = await send_steadily(c, rate, minutes * 60)
-        cpu = cpu_seconds(procs)
+        cpu = cpu_now(procs)
         drained_at = time.perf_counter()
         try:  # the backlog left when the sending stops; visits still unapplied after `drain` count as not_applied
             await settle(c, "the backlog", within=drain)
