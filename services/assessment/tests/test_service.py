@@ -225,3 +225,37 @@ async def test_member_level_problems_cleared_by_member_corrections(stack: Stack)
     await eventually(cleared)
     types = [e.type for e in await stack.assessed_events(hid)]
     assert types.count("DataProblemCleared") >= 2
+
+
+async def test_the_deadline_sweep_goes_a_chunk_at_a_time_and_a_visit_meanwhile_wins(stack: Stack) -> None:
+    """A county's unvisited households are swept a chunk to a transaction (all at once held gigabytes at 70,000
+    households); a household visited between the read of the due list and its chunk gets no lateness fact."""
+    from povguard_assessment.service import sweep_in_chunks
+
+    async def registered() -> str:
+        hid = await stack.register()
+        await eventually(lambda: stack.rows("SELECT 1 FROM assessment.households WHERE household_id = :h", h=hid))
+        return hid
+
+    ids = [await registered() for _ in range(5)]
+    assessor = Assessor(stack.runtime.store, rules_for("533123-2022"))
+    late = date(2022, 5, 13)
+    async with stack.runtime.engine.connect() as conn:
+        before = await assessor.past_deadline(conn, late)
+    assert set(ids) <= set(before)
+    swept = await sweep_in_chunks(stack.runtime, assessor, chunk=2, today=late)
+    assert swept == [2] * (len(before) // 2) + [1] * (len(before) % 2)  # five or more, two to a transaction
+    assert await sweep_in_chunks(stack.runtime, assessor, chunk=2, today=late) == []  # recorded once
+
+    hid = await registered()
+    async with stack.runtime.engine.connect() as conn:
+        due = await assessor.past_deadline(conn, late)
+    assert hid in due
+    await stack.visit(hid)  # visited after the due list was read, before its chunk
+    await eventually(lambda: stack.rows("SELECT 1 FROM assessment.facts WHERE household_id = :h "
+                                        "AND type = 'VisitRecorded'", h=hid))
+    async with stack.runtime.engine.begin() as conn:
+        assert await assessor.sweep_deadlines(conn, late, due) == 0
+    facts = {r[0] for r in await stack.rows("SELECT household_id FROM assessment.facts "
+                                            "WHERE type = 'VisitsDeadlinePassed'")}
+    assert set(ids) <= facts and hid not in facts

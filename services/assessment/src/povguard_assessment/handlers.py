@@ -114,6 +114,14 @@ def decode_fact(type_: str, type_version: int, raw: str) -> Fact:
     return CATALOGUE.decode_json(type_, type_version, raw)
 
 
+_PAST_DEADLINE = """
+    SELECT f.household_id, min(f.township_code) AS township FROM assessment.facts f
+    WHERE f.household_id IS NOT NULL {among} GROUP BY f.household_id
+    HAVING count(*) FILTER (WHERE f.type IN ('VisitRecorded', 'VisitCorrected', 'VisitsDeadlinePassed')) = 0
+       AND count(*) FILTER (WHERE f.type = 'HouseholdRegistered') > 0
+    ORDER BY f.household_id"""
+
+
 @dataclass
 class Assessor:
     store: EventStore
@@ -416,18 +424,22 @@ class Assessor:
 
     # --- the visit deadline --------------------------------------------------------------------------------------
 
-    async def sweep_deadlines(self, conn: AsyncConnection, today: date) -> int:
+    async def past_deadline(self, conn: AsyncConnection, today: date) -> list[str]:
+        """The households without a visit (and without the deadline's fact yet) once the visit deadline passed."""
+        if today <= self.rules.policy.calendar.visits:
+            return []
+        return list((await conn.execute(text(_PAST_DEADLINE.format(among="")))).scalars())
+
+    async def sweep_deadlines(self, conn: AsyncConnection, today: date, among: Sequence[str] | None = None) -> int:
         """After the campaign's visit deadline, record once per household without a visit that the deadline passed
-        (a fact of its own, so that replay never depends on the clock) and re-assess it."""
+        (a fact of its own, so that replay never depends on the clock) and re-assess it. `among`: only these
+        households (the sweep goes a chunk at a time, each in its own transaction: a county's unvisited households
+        re-assessed at once held gigabytes); each is checked again here, so a visit that came meanwhile wins."""
         deadline = self.rules.policy.calendar.visits
         if today <= deadline:
             return 0
-        rows = await conn.execute(text("""
-            SELECT f.household_id, min(f.township_code) AS township FROM assessment.facts f
-            WHERE f.household_id IS NOT NULL GROUP BY f.household_id
-            HAVING count(*) FILTER (WHERE f.type IN ('VisitRecorded', 'VisitCorrected', 'VisitsDeadlinePassed')) = 0
-               AND count(*) FILTER (WHERE f.type = 'HouseholdRegistered') > 0
-            ORDER BY f.household_id"""))
+        rows = await conn.execute(text(_PAST_DEADLINE.format(
+            among="" if among is None else "AND f.household_id = ANY(:among)")), {"among": list(among or [])})
         due: dict[str, RecordedEvent | None] = {}
         for household_id, township in rows.all():
             fact = VisitsDeadlinePassed(household_id=household_id, deadline=deadline)

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,8 +18,12 @@ import povguard_contracts  # noqa: F401  (registers the event catalogue)
 from povguard_assessment.consumers import ASSESS
 from povguard_platform.service import ServiceDef, ServiceRuntime
 
+if TYPE_CHECKING:
+    from povguard_assessment.handlers import Assessor
+
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 300.0
+SWEEP_CHUNK = 500  # households re-assessed per transaction by the deadline sweep
 
 
 def _routers() -> Sequence[APIRouter]:
@@ -38,10 +44,23 @@ async def sweep_deadlines(runtime: ServiceRuntime) -> None:
         if runtime.stop.is_set():
             return
         try:
-            async with runtime.engine.begin() as conn:
-                await assessor.sweep_deadlines(conn, runtime.clock.today())
-        except Exception as exc:  # the next round tries again
+            await sweep_in_chunks(runtime, assessor)
+        except Exception as exc:  # the next round tries again (what committed stays: a fact is recorded once)
             log.warning("deadline sweep failed: %r", exc)
+
+
+async def sweep_in_chunks(runtime: ServiceRuntime, assessor: Assessor, chunk: int = SWEEP_CHUNK,
+                          today: date | None = None) -> list[int]:
+    """One deadline sweep on the campaign's day: the households past the deadline read once, then swept a chunk to
+    a transaction. Returns how many each chunk recorded."""
+    today = today or runtime.clock.today()
+    async with runtime.read() as conn:
+        due = await assessor.past_deadline(conn, today)
+    swept = []
+    for start in range(0, len(due), chunk):
+        async with runtime.engine.begin() as conn:
+            swept.append(await assessor.sweep_deadlines(conn, today, due[start:start + chunk]))
+    return swept
 
 
 async def rebuild(runtime: ServiceRuntime, conn: AsyncConnection) -> int:
