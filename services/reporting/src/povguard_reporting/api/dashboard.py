@@ -60,7 +60,7 @@ async def history(household_id: str, runtime: Runtime, actor: Reader, policy: Po
         scope_of(actor, policy, row.village_code, None, runtime.clock.today())
         events = await conn.execute(text("""
             SELECT time, source, type, actor->>'user' AS user, actor->>'role' AS role, fact - 'head_id' AS fact
-            FROM reporting.log WHERE household_id = :h ORDER BY seq"""), {"h": household_id})
+            FROM reporting.log WHERE household_id = :h ORDER BY time, seq"""), {"h": household_id})
         entries = [{"time": e.time.isoformat(), "source": e.source, "type": e.type, "user": e.user, "role": e.role,
                     "fact": {k: v for k, v in e.fact.items() if k not in ("t", "h")}} for e in events]
     return {"household_id": household_id, "code": row.code, "head": row.head, "village_code": row.village_code,
