@@ -88,6 +88,25 @@ def template_rows(body: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def xlsx_bytes(rows: list[list[Any]]) -> bytes:
+    """The import template as a workbook: the header row, then `rows`."""
+    import io
+
+    import openpyxl
+
+    from povguard_contracts.template import HEADERS
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADERS)
+    for r in rows:
+        sheet.append(r)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def csv_bytes(rows: list[list[Any]]) -> bytes:
     import csv
     import io

@@ -14,7 +14,17 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from intake_helpers import TOWN, VILLAGE, auth, csv_bytes, household_body, make_id, member, template_rows
+from intake_helpers import (
+    TOWN,
+    VILLAGE,
+    auth,
+    csv_bytes,
+    household_body,
+    make_id,
+    member,
+    template_rows,
+    xlsx_bytes,
+)
 from sqlalchemy import text
 from starlette.datastructures import UploadFile
 
@@ -161,15 +171,7 @@ async def test_a_village_clerk_imports_only_their_village(client: httpx.AsyncCli
 async def test_xlsx_import_then_export_gives_the_same_rows(client: httpx.AsyncClient, settings: Settings) -> None:
     bodies = [household_body() for _ in range(3)]
     rows = [r for b in bodies for r in template_rows(b)]
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(HEADERS)
-    for r in rows:
-        sheet.append(r)
-    out = io.BytesIO()
-    book.save(out)
-    result = await upload(client, settings, "county.xlsx", out.getvalue())
+    result = await upload(client, settings, "county.xlsx", xlsx_bytes(rows))
     assert result["imported"] == 3, result["errors"]
 
     exported = await client.get("/v1/exports/registry.xlsx", params={"org": TOWN},
@@ -305,18 +307,7 @@ async def test_an_upload_is_stored_and_read_back_a_slice_at_a_time(
     monkeypatch.setattr(UploadFile, "read", whole)
     bodies = [household_body() for _ in range(6)]
     rows = [r for b in bodies for r in template_rows(b)]
-    if name.endswith(".csv"):
-        content = csv_bytes(rows)
-    else:
-        book = openpyxl.Workbook()
-        sheet = book.active
-        assert sheet is not None
-        sheet.append(HEADERS)
-        for r in rows:
-            sheet.append(r)
-        out = io.BytesIO()
-        book.save(out)
-        content = out.getvalue()
+    content = csv_bytes(rows) if name.endswith(".csv") else xlsx_bytes(rows)
     assert len(content) > 3 * 1000
     result = await upload(client, settings, name, content)
     assert result["imported"] == 6, result["errors"]
