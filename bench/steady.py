@@ -8,7 +8,7 @@ writes var/bench/steady.json:
 - the rate reached (forms accepted per second) and how far the sender fell behind;
 - CPU seconds per process during the steady part, and the run's conditions.
 
-    python bench/steady.py --rate 200 --minutes 10 [--households 5000]
+    python bench/steady.py --rate 200 --minutes 10 [--households 5000] [--profile var/bench/steady-profile]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from e2e import SCHEMAS, cpu_now, percentile, processes
 
 from povguard_platform.settings import get_settings
-from povguard_tools.benchrun import BusyWatch, conditions, report
+from povguard_tools.benchrun import BusyWatch, Profiler, conditions, report
 from povguard_tools.demo.client import Api, DemoError
 from povguard_tools.demo.collection import stage_import
 from povguard_tools.demo.state import SYNC_SIZE, Campaign, progress_bar, settle
@@ -120,7 +120,7 @@ async def delays(url: str, since: float) -> dict[str, Any]:
 
 
 async def run(stack: Stack, county: County, registry: Path, rate: float, minutes: float, drain: float,
-              console: Console) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
+              console: Console, profile: Path | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
     procs = processes(stack)
     async with Api(stack.urls, get_settings()) as api:
         c = Campaign(api, county, console, registry)
@@ -130,8 +130,15 @@ async def run(stack: Stack, county: County, registry: Path, rate: float, minutes
             await settle(c, "the import")
         since = time.time()
         before = cpu_now(procs)
-        sending = await send_steadily(c, rate, minutes * 60)
-        cpu = cpu_now(procs)
+        # py-spy on every service during the steady part only (the import before it is another workload)
+        profiler = Profiler({n: p.pid for n, p in stack.processes.items()}, profile) if profile else None
+        try:
+            sending = await send_steadily(c, rate, minutes * 60)
+        finally:
+            cpu = cpu_now(procs)
+            if profiler and profile:
+                profiler.stop()
+                (profile / "summary.txt").write_text(profiler.summary())
         drained_at = time.perf_counter()
         try:  # the backlog left when the sending stops; visits still unapplied after `drain` count as not_applied
             await settle(c, "the backlog", within=drain)
@@ -150,6 +157,8 @@ def main() -> None:
     parser.add_argument("--drain-minutes", type=float, default=10.0, help="how long to wait for the backlog after")
     parser.add_argument("--seed", type=int, default=2022)
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy every service process while the forms are sent; raw stacks and summary.txt here")
     args = parser.parse_args()
     console = Console(width=140)
     load_before = os.getloadavg()
@@ -161,7 +170,7 @@ def main() -> None:
     try:
         with BusyWatch({os.getpid(), *(p.pid for p in processes(stack).values())}) as busy:
             sending, figures, cpu = asyncio.run(run(stack, county, registry, args.rate, args.minutes,
-                                                      args.drain_minutes * 60, console))
+                                                      args.drain_minutes * 60, console, args.profile))
     except BaseException:
         stack.stop()
         console.print(f"[red]failed[/red]; the services' logs are kept in {work / 'system' / 'logs'}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import httpx
-from intake_helpers import auth, household_body
+from intake_helpers import auth, household_body, visit_form
+from sqlalchemy import text
 
 from povguard_contracts.review import CountyDecided
 from povguard_contracts.vocab import HouseholdKind, MonitoringCategory, MonitoringStatus, Outcome, RiskType
@@ -41,3 +42,41 @@ async def test_county_decision_sets_kind_and_status(client: httpx.AsyncClient, s
     history = (await client.get(f"/v1/households/{hid}/history", headers=auth(settings))).json()
     assert history[-1]["type"] == "MonitoringStatusChanged" and history[-1]["actor"]["user"] == "县审定-李"
     assert history[-1]["data"]["case_id"] == "case-1"
+
+
+async def test_a_household_changed_by_the_decision_consumer_is_not_read_from_the_routes_cache(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """The routes keep the households they wrote (`Intake.states`, by the row's xmin): a collector's next form is
+    decided on the household as the county decision left it, not on the state this process last wrote."""
+    h = (await client.post("/v1/households", json=household_body(), headers=auth(settings))).json()
+    hid = h["household_id"]
+    collector = auth(settings, Role.COLLECTOR)
+    first = await client.post("/v1/batches/visits", json={"items": [{"household_id": hid, "form": visit_form()}]},
+                              headers=collector)
+    assert first.json()["data"][0]["version"] == 2
+    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+        xmin = (await conn.execute(text("SELECT CAST(xmin AS text) FROM intake.households WHERE household_id = :h"),
+                                   {"h": hid})).scalar_one()
+    held = client.app.state.intake.states.get(hid, xmin)  # type: ignore[attr-defined]
+    assert held is not None and held.version == 2
+    decided = CountyDecided(
+        case_id="case-2", household_id=hid, outcome=Outcome.NEWLY_IDENTIFIED, kind=HouseholdKind.MONITORED,
+        category=MonitoringCategory.UNSTABLE_LIFTED, status=MonitoringStatus.RISK_NOT_ELIMINATED,
+        risks=[RiskType.ILLNESS], decided_on=date(2022, 5, 27))
+    async with running(REVIEW, settings) as review:
+        stream = StreamRef("case", "case-2")
+        async with review.engine.begin() as conn:
+            await review.store.append(conn, [NewEvent(stream, h["place"]["township_code"], decided)], {stream: 0},
+                                      Metadata(actor=COUNTY))
+
+        async def decided_in_registry() -> bool:
+            r = await client.get(f"/v1/households/{hid}", headers=auth(settings))
+            return bool(r.json()["version"] == 3)
+
+        await eventually(decided_in_registry)
+    again = await client.post("/v1/batches/visits", json={"items": [
+        {"household_id": hid, "form": visit_form(visit_date="2022-06-01"), "expected_version": 3}]},
+        headers=collector)
+    assert again.status_code == 200 and again.json()["recorded"] == 1, again.text
+    got = (await client.get(f"/v1/households/{hid}", headers=auth(settings))).json()
+    assert (got["version"], got["status"], len(got["visits"])) == (4, "风险未消除", 2)

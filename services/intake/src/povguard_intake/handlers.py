@@ -41,7 +41,7 @@ from povguard_intake.domain.household import Household
 from povguard_intake.domain.idcard import id_number_problems, normalise
 from povguard_intake.projections import match_warning, save_households, save_warning
 from povguard_platform.actor import Actor
-from povguard_platform.batch import decide_each, lock_states
+from povguard_platform.batch import StateCache, decide_each, lock_states
 from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.errors import DomainConflict, DomainNotFound, RuleViolations, Violation
@@ -50,6 +50,7 @@ from povguard_platform.ids import uuid7
 from povguard_platform.policy import Policy, amount_violations
 
 UNKNOWN_TOWNSHIP = "000000000"  # subject token for a warning about a person not in the registry
+CACHED_HOUSEHOLDS = 5000  # parsed states kept (a few KB each): a tablet's sync, then its corrections or a warning
 
 
 def household_stream(household_id: str) -> StreamRef:
@@ -95,6 +96,9 @@ class Intake:
     store: EventStore
     policy: Policy
     clock: Clock = field(default_factory=Clock)  # the campaign's clock: today never comes from the machine
+    # the households this process last wrote or read, by their row's xmin (`StateCache`): a household changed again
+    # soon after (a visit, its correction, a department's warning) is not parsed again from its stored JSON
+    states: StateCache[Household] = field(default_factory=lambda: StateCache(CACHED_HOUSEHOLDS))
 
     def today(self) -> date:
         return self.clock.today()
@@ -121,7 +125,8 @@ class Intake:
             actor=actor, policy=self.policy.ref, causation_id=causation.id,
             correlation_id=causation.correlation_id or causation.id)
         new_state = domain.fold(events, state)
-        await save_households(conn, [new_state])  # row locks first: the append lock must be the last lock taken
+        # row locks first: the append lock must be the last lock taken
+        await save_households(conn, [new_state], cache=self.states)
         await self.store.append(conn, [NewEvent(stream, state.place.township_code, e) for e in events],
                                 {stream: state.version}, metadata)
         return new_state
@@ -246,7 +251,8 @@ class Intake:
         """`change` for many households (id, expected version, decide): loaded and locked in one query, each
         authorised and decided on its own, everything decided appended and projected together. A refused item has
         written nothing; a household named twice sees its first item's result."""
-        households = await lock_states(conn, "intake.households", "household_id", [i[0] for i in items], Household)
+        households = await lock_states(conn, "intake.households", "household_id", [i[0] for i in items], Household,
+                                       self.states)
 
         Item = tuple[int | None, Callable[[Household], EventPayload]]  # expected version, decide
 
@@ -264,7 +270,7 @@ class Intake:
         decided = decide_each(households, [(h, (expected, decide)) for h, expected, decide in items],
                               household_stream, one)
         members_changed = not all(isinstance(e.payload, VisitRecorded | VisitCorrected) for e in decided.events)
-        await save_households(conn, decided.changed, members_changed)
+        await save_households(conn, decided.changed, members_changed, self.states)
         await self.store.append(conn, decided.events, decided.expected(household_stream), self.metadata(actor))
         return [(index, state, events[0]) for index, state, events in decided.done], decided.failed
 

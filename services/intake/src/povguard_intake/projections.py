@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from povguard_contracts.intake import WarningMatched, WarningReceived
 from povguard_intake.domain.household import Household, fold
+from povguard_platform.batch import StateCache
 from povguard_platform.envelope import RecordedEvent, StreamRef
 from povguard_platform.errors import DomainConflict
 from povguard_platform.eventstore import EventStore
@@ -27,17 +28,19 @@ _UPSERT = text("""
          AS u(id, code, county, town, village, grp, kind, status, flags, members, version, state)
     ON CONFLICT (household_id) DO UPDATE SET
         kind = EXCLUDED.kind, status = EXCLUDED.status, flags = EXCLUDED.flags, members = EXCLUDED.members,
-        version = EXCLUDED.version, state = EXCLUDED.state, updated_at = now()""")
+        version = EXCLUDED.version, state = EXCLUDED.state, updated_at = now()
+    RETURNING household_id, CAST(xmin AS text)""")
 
 
-async def save_households(conn: AsyncConnection, states: Sequence[Household], members_changed: bool = True) -> None:
+async def save_households(conn: AsyncConnection, states: Sequence[Household], members_changed: bool = True,
+                          cache: StateCache[Household] | None = None) -> None:
     """Write the current state of households and re-index their members' ID numbers (unless the change left the
-    members as they were: a visit)."""
+    members as they were: a visit); a cache learns each state under the row version that now holds it."""
     if not states:
         return
     places = [s.place for s in states]
     assert all(p is not None for p in places)
-    await conn.execute(_UPSERT, {
+    written = await conn.execute(_UPSERT, {
         "ids": [s.household_id for s in states],
         "codes": [s.code for s in states],
         "counties": [p.county_code for p in places if p],
@@ -52,6 +55,10 @@ async def save_households(conn: AsyncConnection, states: Sequence[Household], me
         "versions": [s.version for s in states],
         "states": [s.model_dump_json() for s in states],
     })
+    if cache is not None:
+        by_id = {s.household_id: s for s in states}
+        for household_id, xmin in written:
+            cache.put(household_id, xmin, by_id[household_id])
     if not members_changed:
         return
     ids = [s.household_id for s in states]
