@@ -9,7 +9,7 @@ from typing import Any
 from assessment_helpers import TOWN, VILLAGE, Stack
 
 from povguard_assessment.consumers import ASSESS
-from povguard_assessment.handlers import Assessor
+from povguard_assessment.handlers import DECODED, Assessor
 from povguard_platform.actor import Role
 from povguard_platform.consumer import event_from_json
 from povguard_rules.config import rules_for
@@ -44,6 +44,11 @@ async def test_visit_to_held_proposal_then_correction_and_as_of(stack: Stack) ->
         return bool(rows[0].proposal["visit_id"] == v2)
 
     await eventually(corrected)
+    # the registration was decoded when the first visit re-assessed the household and is shared since (facts are
+    # append-only); the correction is a fact of its own, so the re-assessment above saw it
+    [reg] = await stack.rows("SELECT event_id, CAST(xmin AS text) AS xmin FROM assessment.facts "
+                             "WHERE household_id = :h AND type = 'HouseholdRegistered'", h=hid)
+    assert DECODED.get(str(reg.event_id), reg.xmin) is not None
     now = (await stack.assess.get(f"/v1/assessments/{hid}", headers=stack.auth())).json()
     assert now["proposal"]["outcome"] == "无变化" and now["proposal"]["three_year_target"] and not now["held"]
     # as_of: recomputed from the facts known then

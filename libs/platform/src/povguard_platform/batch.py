@@ -82,9 +82,10 @@ class Aggregate(Protocol):
 
 
 A = TypeVar("A", bound=Aggregate)
+V = TypeVar("V")
 
 
-class StateCache(Generic[A]):
+class StateCache(Generic[V]):
     """Aggregate states this process read or wrote, by key and the `xmin` of the read-model row holding them (the
     transaction that wrote that row version; locking a row leaves it, freezing keeps it): a row with that xmin holds
     exactly that state, and a write that rolled back leaves an xmin no one will read. A hit spares reading and
@@ -93,16 +94,16 @@ class StateCache(Generic[A]):
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._states: OrderedDict[str, tuple[str, A]] = OrderedDict()
+        self._states: OrderedDict[str, tuple[str, V]] = OrderedDict()
 
-    def get(self, key: str, xmin: str) -> A | None:
+    def get(self, key: str, xmin: str) -> V | None:
         held = self._states.get(key)
         if held is None or held[0] != xmin:
             return None
         self._states.move_to_end(key)
         return held[1]
 
-    def put(self, key: str, xmin: str, state: A) -> None:
+    def put(self, key: str, xmin: str, state: V) -> None:
         self._states[key] = (xmin, state)
         self._states.move_to_end(key)
         while len(self._states) > self.size:

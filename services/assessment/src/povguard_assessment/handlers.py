@@ -21,6 +21,7 @@ from povguard_contracts.assessment import DataProblemCleared, DataProblemFound, 
 from povguard_contracts.catalogue import CATALOGUE
 from povguard_contracts.vocab import MonitoringStatus, Outcome
 from povguard_platform.actor import SYSTEM_ACTOR
+from povguard_platform.batch import StateCache
 from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.eventstore import EventStore
@@ -112,6 +113,23 @@ def decode_fact(type_: str, type_version: int, raw: str) -> Fact:
     if type_ == "VisitsDeadlinePassed":
         return VisitsDeadlinePassed.model_validate_json(raw)
     return CATALOGUE.decode_json(type_, type_version, raw)
+
+
+# Facts decoded in this process, by event id and row xmin. The table is append-only (a trigger refuses UPDATE and
+# DELETE) and payloads are frozen, so a fact once decoded is shared by every later re-assessment of its household
+# (a household is re-assessed on each new fact: its registration was parsed again for every visit, warning,
+# decision and measure). Bounded: about 3 KB a fact.
+CACHED_FACTS = 10_000
+DECODED: StateCache[Fact] = StateCache(CACHED_FACTS)
+
+
+def cached_fact(event_id: uuid.UUID, xmin: str, type_: str, type_version: int, raw: str) -> Fact:
+    key = str(event_id)
+    fact = DECODED.get(key, xmin)
+    if fact is None:
+        fact = decode_fact(type_, type_version, raw)
+        DECODED.put(key, xmin, fact)
+    return fact
 
 
 _PAST_DEADLINE = """
@@ -242,10 +260,11 @@ class Assessor:
             return out
         ids = list(due)
         facts: dict[str, list[Fact]] = {h: [] for h in ids}
-        for r in await conn.execute(text("SELECT household_id, type, type_version, data::text AS data "
+        for r in await conn.execute(text("SELECT household_id, event_id, CAST(xmin AS text) AS xmin, type, "
+                                         "type_version, data::text AS data "
                                          "FROM assessment.facts WHERE household_id = ANY(:h) ORDER BY seq"),
                                     {"h": ids}):
-            facts[r.household_id].append(decode_fact(r.type, r.type_version, r.data))
+            facts[r.household_id].append(cached_fact(r.event_id, r.xmin, r.type, r.type_version, r.data))
         previous: dict[str, Previous] = {}
         standing: dict[str, Standing] = {}
         for r in await conn.execute(text("SELECT household_id, township_code, village_code, kind, at_risk, "
