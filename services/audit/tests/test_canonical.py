@@ -96,3 +96,30 @@ def test_entry_timestamps_are_written_as_strftime_writes_them(moment: datetime) 
     from povguard_audit.entry import ts
 
     assert ts(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+ENTRY_INTS = st.one_of(st.integers(-(2**53) - 2, 2**53 + 2), st.integers())
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.tuples(STRINGS, STRINGS, STRINGS, STRINGS, st.none() | STRINGS), ENTRY_INTS, ENTRY_INTS,
+       st.none() | ENTRY_INTS, st.datetimes(timezones=st.timezones()))
+def test_entry_bytes_written_directly_are_rfc8785_of_the_entry_object(
+        texts: tuple[str, str, str, str, str | None], index: int, version: int, prev: int | None,
+        moment: datetime) -> None:
+    """Entry.canonical writes the entry's fixed shape without building its dict: the reference implementation's bytes
+    of `as_json()`, or its refusal (integers beyond 2^53, lone surrogates), for any field values."""
+    import hashlib
+    import uuid
+
+    from povguard_audit.entry import Entry
+
+    source, stream_id, action, user, household = texts
+    e = Entry(index, moment, uuid.uuid4(), moment, source, "household", stream_id, version, action, user, "collector",
+              user[::-1], household, hashlib.sha256(action.encode("utf-8", "replace")).digest(), prev,
+              None if prev is None else bytes(range(32)))
+    try:
+        got: bytes | type[Exception] = e.canonical()
+    except ValueError as exc:
+        got = type(exc)
+    assert got == reference(e.as_json())

@@ -57,3 +57,26 @@ def test_the_fast_canonical_bytes_are_rfc8785() -> None:
                   None if i % 3 else text, hashlib.sha256(text.encode()).digest(), None if i % 2 else i, None
                   if i % 2 else bytes(32))
         assert e.canonical() == bytes(rfc8785.dumps(e.as_json())), text
+
+
+def test_reading_ahead_answers_several_depths_from_one_read_with_the_same_root() -> None:
+    """What update_map does: each read also fetches `ahead()` of the wanted coords; the steps then answered from what
+    was read give the root and nodes of one read per depth, in fewer reads."""
+    rng = random.Random(20)
+    store: dict[hm.Coord, hm.Node] = {}
+    _apply(store, {hm.key_of(f"hh-{i}"): (i, rng.randbytes(32)) for i in range(3000)})
+    changes = {hm.key_of(f"hh-{rng.randrange(4000)}"): (10**6 + i, rng.randbytes(32)) for i in range(300)}
+    plain = hm.Update(changes)
+    depths = 0
+    while not plain.done:
+        plain.step({c: store[c] for c in plain.wanted() if c in store})
+        depths += 1
+    ahead, asked, reads = hm.Update(changes), set[hm.Coord](), 0
+    while not ahead.done:
+        wanted = ahead.wanted()
+        if not asked.issuperset(wanted):
+            asked |= ahead.ahead(6).union(wanted)
+            reads += 1
+        ahead.step({c: store[c] for c in wanted if c in store})
+    assert ahead.root == plain.root and ahead.written == plain.written
+    assert reads * 3 <= depths

@@ -175,8 +175,9 @@ async def sign(conn: AsyncConnection, settings: AuditSettings) -> StoredCheckpoi
         if not merkle.verify_consistency(prev.tree_size, prev.root, tree_size, root, proof):
             await _inconsistent(conn, settings, tree_size,
                                 f"tree of size {tree_size} is not consistent with checkpoint size {prev.tree_size}")
-    # The household map moves on from the last checkpoint that has one (from nothing before the first).
-    mapped = (await conn.execute(text(
+    # The household map moves on from the last checkpoint that has one (from nothing before the first): the latest
+    # one whenever it has a map (every checkpoint since the map exists), else the newest with one.
+    mapped = prev.tree_size if prev is not None and prev.map_root is not None else (await conn.execute(text(
         "SELECT coalesce(max(tree_size), 0) FROM audit.checkpoints WHERE map_root IS NOT NULL"))).scalar_one()
     map_root = await ledger.update_map(conn, int(mapped), tree_size)
     body = note.checkpoint_body(settings.origin, tree_size, root, map_root)

@@ -103,6 +103,19 @@ class Update:
     def wanted(self) -> list[Coord]:
         return [*self.frontier, *self.siblings]
 
+    def ahead(self, levels: int) -> set[Coord]:
+        """Every coord the next `levels` steps may want beyond `wanted()`: each changed key's path below its frontier
+        node and the sibling at each depth on it. A store that fetches these with `wanted()` answers that many steps
+        from one read (a coord it asked for and did not find is empty, as in `step`)."""
+        out: set[Coord] = set()
+        for (depth, _), work in self.frontier.items():
+            for key in work.items:
+                for d in range(depth + 1, min(depth + levels, KEY_BITS) + 1):
+                    p = key >> (KEY_BITS - d)
+                    out.add((d, p))
+                    out.add((d, p ^ 1))
+        return out
+
     def step(self, found: Mapping[Coord, Node]) -> None:
         for c in self.siblings:
             self.hashes[c] = found[c].hash if c in found else EMPTY

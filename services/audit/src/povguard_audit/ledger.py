@@ -240,6 +240,10 @@ async def map_nodes(conn: AsyncConnection, coords: Iterable[householdmap.Coord],
     return out
 
 
+_MAP_AHEAD = 4  # depths read ahead per round trip below the usual depth of a household's leaf node
+_map_depth = 16  # median depth (+1) at which this process's last map update placed households: where to read to
+
+
 async def update_map(conn: AsyncConnection, since: int, tree_size: int) -> bytes:
     """Bring the household map from checkpoint size `since` to `tree_size` (under the sequencer lock): only the
     households with entries in [since, tree_size) are touched. Returns the new root."""
@@ -249,9 +253,23 @@ async def update_map(conn: AsyncConnection, since: int, tree_size: int) -> bytes
         {"a": since, "b": tree_size})
     changes = {householdmap.key_of(r[0]): (int(r[1]), bytes(r[2])) for r in rows}
     update = householdmap.Update(changes)
+    # Several depths per read: with each fetch go the changed keys' paths (and siblings) down to about where the last
+    # update placed its households, then a few depths at a time; nothing is written until the end, so a coord read
+    # once holds for every step. A few round trips a checkpoint instead of one per depth (about 20 at 70,000).
+    global _map_depth
+    asked: set[householdmap.Coord] = set()
+    found: dict[householdmap.Coord, householdmap.Node] = {}
     while not update.done:
-        update.step(await map_nodes(conn, update.wanted(), tree_size))
+        wanted = update.wanted()
+        if not asked.issuperset(wanted):
+            more = update.ahead(max(_MAP_AHEAD, _map_depth - update.depth)).union(wanted) - asked
+            found.update(await map_nodes(conn, more, tree_size))
+            asked |= more
+        update.step({c: found[c] for c in wanted if c in found})
     root = update.root
+    placed = sorted(c[0] for c, n in update.written.items() if n.leaf is not None)
+    if placed:
+        _map_depth = placed[len(placed) // 2] + 1
     if not update.written:
         return (await map_nodes(conn, [(0, 0)], tree_size)).get((0, 0), householdmap.Node(householdmap.EMPTY)).hash
     coords, nodes_ = list(update.written), list(update.written.values())
