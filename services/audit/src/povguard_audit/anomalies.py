@@ -17,6 +17,7 @@ other services' code."""
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -282,8 +283,8 @@ async def check_bursts(conn: AsyncConnection, settings: AuditSettings, entries: 
         times = sorted(earlier.get(actor, ()))
         raised: set[int] = set()
         for entry in mine:
-            times.append(entry.recorded_at)
-            n = min(cap, sum(1 for t in times if t >= entry.recorded_at - window))
+            insort(times, entry.recorded_at)  # kept sorted: the count in the window is one bisection
+            n = min(cap, len(times) - bisect_left(times, entry.recorded_at - window))
             bucket = int(entry.recorded_at.timestamp() // (settings.burst_minutes * 60))
             if n >= cap and bucket not in raised:
                 raised.add(bucket)
