@@ -18,8 +18,10 @@ from povguard_contracts.review import CaseOpened, CountyDecided
 from povguard_contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved, MeasureImplemented
 from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus
 from povguard_platform.actor import SYSTEM_ACTOR, Actor
+from povguard_platform.batch import decide_each
 from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.errors import DomainNotFound
 from povguard_platform.eventstore import ConcurrencyError, EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import Policy
@@ -31,6 +33,9 @@ from povguard_support.projections import Place, load_facts, save_facts, save_fac
 
 FACT_EVENTS = frozenset({"CaseOpened", "RiskAssessed", "IncomeAssessed"})
 UNKNOWN_TOWNSHIP = "000000000"  # subject token while a household's place is not known yet
+
+Step = Callable[[Plan], EventPayload]
+Known = dict[str, tuple[HouseholdFacts | None, Place | None]]
 
 
 def plan_stream(household_id: str) -> StreamRef:
@@ -83,12 +88,23 @@ class Support:
     # --- loading and committing ----------------------------------------------------------------------------------
 
     async def load(self, conn: AsyncConnection, household_id: str) -> Plan:
-        events = await self.store.load(conn, plan_stream(household_id))
+        return self._plan(household_id, await self.store.load(conn, plan_stream(household_id)))
+
+    def _plan(self, household_id: str, events: Sequence[RecordedEvent]) -> Plan:
         state = domain.fold(self.store.decode_all(events))
         state.household_id = household_id
         domain.note_implementers(state, [(e.data["measure_id"], e.actor) for e in events
                                          if e.type == "MeasureImplemented"])
         return state
+
+    async def load_locked(self, conn: AsyncConnection, household_ids: Sequence[str]) -> dict[str, Plan]:
+        """The plans of many households (those that have one), their rows locked first in one order (a batch takes
+        all its row locks before the append lock), then every stream read in one query."""
+        locked = [r[0] for r in await conn.execute(text(
+            "SELECT household_id FROM support.plans WHERE household_id = ANY(:h) ORDER BY household_id FOR UPDATE"),
+            {"h": sorted(set(household_ids))})]
+        streams = await self.store.load_streams(conn, plan_stream("").type, locked)
+        return {h: self._plan(h, streams[h]) for h in locked if h in streams}
 
     async def commit(self, conn: AsyncConnection, plan: Plan, events: Sequence[EventPayload], metadata: Metadata,
                      expected: int | None = None) -> Plan:
@@ -121,12 +137,6 @@ class Support:
         await save_plans(conn, saved, self.catalogue)  # row locks first: the append lock must be the last taken
         await self.store.append(conn, new_events, expected, metadata)
         return saved
-
-    async def lock(self, conn: AsyncConnection, household_ids: Sequence[str]) -> None:
-        """Lock plans' rows in one order: a batch takes all its locks before its first append, because the append
-        lock (held to commit) must be the last lock any transaction waits for."""
-        await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = ANY(:h) ORDER BY household_id "
-                                "FOR UPDATE"), {"h": sorted(set(household_ids))})
 
     async def refresh(self, conn: AsyncConnection, household_id: str) -> None:
         """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's).
@@ -254,29 +264,68 @@ class Support:
     # --- commands of cadres and departments ----------------------------------------------------------------------
 
     async def change(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
-                     decide: Callable[[Plan], EventPayload], check: Callable[[Plan], None]) -> Plan:
+                     decide: Step, check: Callable[[Plan], None]) -> Plan:
         """Load, authorise (`check`), decide one event, append at the loaded version, reconcile deliveries."""
         return await self.change_all(conn, household_id, actor, expected, [decide], check)
 
     async def change_all(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
-                         decides: Sequence[Callable[[Plan], EventPayload]], check: Callable[[Plan], None]) -> Plan:
+                         decides: Sequence[Step], check: Callable[[Plan], None]) -> Plan:
         """Several steps on one plan (a cadre and measures entered together), each decided on the state the one
-        before left, appended together. The plan's row is locked first, so two departments recording at once take
-        turns instead of colliding."""
-        await self.lock(conn, [household_id])
-        plan = await self.load(conn, household_id)
-        if not plan.exists:
-            from povguard_platform.errors import DomainNotFound
+        before left, appended together."""
+        done, failed, _ = await self.change_many(conn, actor, [(household_id, check, decides)], expected)
+        if failed:
+            raise failed[0][1]
+        return done[0][1]
 
-            raise DomainNotFound(f"户 {household_id} 没有帮扶计划")
-        check(plan)
-        events: list[EventPayload] = []
-        for decide in decides:
-            events.append(decide(domain.fold(events, plan)))
-        new_plan = await self.commit(conn, plan, events, self.metadata(actor), expected)
-        for department in sorted({e.department for e in events if isinstance(e, MeasureImplemented)}):
-            await self.reconcile(conn, department, [household_id], actor)
-        return new_plan
+    async def change_many(self, conn: AsyncConnection, actor: Actor,
+                          items: Sequence[tuple[str, Callable[[Plan], None], Sequence[Step]]],
+                          expected: int | None = None,
+                          ) -> tuple[list[tuple[int, Plan]], list[tuple[int, Exception]], Known]:
+        """Commands of cadres and departments on many plans at once (household, authorisation `check`, steps):
+        the plans' rows are locked and their streams read together, each item is authorised and decided on its
+        own (pure; a household named twice sees its first item's result; an item without steps only reads), then
+        the read models are written in one statement, the deliveries of the implemented measures reconciled, and
+        everything appended at once, last. Returns the items done (index, plan after it), the refused ones (index,
+        error: they wrote nothing) and the households' facts. `expected`: the If-Match version (single items)."""
+        ids = [h for h, _, _ in items]
+        plans = await self.load_locked(conn, ids)
+        known = await load_facts(conn, ids)
+
+        def one(household_id: str, plan: Plan | None, item: tuple[Callable[[Plan], None], Sequence[Step]],
+                ) -> tuple[Plan, str, list[EventPayload]]:
+            check, steps = item
+            if plan is None:
+                raise DomainNotFound(f"户 {household_id} 没有帮扶计划")
+            check(plan)
+            events: list[EventPayload] = []
+            state = plan
+            for step in steps:
+                events.append(step(state))
+                state = domain.fold(events[-1:], state)
+            if expected is not None and expected != plan.version:
+                raise ConcurrencyError(plan_stream(household_id), expected, plan.version)
+            # who recorded an implementation (verification's separation), as a load from the stream would know it
+            domain.note_implementers(state, [(e.measure_id, actor) for e in events
+                                             if isinstance(e, MeasureImplemented)])
+            place = known.get(household_id, (None, None))[1]
+            return state, state.township_code or (place.township_code if place else "") or UNKNOWN_TOWNSHIP, events
+
+        decided = decide_each(plans, [(h, (check, steps)) for h, check, steps in items], plan_stream, one)
+        written = [k for k in sorted(decided.changed_keys) if decided.states[k].version != decided.loaded[k]]
+        await save_plans(conn, [(decided.states[k], *known.get(k, (None, None))) for k in written], self.catalogue)
+        appended = list(decided.events)
+        versions = {plan_stream(k): decided.loaded[k] for k in written}
+        implemented: dict[Department, set[str]] = {}
+        for _, plan, events in decided.done:
+            for e in events:
+                if isinstance(e, MeasureImplemented):
+                    implemented.setdefault(e.department, set()).add(plan.household_id)
+        for department in sorted(implemented):
+            mismatches, at, _, _ = await self._reconcile(conn, department, sorted(implemented[department]))
+            appended += mismatches
+            versions |= at
+        await self.store.append(conn, appended, versions, self.metadata(actor))  # last: the append lock to commit
+        return [(index, plan) for index, plan, _ in decided.done], decided.failed, known
 
     # --- delivery records and mismatches -------------------------------------------------------------------------
 
@@ -299,12 +348,21 @@ class Support:
     async def reconcile(self, conn: AsyncConnection, department: Department, household_ids: Sequence[str] | None,
                         actor: Actor) -> tuple[int, int]:
         """Compare the department's records with the measures recorded as implemented (all households, or the
-        given ones), and record each mismatch found or resolved. Nothing to compare before a department reports."""
+        given ones), and record each mismatch found or resolved."""
+        events, expected, found, resolved = await self._reconcile(conn, department, household_ids)
+        await self.store.append(conn, events, expected, self.metadata(actor))
+        return found, resolved
+
+    async def _reconcile(self, conn: AsyncConnection, department: Department, household_ids: Sequence[str] | None,
+                         ) -> tuple[list[NewEvent], dict[StreamRef, int], int, int]:
+        """The comparison of `reconcile`: the mismatch rows written, the events for the caller to append (with
+        the versions they expect) and how many were found and resolved. Nothing to compare before a department
+        reports."""
         d = department.value
         reported = await conn.execute(text("SELECT 1 FROM support.delivery_records WHERE department = :d LIMIT 1"),
                                       {"d": d})
         if reported.first() is None:
-            return 0, 0
+            return [], {}, 0, 0
         scope = {"d": d, "all": household_ids is None, "ids": list(household_ids or [])}
         where = "department = :d AND (:all OR household_id = ANY(:ids))"
         delivered = {(r[0], MeasureKind(r[1])) for r in await conn.execute(
@@ -316,12 +374,14 @@ class Support:
             scope)
         open_ = {r[0]: delivery.Mismatch(r[0], r[1], department, MeasureKind(r[2]), r[3]) for r in open_rows}
         found, resolved = delivery.reconcile(department, delivered, recorded, open_)
-        if found or resolved:
-            await self._record_mismatches(conn, found, resolved, actor)
-        return len(found), len(resolved)
+        if not found and not resolved:
+            return [], {}, 0, 0
+        events, expected = await self._record_mismatches(conn, found, resolved)
+        return events, expected, len(found), len(resolved)
 
     async def _record_mismatches(self, conn: AsyncConnection, found: Sequence[delivery.Mismatch],
-                                 resolved: Sequence[delivery.Mismatch], actor: Actor) -> None:
+                                 resolved: Sequence[delivery.Mismatch]) -> tuple[list[NewEvent], dict[StreamRef, int]]:
+        """Write the mismatches' rows (in id order, row locks before the append lock) and return their events."""
         ids = [m.mismatch_id for m in (*found, *resolved)]
         versions = {r[0]: r[1] for r in await conn.execute(
             text("SELECT mismatch_id, version FROM support.mismatches WHERE mismatch_id = ANY(:ids)"), {"ids": ids})}
@@ -355,7 +415,7 @@ class Support:
                          "township": township or UNKNOWN_TOWNSHIP, "d": m.department.value, "kind": m.kind.value,
                          "mismatch": m.mismatch, "open": is_found, "detail": detail,
                          "resolution": None if is_found else detail, "v": version + 1})
-        await self.store.append(conn, new_events, expected, self.metadata(actor))
+        rows.sort(key=lambda r: r["id"])
         await conn.execute(text("""
             INSERT INTO support.mismatches (mismatch_id, household_id, village_code, township_code, department, kind,
                                             mismatch, open, detail, resolution, version)
@@ -363,3 +423,4 @@ class Support:
             ON CONFLICT (mismatch_id) DO UPDATE SET open = EXCLUDED.open, detail = EXCLUDED.detail,
                 resolution = EXCLUDED.resolution, version = EXCLUDED.version, village_code = EXCLUDED.village_code,
                 township_code = EXCLUDED.township_code, updated_at = now()"""), rows)
+        return new_events, expected
