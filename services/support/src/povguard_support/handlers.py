@@ -106,49 +106,21 @@ class Support:
         streams = await self.store.load_streams(conn, plan_stream("").type, locked)
         return {h: self._plan(h, streams[h]) for h in locked if h in streams}
 
-    async def commit(self, conn: AsyncConnection, plan: Plan, events: Sequence[EventPayload], metadata: Metadata,
-                     expected: int | None = None) -> Plan:
-        """Append the plan's new events at the version it was loaded at, then update the read models."""
-        if expected is not None and expected != plan.version:
-            raise ConcurrencyError(plan_stream(plan.household_id), expected, plan.version)
-        [(new_plan, _, _)] = await self.commit_many(conn, [(plan, events)], metadata)
-        return new_plan
-
-    async def commit_many(self, conn: AsyncConnection, changes: Sequence[tuple[Plan, Sequence[EventPayload]]],
-                          metadata: Metadata,
-                          known: dict[str, tuple[HouseholdFacts | None, Place | None]] | None = None,
-                          ) -> list[tuple[Plan, HouseholdFacts | None, Place | None]]:
-        changes = [(p, e) for p, e in changes if e]
-        if not changes:
-            return []
-        if known is None:
-            known = await load_facts(conn, [p.household_id for p, _ in changes])
-        new_events: list[NewEvent] = []
-        expected: dict[StreamRef, int] = {}
-        saved: list[tuple[Plan, HouseholdFacts | None, Place | None]] = []
-        for plan, events in changes:
-            facts, place = known.get(plan.household_id, (None, None))
-            new_plan = domain.fold(events, plan)
-            township = new_plan.township_code or (place.township_code if place else "") or UNKNOWN_TOWNSHIP
-            stream = plan_stream(plan.household_id)
-            new_events += [NewEvent(stream, township, e) for e in events]
-            expected[stream] = plan.version
-            saved.append((new_plan, facts, place))
-        await save_plans(conn, saved, self.catalogue)  # row locks first: the append lock must be the last taken
-        await self.store.append(conn, new_events, expected, metadata)
-        return saved
-
     async def refresh(self, conn: AsyncConnection, household_id: str) -> None:
-        """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's).
-        Most assessed households have no plan: the read model says so without loading a stream."""
-        exists = await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = :h"), {"h": household_id})
-        if exists.first() is None:
+        """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's)."""
+        await self.refresh_many(conn, [household_id])
+
+    async def refresh_many(self, conn: AsyncConnection, household_ids: Sequence[str]) -> None:
+        """`refresh` for many households: most assessed households have no plan, and the read model says so; the
+        rows of those that do are locked first (a plan changed meanwhile is read as committed, not written back
+        stale), their streams read in one query and their rows written in one statement."""
+        if not household_ids:
             return
-        plan = await self.load(conn, household_id)
-        if not plan.exists:
+        plans = await self.load_locked(conn, household_ids)
+        if not plans:
             return
-        facts, place = (await load_facts(conn, [household_id])).get(household_id, (None, None))
-        await save_plans(conn, [(plan, facts, place)], self.catalogue)
+        known = await load_facts(conn, list(plans))
+        await save_plans(conn, [(plans[h], *known.get(h, (None, None))) for h in sorted(plans)], self.catalogue)
 
     # --- reactions to review and assessment ----------------------------------------------------------------------
 
@@ -178,50 +150,76 @@ class Support:
 
     async def consume_batch(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
         """A fetched batch in order. Facts are merged per household and written together, and written before a
-        county decision in the batch reads them; plans are refreshed once per household."""
+        county decision in the batch reads them; plans are refreshed once per household; a run of decisions is
+        decided together (one load of the plans, one write, one append)."""
         pending: dict[str, dict[str, Any]] = {}
         assessed: set[str] = set()
+        decisions: list[RecordedEvent] = []
 
         async def flush() -> None:
             await save_facts_many(conn, pending)
-            with_plans = [r[0] for r in await conn.execute(text(
-                "SELECT household_id FROM support.plans WHERE household_id = ANY(:h) ORDER BY 1"),
-                {"h": sorted(assessed)})] if assessed else []
-            for household_id in with_plans:
-                await self.refresh(conn, household_id)
+            await self.refresh_many(conn, sorted(assessed))
             pending.clear()
             assessed.clear()
 
+        async def decide() -> None:
+            await self.decide_many(conn, [self._decided(e) for e in decisions], decisions)
+            decisions.clear()
+
         for event in events:
             if event.type == "CountyDecided":
-                await flush()
-                await self.on_county_decided(conn, event)
+                if pending:
+                    await flush()
+                decisions.append(event)
             elif event.type in FACT_EVENTS:
+                if decisions:  # facts that come after a decision are not the ones it was made on
+                    await decide()
                 household_id, values = self._facts_of(event)
                 pending.setdefault(household_id, {}).update(values)
                 if event.type != "CaseOpened":
                     assessed.add(household_id)
+        if decisions:
+            await decide()
         await flush()
 
-    async def on_county_decided(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+    def _decided(self, event: RecordedEvent) -> CountyDecided:
         decided = self.store.decode(event)
         assert isinstance(decided, CountyDecided)
-        await self.decide_many(conn, [decided], event)
+        return decided
+
+    async def on_county_decided(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        await self.decide_many(conn, [self._decided(event)], [event])
 
     async def decide_many(self, conn: AsyncConnection, decisions: Sequence[CountyDecided],
-                          cause: RecordedEvent | None = None) -> list[Plan]:
+                          causes: Sequence[RecordedEvent] | None = None) -> list[Plan]:
         """What county decisions mean for the plans: create (监测对象, 三年目标, 户户增收), close (风险已消除,
-        整户清退), reopen (回退, 再标注) or add the newly proposed measures to an open plan."""
+        整户清退), reopen (回退, 再标注) or add the newly proposed measures to an open plan. The plans' rows are
+        locked and their streams read together; a household decided twice sees its first decision's result; the
+        read models are written in one statement and the events appended at once, last, each event with its own
+        cause (`causes`: the source event of each decision; none: the system decided). Returns the changed plans."""
         ids = [d.household_id for d in decisions]
+        plans = await self.load_locked(conn, ids)
         known = await load_facts(conn, ids)
-        changes: list[tuple[Plan, Sequence[EventPayload]]] = []
-        for decided in decisions:
-            plan = await self.load(conn, decided.household_id)
-            facts, place = known.get(decided.household_id, (None, None))
-            changes.append((plan, self._decide(plan, decided, facts, place)))
-        actor = cause.actor if cause is not None else SYSTEM_ACTOR
-        saved = await self.commit_many(conn, changes, self.metadata(actor, cause), known)
-        return [p for p, _, _ in saved]
+        loaded = {h: p.version for h, p in plans.items()}
+        appended: list[NewEvent] = []
+        metadata: list[Metadata] = []
+        for index, decided in enumerate(decisions):
+            household_id = decided.household_id
+            plan = plans.get(household_id) or self._plan(household_id, [])
+            facts, place = known.get(household_id, (None, None))
+            produced = self._decide(plan, decided, facts, place)
+            if not produced:
+                continue
+            plans[household_id] = new = domain.fold(produced, plan)
+            loaded.setdefault(household_id, plan.version)
+            township = new.township_code or (place.township_code if place else "") or UNKNOWN_TOWNSHIP
+            appended += [NewEvent(plan_stream(household_id), township, e) for e in produced]
+            cause = causes[index] if causes is not None else None
+            metadata += [self.metadata(cause.actor if cause is not None else SYSTEM_ACTOR, cause)] * len(produced)
+        changed = sorted({e.stream.id for e in appended})
+        await save_plans(conn, [(plans[h], *known.get(h, (None, None))) for h in changed], self.catalogue)
+        await self.store.append(conn, appended, {plan_stream(h): loaded[h] for h in changed}, metadata)
+        return [plans[h] for h in changed]
 
     def _decide(self, plan: Plan, decided: CountyDecided, facts: HouseholdFacts | None,
                 place: Place | None) -> list[EventPayload]:
