@@ -3,12 +3,12 @@
     python bench/support.py --households 10000 --batch 200 --out var/bench
 
 Starts its own durable PostgreSQL in a temporary directory and removes it at the end. Plans are created by direct
-handler calls, not through NATS: each CountyDecided (风险未消除, two risks, two proposed measures) goes through
-`Support.on_county_decided` exactly as the consumer calls it (load the plan stream, decide, append PlanCreated and
-MeasureAssigned, write the plan and measure read models), `--batch` events per transaction as the consumer's batch,
-each in its own savepoint as the consumer does (the inbox row itself is not written). Half the households have
-assessment facts (risks, gaps, labour, income) beforehand, so goals and coverage use them. A second run feeds the same
-number of decisions to `Support.decide_many` (one load per plan, one append per batch). Then the two batch
+handler calls, not through NATS: the CountyDecided events (风险未消除, two risks, two proposed measures) go through
+`Support.consume_batch` exactly as the consumer's batch handler calls it, `--batch` events per transaction (the inbox
+rows themselves are not written). Half the households have assessment facts (risks, gaps, labour, income)
+beforehand, so goals and coverage use them. A second run feeds the same number of decisions to
+`Support.decide_many` directly; a third feeds an IncomeAssessed for every household with a plan through the
+consumer's batch handler (the plans' flags refreshed). Then the two batch
 endpoints, called as the routes are (no HTTP): a work team's plan entries (cadre and a measure for each first-run
 household, `--batch` to a call) and a department's implementations of their 就业帮扶 measures (its delivery records
 cover nine in ten, so the delivery check runs and finds the rest). CPU seconds of this process and of PostgreSQL
@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -37,10 +38,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import povguard_contracts  # noqa: F401
+from povguard_contracts.assessment import IncomeAssessed
 from povguard_contracts.review import CountyDecided
 from povguard_contracts.vocab import (
     Department,
     HouseholdKind,
+    IncomeBand,
     MeasureKind,
     MonitoringCategory,
     MonitoringStatus,
@@ -86,6 +89,17 @@ def recorded(payload: CountyDecided, position: int) -> RecordedEvent:
         data=payload.model_dump(mode="json"))
 
 
+def income(i: int, prefix: str, position: int) -> RecordedEvent:
+    village = f"533123{101 + i % 15:03d}{201 + i % 8:03d}"
+    payload = IncomeAssessed(household_id=f"{prefix}{i:06d}", village_code=village, visit_id=f"visit-{prefix}{i}",
+                             household_size=3, size_basis="户籍", lines={"工资性收入": Decimal(18000)},
+                             net_income=Decimal(18000), per_capita=Decimal(6000), band=IncomeBand.UNDER_LINE)
+    return RecordedEvent(
+        id=uuid7(), source="assessment", stream=StreamRef("assessment", payload.household_id), version=1,
+        position=position, type="IncomeAssessed", type_version=1, township=village[:9], time=datetime.now(UTC),
+        actor=BUREAU, data=payload.model_dump(mode="json"))
+
+
 async def seed_facts(support_engine: Any, prefix: str, n: int) -> None:
     async with support_engine.begin() as conn:
         for i in range(0, n, 2):
@@ -121,10 +135,7 @@ async def run(pg: EmbeddedPostgres, url: str, n: int, batch: int) -> dict[str, A
     async def handler() -> None:
         for start in range(0, n, batch):
             async with engine.begin() as conn:
-                for event in events[start:start + batch]:
-                    savepoint = await conn.begin_nested()
-                    await support.on_county_decided(conn, event)
-                    await savepoint.commit()
+                await support.consume_batch(conn, events[start:start + batch])
 
     results["handler"] = await timed(pg, n, handler)
 
@@ -137,6 +148,15 @@ async def run(pg: EmbeddedPostgres, url: str, n: int, batch: int) -> dict[str, A
                 await support.decide_many(conn, decisions[start:start + batch])
 
     results["batched"] = await timed(pg, n, batched)
+
+    incomes = [income(i, "c", n + i + 1) for i in range(n)]
+
+    async def assessed() -> None:
+        for start in range(0, n, batch):
+            async with engine.begin() as conn:
+                await support.consume_batch(conn, incomes[start:start + batch])
+
+    results["assessed"] = await timed(pg, n, assessed)
 
     # the batch endpoints, called as FastAPI calls the routes
     async with engine.connect() as conn:
@@ -211,8 +231,9 @@ async def main() -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     c = results["check"]
-    for key, label in (("handler", f"consumer handler, {args.households:,} decisions, {args.batch}/transaction"),
+    for key, label in (("handler", f"consumer batch, {args.households:,} decisions, {args.batch}/transaction"),
                        ("batched", f"decide_many, {args.batch} decisions/append"),
+                       ("assessed", f"consumer batch, IncomeAssessed of planned households, {args.batch}/transaction"),
                        ("enter_plans", f"POST /v1/batches/plans, {args.batch}/call"),
                        ("implement_measures", f"POST /v1/batches/implementations, {args.batch}/call")):
         r = results[key]
