@@ -56,6 +56,16 @@ async def test_append_and_load_in_version_order(rt: ServiceRuntime) -> None:
     assert rt.store.decode_all(events)[2] == SampleIncremented(by=3)
 
 
+async def test_many_streams_load_in_one_query_each_in_version_order(rt: ServiceRuntime) -> None:
+    a, b, empty = new_stream(), new_stream(), new_stream()
+    async with rt.engine.begin() as conn:
+        await rt.store.append(conn, [opened(b), opened(a), inc(b, 2), inc(a, 5), inc(b, 3)], {a: 0, b: 0}, META)
+    async with rt.engine.connect() as conn:
+        loaded = await rt.store.load_streams(conn, "sample", [b.id, a.id, empty.id, a.id])
+        assert loaded == {a.id: await rt.store.load(conn, a), b.id: await rt.store.load(conn, b)}
+    assert [e.version for e in loaded[b.id]] == [1, 2, 3]
+
+
 async def test_one_append_may_carry_each_events_own_metadata(rt: ServiceRuntime) -> None:
     """A consumer's batch: events of several streams in one statement, each with the cause it came from."""
     a, b = new_stream(), new_stream()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from support_helpers import (
     OTHER_VILLAGE,
     TOWN,
@@ -369,3 +370,52 @@ async def test_plans_are_reached_inside_ones_org_unit_by_every_role(
     assert (await client.get(f"/v1/plans/{hh}", headers=auth(settings, Role.INSPECTOR, "533123"))).status_code == 200
     r = await client.post(f"{measure}/implement", json=done, headers=department(settings, "人社"))
     assert r.status_code == 200, r.text
+
+
+async def test_a_department_batch_sees_its_own_items_and_reconciles_the_whole_batch_at_once(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    """Two measures of one household in one call (the second item sees the first's result), an unknown household
+    refused by item; the delivery check covers the batch (a record now matched is resolved, an implementation
+    without a record is found), and the plan's and the mismatches' events are one append. The implementation's
+    recorder is known to the plan the batch left, so the same department cannot verify it."""
+    hh = new_household()
+    async with running(REVIEW, settings) as review:
+        await decide(review, hh, measures=(MeasureKind.EMPLOYMENT, MeasureKind.PUBLIC_WELFARE_JOB))
+        plan = await plan_of(client, settings, hh)
+    ids = {m["kind"]: m["measure_id"] for m in plan["measures"]}
+    dept = department(settings, "人社")
+    r = await client.post("/v1/delivery-records", headers=dept, json={"records": [
+        {"record_ref": "RS-B1", "household_id": hh, "kind": "公益岗位帮扶", "delivered_on": "2022-06-03"}]})
+    assert r.status_code == 200 and r.json()["found"] == 1, r.text
+
+    done = {"implemented_on": "2022-06-15", "evidence_ref": "签到表-0615"}
+    r = await client.post("/v1/batches/implementations", headers=dept, json={"items": [
+        {"household_id": hh, "measure_id": ids["就业帮扶"], **done},
+        {"household_id": "没有这户", "measure_id": ids["就业帮扶"], **done},
+        {"household_id": hh, "measure_id": ids["公益岗位帮扶"], **done}]})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["recorded"] == 2
+    assert [(f["index"], f["id"], f["problem"]["status"]) for f in answer["failed"]] == [
+        (1, f"没有这户/{ids['就业帮扶']}", 404)]
+    first, second = ({m["kind"]: m["status"] for m in d["measures"]} for d in answer["data"])
+    assert first == {"就业帮扶": "implemented", "公益岗位帮扶": "planned"}
+    assert second == {"就业帮扶": "implemented", "公益岗位帮扶": "implemented"}
+    assert answer["data"][1]["version"] == plan["version"] + 2
+
+    r = await client.get("/v1/mismatches", params={"household_id": hh}, headers=dept)
+    assert [(m["mismatch"], m["kind"]) for m in r.json()["data"]] == [("未享受录入", "就业帮扶")]
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.engine.connect() as conn:
+        appended = (await conn.execute(text(
+            "SELECT type, xmin FROM support.events WHERE data->>'household_id' = :h AND type IN "
+            "('MeasureImplemented', 'DeliveryMismatchFound', 'DeliveryMismatchResolved') ORDER BY position"),
+            {"h": hh})).all()
+    received, *batch = appended  # the department's records found 未录入 first, in their own transaction
+    assert received[0] == "DeliveryMismatchFound" and sorted(t for t, _ in batch) == [
+        "DeliveryMismatchFound", "DeliveryMismatchResolved", "MeasureImplemented", "MeasureImplemented"]
+    assert {xmin for _, xmin in batch} != {received[1]} and len({xmin for _, xmin in batch}) == 1
+
+    r = await client.post(f"/v1/plans/{hh}/measures/{ids['就业帮扶']}/verify", headers=dept,
+                          json={"verified_on": "2022-06-20"})
+    assert r.status_code == 403 and r.json()["code"] == "segregation", r.text

@@ -71,21 +71,26 @@ def refused(exc: BaseException) -> bool:
     return problem_of(exc) is not None
 
 
-class Aggregate(Protocol):
-    """An aggregate's state as a read model keeps it: a pydantic model with its stream version."""
+class Versioned(Protocol):
+    """An aggregate's state with its stream version: all `decide_each` needs."""
 
     @property
     def version(self) -> int: ...
+
+
+class Aggregate(Versioned, Protocol):
+    """An aggregate's state as a read model keeps it: a pydantic model with its stream version."""
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes, *, context: Any = None) -> Aggregate: ...
 
 
 A = TypeVar("A", bound=Aggregate)
-V = TypeVar("V")
+V = TypeVar("V", bound=Versioned)
+H = TypeVar("H")  # what a StateCache holds
 
 
-class StateCache(Generic[V]):
+class StateCache(Generic[H]):
     """Aggregate states this process read or wrote, by key and the `xmin` of the read-model row holding them (the
     transaction that wrote that row version; locking a row leaves it, freezing keeps it): a row with that xmin holds
     exactly that state, and a write that rolled back leaves an xmin no one will read. A hit spares reading and
@@ -94,16 +99,16 @@ class StateCache(Generic[V]):
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._states: OrderedDict[str, tuple[str, V]] = OrderedDict()
+        self._states: OrderedDict[str, tuple[str, H]] = OrderedDict()
 
-    def get(self, key: str, xmin: str) -> V | None:
+    def get(self, key: str, xmin: str) -> H | None:
         held = self._states.get(key)
         if held is None or held[0] != xmin:
             return None
         self._states.move_to_end(key)
         return held[1]
 
-    def put(self, key: str, xmin: str, state: V) -> None:
+    def put(self, key: str, xmin: str, state: H) -> None:
         self._states[key] = (xmin, state)
         self._states.move_to_end(key)
         while len(self._states) > self.size:
@@ -144,19 +149,19 @@ async def lock_states(conn: AsyncConnection, table: str, key: str, ids: Iterable
 
 
 @dataclass
-class Decisions(Generic[A]):
+class Decisions(Generic[V]):
     """What `decide_each` decided: the done items (index, new state, events), the refused ones (index, error), the
     events to append, and the latest state and loaded version of every aggregate."""
 
-    states: dict[str, A]
+    states: dict[str, V]
     loaded: dict[str, int]
-    done: list[tuple[int, A, list[EventPayload]]] = field(default_factory=list)
+    done: list[tuple[int, V, list[EventPayload]]] = field(default_factory=list)
     failed: list[tuple[int, Exception]] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
     changed_keys: set[str] = field(default_factory=set)
 
     @property
-    def changed(self) -> list[A]:
+    def changed(self) -> list[V]:
         """The states to write to the read model, in key order."""
         return [self.states[k] for k in sorted(self.changed_keys)]
 
@@ -165,8 +170,8 @@ class Decisions(Generic[A]):
         return {stream(k): self.loaded[k] for k in sorted(self.changed_keys)}
 
 
-def decide_each(states: dict[str, A], items: Sequence[tuple[str, T]], stream: Callable[[str], StreamRef],
-                decide: Callable[[str, A | None, T], tuple[A, str, Sequence[EventPayload]]]) -> Decisions[A]:
+def decide_each(states: dict[str, V], items: Sequence[tuple[str, T]], stream: Callable[[str], StreamRef],
+                decide: Callable[[str, V | None, T], tuple[V, str, Sequence[EventPayload]]]) -> Decisions[V]:
     """Decide every (key, item) against the current state of its aggregate (None if unknown): `decide(key, state,
     item)` returns the
     new state, the township the events belong to and the events, or raises a refusal. A refused item changes

@@ -244,6 +244,19 @@ class EventStore:
         rows = await (await _reader(conn)).fetch(sql, stream.type, stream.id, to_version, as_of)
         return [self._row(r) for r in rows]
 
+    async def load_streams(self, conn: AsyncConnection, stream_type: str,
+                           ids: Iterable[str]) -> dict[str, list[RecordedEvent]]:
+        """Many streams of one type in one query (a batch's aggregates): each id's events in version order; an id
+        with no events is absent."""
+        rows = await (await _reader(conn)).fetch(
+            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_type = $1 AND stream_id = ANY($2::text[])"
+            " ORDER BY stream_id, version", stream_type, sorted(set(ids)))
+        out: dict[str, list[RecordedEvent]] = {}
+        for r in rows:
+            event = self._row(r)
+            out.setdefault(event.stream.id, []).append(event)
+        return out
+
     async def read_after(self, conn: AsyncConnection, position: int, limit: int = 1000) -> list[RecordedEvent]:
         """All events after a global position, in position order."""
         rows = await (await _reader(conn)).fetch(

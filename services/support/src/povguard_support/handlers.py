@@ -18,8 +18,10 @@ from povguard_contracts.review import CaseOpened, CountyDecided
 from povguard_contracts.support import DeliveryMismatchFound, DeliveryMismatchResolved, MeasureImplemented
 from povguard_contracts.vocab import Department, MeasureKind, MonitoringStatus
 from povguard_platform.actor import SYSTEM_ACTOR, Actor
+from povguard_platform.batch import decide_each
 from povguard_platform.clock import Clock
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
+from povguard_platform.errors import DomainNotFound
 from povguard_platform.eventstore import ConcurrencyError, EventStore
 from povguard_platform.ids import uuid7
 from povguard_platform.policy import Policy
@@ -31,6 +33,9 @@ from povguard_support.projections import Place, load_facts, save_facts, save_fac
 
 FACT_EVENTS = frozenset({"CaseOpened", "RiskAssessed", "IncomeAssessed"})
 UNKNOWN_TOWNSHIP = "000000000"  # subject token while a household's place is not known yet
+
+Step = Callable[[Plan], EventPayload]
+Known = dict[str, tuple[HouseholdFacts | None, Place | None]]
 
 
 def plan_stream(household_id: str) -> StreamRef:
@@ -83,62 +88,39 @@ class Support:
     # --- loading and committing ----------------------------------------------------------------------------------
 
     async def load(self, conn: AsyncConnection, household_id: str) -> Plan:
-        events = await self.store.load(conn, plan_stream(household_id))
+        return self._plan(household_id, await self.store.load(conn, plan_stream(household_id)))
+
+    def _plan(self, household_id: str, events: Sequence[RecordedEvent]) -> Plan:
         state = domain.fold(self.store.decode_all(events))
         state.household_id = household_id
         domain.note_implementers(state, [(e.data["measure_id"], e.actor) for e in events
                                          if e.type == "MeasureImplemented"])
         return state
 
-    async def commit(self, conn: AsyncConnection, plan: Plan, events: Sequence[EventPayload], metadata: Metadata,
-                     expected: int | None = None) -> Plan:
-        """Append the plan's new events at the version it was loaded at, then update the read models."""
-        if expected is not None and expected != plan.version:
-            raise ConcurrencyError(plan_stream(plan.household_id), expected, plan.version)
-        [(new_plan, _, _)] = await self.commit_many(conn, [(plan, events)], metadata)
-        return new_plan
-
-    async def commit_many(self, conn: AsyncConnection, changes: Sequence[tuple[Plan, Sequence[EventPayload]]],
-                          metadata: Metadata,
-                          known: dict[str, tuple[HouseholdFacts | None, Place | None]] | None = None,
-                          ) -> list[tuple[Plan, HouseholdFacts | None, Place | None]]:
-        changes = [(p, e) for p, e in changes if e]
-        if not changes:
-            return []
-        if known is None:
-            known = await load_facts(conn, [p.household_id for p, _ in changes])
-        new_events: list[NewEvent] = []
-        expected: dict[StreamRef, int] = {}
-        saved: list[tuple[Plan, HouseholdFacts | None, Place | None]] = []
-        for plan, events in changes:
-            facts, place = known.get(plan.household_id, (None, None))
-            new_plan = domain.fold(events, plan)
-            township = new_plan.township_code or (place.township_code if place else "") or UNKNOWN_TOWNSHIP
-            stream = plan_stream(plan.household_id)
-            new_events += [NewEvent(stream, township, e) for e in events]
-            expected[stream] = plan.version
-            saved.append((new_plan, facts, place))
-        await save_plans(conn, saved, self.catalogue)  # row locks first: the append lock must be the last taken
-        await self.store.append(conn, new_events, expected, metadata)
-        return saved
-
-    async def lock(self, conn: AsyncConnection, household_ids: Sequence[str]) -> None:
-        """Lock plans' rows in one order: a batch takes all its locks before its first append, because the append
-        lock (held to commit) must be the last lock any transaction waits for."""
-        await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = ANY(:h) ORDER BY household_id "
-                                "FOR UPDATE"), {"h": sorted(set(household_ids))})
+    async def load_locked(self, conn: AsyncConnection, household_ids: Sequence[str]) -> dict[str, Plan]:
+        """The plans of many households (those that have one), their rows locked first in one order (a batch takes
+        all its row locks before the append lock), then every stream read in one query."""
+        locked = [r[0] for r in await conn.execute(text(
+            "SELECT household_id FROM support.plans WHERE household_id = ANY(:h) ORDER BY household_id FOR UPDATE"),
+            {"h": sorted(set(household_ids))})]
+        streams = await self.store.load_streams(conn, plan_stream("").type, locked)
+        return {h: self._plan(h, streams[h]) for h in locked if h in streams}
 
     async def refresh(self, conn: AsyncConnection, household_id: str) -> None:
-        """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's).
-        Most assessed households have no plan: the read model says so without loading a stream."""
-        exists = await conn.execute(text("SELECT 1 FROM support.plans WHERE household_id = :h"), {"h": household_id})
-        if exists.first() is None:
+        """Recompute a plan's flags after the household's facts changed (no events: the facts are assessment's)."""
+        await self.refresh_many(conn, [household_id])
+
+    async def refresh_many(self, conn: AsyncConnection, household_ids: Sequence[str]) -> None:
+        """`refresh` for many households: most assessed households have no plan, and the read model says so; the
+        rows of those that do are locked first (a plan changed meanwhile is read as committed, not written back
+        stale), their streams read in one query and their rows written in one statement."""
+        if not household_ids:
             return
-        plan = await self.load(conn, household_id)
-        if not plan.exists:
+        plans = await self.load_locked(conn, household_ids)
+        if not plans:
             return
-        facts, place = (await load_facts(conn, [household_id])).get(household_id, (None, None))
-        await save_plans(conn, [(plan, facts, place)], self.catalogue)
+        known = await load_facts(conn, list(plans))
+        await save_plans(conn, [(plans[h], *known.get(h, (None, None))) for h in sorted(plans)], self.catalogue)
 
     # --- reactions to review and assessment ----------------------------------------------------------------------
 
@@ -168,50 +150,76 @@ class Support:
 
     async def consume_batch(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
         """A fetched batch in order. Facts are merged per household and written together, and written before a
-        county decision in the batch reads them; plans are refreshed once per household."""
+        county decision in the batch reads them; plans are refreshed once per household; a run of decisions is
+        decided together (one load of the plans, one write, one append)."""
         pending: dict[str, dict[str, Any]] = {}
         assessed: set[str] = set()
+        decisions: list[RecordedEvent] = []
 
         async def flush() -> None:
             await save_facts_many(conn, pending)
-            with_plans = [r[0] for r in await conn.execute(text(
-                "SELECT household_id FROM support.plans WHERE household_id = ANY(:h) ORDER BY 1"),
-                {"h": sorted(assessed)})] if assessed else []
-            for household_id in with_plans:
-                await self.refresh(conn, household_id)
+            await self.refresh_many(conn, sorted(assessed))
             pending.clear()
             assessed.clear()
 
+        async def decide() -> None:
+            await self.decide_many(conn, [self._decided(e) for e in decisions], decisions)
+            decisions.clear()
+
         for event in events:
             if event.type == "CountyDecided":
-                await flush()
-                await self.on_county_decided(conn, event)
+                if pending:
+                    await flush()
+                decisions.append(event)
             elif event.type in FACT_EVENTS:
+                if decisions:  # facts that come after a decision are not the ones it was made on
+                    await decide()
                 household_id, values = self._facts_of(event)
                 pending.setdefault(household_id, {}).update(values)
                 if event.type != "CaseOpened":
                     assessed.add(household_id)
+        if decisions:
+            await decide()
         await flush()
 
-    async def on_county_decided(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+    def _decided(self, event: RecordedEvent) -> CountyDecided:
         decided = self.store.decode(event)
         assert isinstance(decided, CountyDecided)
-        await self.decide_many(conn, [decided], event)
+        return decided
+
+    async def on_county_decided(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        await self.decide_many(conn, [self._decided(event)], [event])
 
     async def decide_many(self, conn: AsyncConnection, decisions: Sequence[CountyDecided],
-                          cause: RecordedEvent | None = None) -> list[Plan]:
+                          causes: Sequence[RecordedEvent] | None = None) -> list[Plan]:
         """What county decisions mean for the plans: create (监测对象, 三年目标, 户户增收), close (风险已消除,
-        整户清退), reopen (回退, 再标注) or add the newly proposed measures to an open plan."""
+        整户清退), reopen (回退, 再标注) or add the newly proposed measures to an open plan. The plans' rows are
+        locked and their streams read together; a household decided twice sees its first decision's result; the
+        read models are written in one statement and the events appended at once, last, each event with its own
+        cause (`causes`: the source event of each decision; none: the system decided). Returns the changed plans."""
         ids = [d.household_id for d in decisions]
+        plans = await self.load_locked(conn, ids)
         known = await load_facts(conn, ids)
-        changes: list[tuple[Plan, Sequence[EventPayload]]] = []
-        for decided in decisions:
-            plan = await self.load(conn, decided.household_id)
-            facts, place = known.get(decided.household_id, (None, None))
-            changes.append((plan, self._decide(plan, decided, facts, place)))
-        actor = cause.actor if cause is not None else SYSTEM_ACTOR
-        saved = await self.commit_many(conn, changes, self.metadata(actor, cause), known)
-        return [p for p, _, _ in saved]
+        loaded = {h: p.version for h, p in plans.items()}
+        appended: list[NewEvent] = []
+        metadata: list[Metadata] = []
+        for index, decided in enumerate(decisions):
+            household_id = decided.household_id
+            plan = plans.get(household_id) or self._plan(household_id, [])
+            facts, place = known.get(household_id, (None, None))
+            produced = self._decide(plan, decided, facts, place)
+            if not produced:
+                continue
+            plans[household_id] = new = domain.fold(produced, plan)
+            loaded.setdefault(household_id, plan.version)
+            township = new.township_code or (place.township_code if place else "") or UNKNOWN_TOWNSHIP
+            appended += [NewEvent(plan_stream(household_id), township, e) for e in produced]
+            cause = causes[index] if causes is not None else None
+            metadata += [self.metadata(cause.actor if cause is not None else SYSTEM_ACTOR, cause)] * len(produced)
+        changed = sorted({e.stream.id for e in appended})
+        await save_plans(conn, [(plans[h], *known.get(h, (None, None))) for h in changed], self.catalogue)
+        await self.store.append(conn, appended, {plan_stream(h): loaded[h] for h in changed}, metadata)
+        return [plans[h] for h in changed]
 
     def _decide(self, plan: Plan, decided: CountyDecided, facts: HouseholdFacts | None,
                 place: Place | None) -> list[EventPayload]:
@@ -254,29 +262,68 @@ class Support:
     # --- commands of cadres and departments ----------------------------------------------------------------------
 
     async def change(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
-                     decide: Callable[[Plan], EventPayload], check: Callable[[Plan], None]) -> Plan:
+                     decide: Step, check: Callable[[Plan], None]) -> Plan:
         """Load, authorise (`check`), decide one event, append at the loaded version, reconcile deliveries."""
         return await self.change_all(conn, household_id, actor, expected, [decide], check)
 
     async def change_all(self, conn: AsyncConnection, household_id: str, actor: Actor, expected: int | None,
-                         decides: Sequence[Callable[[Plan], EventPayload]], check: Callable[[Plan], None]) -> Plan:
+                         decides: Sequence[Step], check: Callable[[Plan], None]) -> Plan:
         """Several steps on one plan (a cadre and measures entered together), each decided on the state the one
-        before left, appended together. The plan's row is locked first, so two departments recording at once take
-        turns instead of colliding."""
-        await self.lock(conn, [household_id])
-        plan = await self.load(conn, household_id)
-        if not plan.exists:
-            from povguard_platform.errors import DomainNotFound
+        before left, appended together."""
+        done, failed, _ = await self.change_many(conn, actor, [(household_id, check, decides)], expected)
+        if failed:
+            raise failed[0][1]
+        return done[0][1]
 
-            raise DomainNotFound(f"户 {household_id} 没有帮扶计划")
-        check(plan)
-        events: list[EventPayload] = []
-        for decide in decides:
-            events.append(decide(domain.fold(events, plan)))
-        new_plan = await self.commit(conn, plan, events, self.metadata(actor), expected)
-        for department in sorted({e.department for e in events if isinstance(e, MeasureImplemented)}):
-            await self.reconcile(conn, department, [household_id], actor)
-        return new_plan
+    async def change_many(self, conn: AsyncConnection, actor: Actor,
+                          items: Sequence[tuple[str, Callable[[Plan], None], Sequence[Step]]],
+                          expected: int | None = None,
+                          ) -> tuple[list[tuple[int, Plan]], list[tuple[int, Exception]], Known]:
+        """Commands of cadres and departments on many plans at once (household, authorisation `check`, steps):
+        the plans' rows are locked and their streams read together, each item is authorised and decided on its
+        own (pure; a household named twice sees its first item's result; an item without steps only reads), then
+        the read models are written in one statement, the deliveries of the implemented measures reconciled, and
+        everything appended at once, last. Returns the items done (index, plan after it), the refused ones (index,
+        error: they wrote nothing) and the households' facts. `expected`: the If-Match version (single items)."""
+        ids = [h for h, _, _ in items]
+        plans = await self.load_locked(conn, ids)
+        known = await load_facts(conn, ids)
+
+        def one(household_id: str, plan: Plan | None, item: tuple[Callable[[Plan], None], Sequence[Step]],
+                ) -> tuple[Plan, str, list[EventPayload]]:
+            check, steps = item
+            if plan is None:
+                raise DomainNotFound(f"户 {household_id} 没有帮扶计划")
+            check(plan)
+            events: list[EventPayload] = []
+            state = plan
+            for step in steps:
+                events.append(step(state))
+                state = domain.fold(events[-1:], state)
+            if expected is not None and expected != plan.version:
+                raise ConcurrencyError(plan_stream(household_id), expected, plan.version)
+            # who recorded an implementation (verification's separation), as a load from the stream would know it
+            domain.note_implementers(state, [(e.measure_id, actor) for e in events
+                                             if isinstance(e, MeasureImplemented)])
+            place = known.get(household_id, (None, None))[1]
+            return state, state.township_code or (place.township_code if place else "") or UNKNOWN_TOWNSHIP, events
+
+        decided = decide_each(plans, [(h, (check, steps)) for h, check, steps in items], plan_stream, one)
+        written = [k for k in sorted(decided.changed_keys) if decided.states[k].version != decided.loaded[k]]
+        await save_plans(conn, [(decided.states[k], *known.get(k, (None, None))) for k in written], self.catalogue)
+        appended = list(decided.events)
+        versions = {plan_stream(k): decided.loaded[k] for k in written}
+        implemented: dict[Department, set[str]] = {}
+        for _, plan, events in decided.done:
+            for e in events:
+                if isinstance(e, MeasureImplemented):
+                    implemented.setdefault(e.department, set()).add(plan.household_id)
+        for department in sorted(implemented):
+            mismatches, at, _, _ = await self._reconcile(conn, department, sorted(implemented[department]))
+            appended += mismatches
+            versions |= at
+        await self.store.append(conn, appended, versions, self.metadata(actor))  # last: the append lock to commit
+        return [(index, plan) for index, plan, _ in decided.done], decided.failed, known
 
     # --- delivery records and mismatches -------------------------------------------------------------------------
 
@@ -299,12 +346,21 @@ class Support:
     async def reconcile(self, conn: AsyncConnection, department: Department, household_ids: Sequence[str] | None,
                         actor: Actor) -> tuple[int, int]:
         """Compare the department's records with the measures recorded as implemented (all households, or the
-        given ones), and record each mismatch found or resolved. Nothing to compare before a department reports."""
+        given ones), and record each mismatch found or resolved."""
+        events, expected, found, resolved = await self._reconcile(conn, department, household_ids)
+        await self.store.append(conn, events, expected, self.metadata(actor))
+        return found, resolved
+
+    async def _reconcile(self, conn: AsyncConnection, department: Department, household_ids: Sequence[str] | None,
+                         ) -> tuple[list[NewEvent], dict[StreamRef, int], int, int]:
+        """The comparison of `reconcile`: the mismatch rows written, the events for the caller to append (with
+        the versions they expect) and how many were found and resolved. Nothing to compare before a department
+        reports."""
         d = department.value
         reported = await conn.execute(text("SELECT 1 FROM support.delivery_records WHERE department = :d LIMIT 1"),
                                       {"d": d})
         if reported.first() is None:
-            return 0, 0
+            return [], {}, 0, 0
         scope = {"d": d, "all": household_ids is None, "ids": list(household_ids or [])}
         where = "department = :d AND (:all OR household_id = ANY(:ids))"
         delivered = {(r[0], MeasureKind(r[1])) for r in await conn.execute(
@@ -316,12 +372,14 @@ class Support:
             scope)
         open_ = {r[0]: delivery.Mismatch(r[0], r[1], department, MeasureKind(r[2]), r[3]) for r in open_rows}
         found, resolved = delivery.reconcile(department, delivered, recorded, open_)
-        if found or resolved:
-            await self._record_mismatches(conn, found, resolved, actor)
-        return len(found), len(resolved)
+        if not found and not resolved:
+            return [], {}, 0, 0
+        events, expected = await self._record_mismatches(conn, found, resolved)
+        return events, expected, len(found), len(resolved)
 
     async def _record_mismatches(self, conn: AsyncConnection, found: Sequence[delivery.Mismatch],
-                                 resolved: Sequence[delivery.Mismatch], actor: Actor) -> None:
+                                 resolved: Sequence[delivery.Mismatch]) -> tuple[list[NewEvent], dict[StreamRef, int]]:
+        """Write the mismatches' rows (in id order, row locks before the append lock) and return their events."""
         ids = [m.mismatch_id for m in (*found, *resolved)]
         versions = {r[0]: r[1] for r in await conn.execute(
             text("SELECT mismatch_id, version FROM support.mismatches WHERE mismatch_id = ANY(:ids)"), {"ids": ids})}
@@ -355,7 +413,7 @@ class Support:
                          "township": township or UNKNOWN_TOWNSHIP, "d": m.department.value, "kind": m.kind.value,
                          "mismatch": m.mismatch, "open": is_found, "detail": detail,
                          "resolution": None if is_found else detail, "v": version + 1})
-        await self.store.append(conn, new_events, expected, self.metadata(actor))
+        rows.sort(key=lambda r: r["id"])
         await conn.execute(text("""
             INSERT INTO support.mismatches (mismatch_id, household_id, village_code, township_code, department, kind,
                                             mismatch, open, detail, resolution, version)
@@ -363,3 +421,4 @@ class Support:
             ON CONFLICT (mismatch_id) DO UPDATE SET open = EXCLUDED.open, detail = EXCLUDED.detail,
                 resolution = EXCLUDED.resolution, version = EXCLUDED.version, village_code = EXCLUDED.village_code,
                 township_code = EXCLUDED.township_code, updated_at = now()"""), rows)
+        return new_events, expected

@@ -3,18 +3,15 @@ quarterly income measurement; lists of plans, coverage gaps (缺什么补什么)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_contracts.payload import EventPayload
 from povguard_platform.actor import Actor
 from povguard_platform.api import ExpectedVersion
 from povguard_platform.auth import org_prefix
-from povguard_platform.batch import BatchResult, apply_each
+from povguard_platform.batch import BatchResult, failure
 from povguard_platform.ids import uuid7
 from povguard_platform.problems import NotFound
 from povguard_platform.service import Runtime
@@ -45,9 +42,9 @@ from povguard_support.api.schemas import (
     plan_public,
 )
 from povguard_support.domain import plan as domain
-from povguard_support.domain.plan import Plan
-from povguard_support.handlers import Support
-from povguard_support.projections import load_facts
+from povguard_support.domain.plan import HouseholdFacts, Plan
+from povguard_support.handlers import Known, Step, Support
+from povguard_support.projections import Place, load_facts
 
 router = APIRouter(prefix="/v1", tags=["plans"])
 
@@ -157,30 +154,23 @@ async def measure_income(household_id: str, body: IncomeCreate, runtime: Runtime
              summary="批量录入一户一策：每户的帮扶责任人和措施（每户单独校验，一户不成不影响其他）")
 async def enter_plans(body: PlanEntries, runtime: Runtime, support: SupportDep,
                       actor: Planner) -> BatchResult[PlanState]:
+    scope = in_scope(actor, support.county)
+
+    def steps(entry: PlanEntry) -> list[Step]:
+        return ([_cadre(entry.cadre)] if entry.cadre is not None else []) + [
+            _measure(support, m, str(uuid7())) for m in entry.measures]
+
     async with runtime.engine.begin() as conn:
-        await support.lock(conn, [entry.household_id for entry in body.items])
-
-        async def one(entry: PlanEntry) -> PlanState:
-            steps = [_cadre(entry.cadre)] if entry.cadre is not None else []
-            steps += [_measure(support, m, str(uuid7())) for m in entry.measures]
-            if steps:
-                plan = await support.change_all(conn, entry.household_id, actor, None, steps,
-                                                in_scope(actor, support.county))
-            else:
-                plan = await support.load(conn, entry.household_id)
-                if not plan.exists:
-                    raise NotFound(f"户 {entry.household_id} 没有帮扶计划")
-                in_scope(actor, support.county)(plan)
-            return await _state(conn, support, plan)
-
-        return await apply_each(conn, body.items, lambda entry: entry.household_id, one)
+        done, refused, known = await support.change_many(
+            conn, actor, [(entry.household_id, scope, steps(entry)) for entry in body.items])
+    return _batch(support, done, refused, known, [entry.household_id for entry in body.items])
 
 
-def _cadre(cadre: str) -> Callable[[Plan], EventPayload]:
+def _cadre(cadre: str) -> Step:
     return lambda p: domain.assign_cadre(p, cadre)
 
 
-def _measure(support: Support, m: MeasureCreate, measure_id: str) -> Callable[[Plan], EventPayload]:
+def _measure(support: Support, m: MeasureCreate, measure_id: str) -> Step:
     return lambda p: domain.assign(p, measure_id, m.kind, support.catalogue, description=m.description,
                                    amount=m.amount, max_amount=support.max_amount, planned_start=m.planned_start,
                                    planned_end=m.planned_end, department=m.department)
@@ -191,22 +181,28 @@ def _measure(support: Support, m: MeasureCreate, measure_id: str) -> Callable[[P
 async def implement_measures(body: Implementations, runtime: Runtime, support: SupportDep,
                              actor: Deliverer) -> BatchResult[PlanState]:
     today = support.today()
+
+    def step(item: Implementation) -> Step:
+        return lambda p: domain.implement(p, item.measure_id, item.implemented_on, item.amount, item.evidence_ref,
+                                          today, support.max_amount)
+
     async with runtime.engine.begin() as conn:
-        await support.lock(conn, [item.household_id for item in body.items])
-
-        async def one(item: Implementation) -> PlanState:
-            plan = await support.change(
-                conn, item.household_id, actor, None,
-                lambda p: domain.implement(p, item.measure_id, item.implemented_on, item.amount, item.evidence_ref,
-                                           today, support.max_amount),
-                _delivery_check(actor, item.measure_id, support.county))
-            return await _state(conn, support, plan)
-
-        return await apply_each(conn, body.items, lambda item: f"{item.household_id}/{item.measure_id}", one)
+        done, refused, known = await support.change_many(conn, actor, [
+            (item.household_id, _delivery_check(actor, item.measure_id, support.county), [step(item)])
+            for item in body.items])
+    return _batch(support, done, refused, known, [f"{item.household_id}/{item.measure_id}" for item in body.items])
 
 
-async def _state(conn: AsyncConnection, support: Support, plan: Plan) -> PlanState:
-    facts, place = (await load_facts(conn, [plan.household_id])).get(plan.household_id, (None, None))
+def _batch(support: Support, done: list[tuple[int, Plan]], refused: list[tuple[int, Exception]], known: Known,
+           keys: list[str]) -> BatchResult[PlanState]:
+    """The answer to a batch: each applied item's plan as it left it, each refused one's problem details."""
+    return BatchResult[PlanState](recorded=len(done), data=[_state(support, plan, *known.get(plan.household_id,
+                                                                                              (None, None)))
+                                                            for _, plan in done],
+                                  failed=[failure(index, keys[index], exc) for index, exc in refused])
+
+
+def _state(support: Support, plan: Plan, facts: HouseholdFacts | None, place: Place | None) -> PlanState:
     village = plan.village_code or (place.village_code if place else "")
     return PlanState(household_id=plan.household_id, version=plan.version,
                      missing=domain.uncovered(plan, facts, support.catalogue),
