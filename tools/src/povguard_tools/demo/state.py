@@ -68,7 +68,7 @@ async def sync_forms(c: Campaign, label: str, uploads: dict[Who, list[dict[str, 
         c.advance(task, len(items))
 
     await gather_bounded([(who, items[i:i + SYNC_SIZE]) for who, items in uploads.items()
-                          for i in range(0, len(items), SYNC_SIZE)], sync, limit=4)
+                          for i in range(0, len(items), SYNC_SIZE)], sync)
 
 
 SYNC_SIZE = 100  # forms per upload from a collector's tablet
