@@ -20,7 +20,7 @@ from povguard_platform.bus import to_message
 from povguard_platform.consumer import Consumer, ConsumerSpec
 from povguard_platform.envelope import Metadata, NewEvent, RecordedEvent, StreamRef
 from povguard_platform.ids import uuid7
-from povguard_platform.metrics import CONSUMER_DUPLICATES
+from povguard_platform.metrics import CONSUMER_DUPLICATES, CONSUMER_LAG
 from povguard_platform.partitions import partition_key, partition_of
 from povguard_platform.relay import Relay
 from povguard_platform.service import ServiceRuntime
@@ -139,6 +139,38 @@ async def test_a_consumer_receives_only_the_types_it_handles_and_never_goes_back
         assert consumer.applied == 1
         assert await scalar(rt, "SELECT count(*) FROM sample.inbox WHERE consumer = 'sample-opened'") == 1
         assert await scalar(rt, "SELECT version FROM sample.consumer_streams WHERE consumer = 'sample-opened'") == 1
+
+
+async def test_the_lag_gauge_follows_each_batch_not_the_watchers_period(settings: Settings) -> None:
+    """Whoever waits for the system to be quiet (the demo's settle) reads the lag gauge: a batch being applied counts
+    as pending, and once it is acknowledged the gauge says so at once, not at the watcher's next reading (2 s)."""
+    release = asyncio.Event()
+
+    async def held_back(conn: AsyncConnection, event: RecordedEvent) -> None:
+        await release.wait()
+        await PROJECTION.handlers["SampleOpened"](conn, event)
+
+    spec = ConsumerSpec(name="sample-held-back", sources=["sample"], handlers={"SampleOpened": held_back})
+    quiet = Settings(**{**settings.model_dump(), "run_background": False})
+    async with running(SAMPLE, quiet) as rt:
+        assert rt.js is not None
+        [consumer] = replicas_of(spec, rt, 1)
+        gauge = CONSUMER_LAG.labels(spec.name)
+        task = asyncio.create_task(consumer.run(rt.stop))
+        try:
+            await eventually(lambda: len(consumer.held) == rt.settings.partitions)
+            await eventually(lambda: gauge._value.get() == 0)  # the watcher's first reading: nothing yet
+            await write(rt, 3, increments=0)
+            await Relay(rt.engine, rt.store, rt.js, rt.settings.stream_name,
+                        partitions=rt.settings.partitions).publish_pending()
+            await eventually(lambda: gauge._value.get() == 3, within=5)  # fetched, not yet applied: pending
+            release.set()
+            await eventually(lambda: consumer.applied == 3)
+            await eventually(lambda: gauge._value.get() == 0, within=0.5)  # the watcher reads every 2 s
+        finally:
+            release.set()
+            rt.stop.set()
+            await task
 
 
 async def _quiet(consumer: Consumer) -> bool:

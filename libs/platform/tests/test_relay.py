@@ -57,6 +57,10 @@ async def test_relay_publishes_every_event_in_position_order_with_msg_id(setting
         contents = await stream_contents(js)
         info = await js.stream_info("POVGUARD_EVENTS")
         first_subject = (await js.get_msg("POVGUARD_EVENTS", info.state.first_seq)).subject
+        async with rt.engine.connect() as conn:
+            stored = await rt.store.read_after(conn, 0, total)
+    # the payload goes out as stored (PostgreSQL's text of the jsonb, not re-encoded): the same JSON
+    assert [e.data for _, e in contents] == [e.data for e in stored] and stored[0].data
     positions = [e.position for _, e in contents]
     assert positions == sorted(positions) and len(set(positions)) == total
     assert all(msg_id == str(e.id) for msg_id, e in contents)

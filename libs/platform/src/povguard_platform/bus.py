@@ -60,7 +60,8 @@ async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float
         await js.update_stream(config)
 
 
-def to_message(event: RecordedEvent, partition: int) -> tuple[str, dict[str, str], bytes]:
+def to_message(event: RecordedEvent, partition: int, body: bytes | None = None) -> tuple[str, dict[str, str], bytes]:
+    """The event as a JetStream message; `body` is its payload already encoded (as stored), else `event.data`."""
     headers = {
         "Nats-Msg-Id": str(event.id),
         "ce-specversion": RecordedEvent.SPEC_VERSION,
@@ -85,7 +86,8 @@ def to_message(event: RecordedEvent, partition: int) -> tuple[str, dict[str, str
         "ce-policy": event.policy,
     }
     headers.update({k: str(v) for k, v in optional.items() if v is not None})
-    body = json.dumps(event.data, ensure_ascii=False, separators=(",", ":")).encode()
+    if body is None:
+        body = json.dumps(event.data, ensure_ascii=False, separators=(",", ":")).encode()
     return subject(event, partition), headers, body
 
 

@@ -149,6 +149,10 @@ class Consumer:
     _sql: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _applied: Counter = field(init=False, repr=False)
     _duplicates: Counter = field(init=False, repr=False)
+    # per partition: messages pending (the lag gauge is their sum) and how often the pull loop set it, so that the
+    # watcher's slower reading never overwrites a newer one
+    _lag: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    _lag_set: dict[int, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         s = self.schema
@@ -206,9 +210,20 @@ class Consumer:
         """Messages not yet acknowledged, over every partition (0: caught up)."""
         total = 0
         for partition in range(self.partitions):
-            info = await self.js.consumer_info(self.stream_name, self.spec.durable(partition))
-            total += (info.num_pending or 0) + (info.num_ack_pending or 0)
+            total += await self._partition_pending(partition)
         return total
+
+    async def _partition_pending(self, partition: int) -> int:
+        info = await self.js.consumer_info(self.stream_name, self.spec.durable(partition))
+        return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+    def _set_lag(self, partition: int, pending: int) -> None:
+        """The pull loop's own count of a partition's pending messages, from the fetched messages' metadata: the
+        lag gauge follows each batch at once (whoever waits for the system to be quiet sees it caught up within a
+        batch, not within the watcher's period), at no cost of a request."""
+        self._lag[partition] = pending
+        self._lag_set[partition] = self._lag_set.get(partition, 0) + 1
+        CONSUMER_LAG.labels(self.spec.name).set(sum(self._lag.values()))
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():  # JetStream busy or away at start: keep trying, never give the consumer up
@@ -233,15 +248,15 @@ class Consumer:
                     await asyncio.wait_for(stop.wait(), self.tick)
         finally:
             lag_task.cancel()
-            # a stopped consumer reports no lag: a stale gauge would read as work pending for ever (the registry is
-            # the process's, and outlives this consumer)
-            for gauge in (CONSUMER_LAG, DEAD_LETTERS):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(self.spec.name)
             for event in self._leaving.values():
                 event.set()
             if self._workers:
                 await asyncio.wait(self._workers.values())
+            # a stopped consumer reports no lag: a stale gauge would read as work pending for ever (the registry is
+            # the process's, and outlives this consumer); removed once no pull loop can set it again
+            for gauge in (CONSUMER_LAG, DEAD_LETTERS):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(self.spec.name)
             await leases.drop()
 
     async def _rebalance(self, leases: Leases, stop: asyncio.Event) -> None:
@@ -300,7 +315,12 @@ class Consumer:
                     log.warning("fetch failed for %s: %r", durable, exc)
                     await self._sleep(partition, stop, 0.5)
                     continue
-                await self.handle_batch(partition, msgs, stop)
+                left = _pending_after(msgs[-1])  # as JetStream delivered the batch; a later publish moves the relay
+                if left is not None:
+                    self._set_lag(partition, len(msgs) + left)  # the batch is pending until it is acknowledged
+                returned = await self.handle_batch(partition, msgs, stop)
+                if left is not None:
+                    self._set_lag(partition, left + returned)
                 if len(msgs) * 4 < self.spec.batch_size:
                     await self._sleep(partition, stop, self.spec.linger)
         except Exception as exc:
@@ -317,9 +337,10 @@ class Consumer:
                 return
             await asyncio.sleep(min(left, 0.1))
 
-    async def handle_batch(self, partition: int, msgs: Sequence[Msg], stop: asyncio.Event) -> None:
+    async def handle_batch(self, partition: int, msgs: Sequence[Msg], stop: asyncio.Event) -> int:
         """Apply a fetched batch in stream order, in one transaction per attempt; ack what committed. A handler
-        failure below the bound, or a database failure, keeps the rest of the batch and retries it in place."""
+        failure below the bound, or a database failure, keeps the rest of the batch and retries it in place.
+        Returns how many messages went back to JetStream unapplied (stopped, or the lease lost)."""
         todo = [(msg, from_message(msg.headers or {}, msg.data)) for msg in msgs]
         together = True  # the batch path, until a handler fails on it; then one event at a time
         async with self._in_progress(todo):
@@ -360,6 +381,7 @@ class Consumer:
         for msg, _ in todo:  # not applied: back to JetStream for whoever holds the partition next
             with contextlib.suppress(Exception):
                 await msg.nak()
+        return len(todo)
 
     async def _sleep_holding(self, partition: int, stop: asyncio.Event, seconds: float) -> None:
         """Wait before a retry while the lease is held (giving the partition up ends the wait)."""
@@ -586,7 +608,12 @@ class Consumer:
     async def _watch_lag(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(Exception):
-                CONSUMER_LAG.labels(self.spec.name).set(await self.pending())
+                for partition in range(self.partitions):  # also those another replica holds
+                    set_before = self._lag_set.get(partition, 0)
+                    pending = await self._partition_pending(partition)
+                    if self._lag_set.get(partition, 0) == set_before:  # else the pull loop's count is newer
+                        self._lag[partition] = pending
+                CONSUMER_LAG.labels(self.spec.name).set(sum(self._lag.values()))
                 async with self.engine.connect() as conn:
                     n = await conn.execute(
                         text(f"SELECT count(*) FROM {self.schema}.dead_letters "
@@ -594,6 +621,14 @@ class Consumer:
                     DEAD_LETTERS.labels(self.spec.name).set(n.scalar_one())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 2.0)
+
+
+def _pending_after(msg: Msg) -> int | None:
+    """Messages of the consumer JetStream still held after this one when it delivered it (its reply subject)."""
+    try:
+        return int(msg.metadata.num_pending)
+    except Exception:  # no JetStream metadata (not expected from a pull consumer): the watcher's reading stands
+        return None
 
 
 def event_as_json(event: RecordedEvent) -> dict[str, Any]:

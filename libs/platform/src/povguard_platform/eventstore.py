@@ -264,6 +264,21 @@ class EventStore:
             position, limit)
         return [self._row(r) for r in rows]
 
+    async def read_after_as_stored(self, conn: AsyncConnection, position: int,
+                                   limit: int = 1000) -> list[tuple[RecordedEvent, bytes]]:
+        """What the relay publishes: all events after a global position, in position order, each with its payload
+        as PostgreSQL prints the stored jsonb (JSON the consumers parse as they would the relay's own encoding), so
+        the payload is neither decoded nor encoded again in Python. The envelope's `data` holds only the payload's
+        `household_id` (what fixes a stream's partition: partitions.py), not the payload."""
+        rows = await (await _reader(conn)).fetch(
+            f"SELECT {_COLUMNS[:-len('data')]}data->>'household_id', CAST(data AS text) FROM {self.schema}.events "
+            "WHERE position > $1 ORDER BY position LIMIT $2", position, limit)
+        out = []
+        for r in rows:
+            household = r[14]
+            out.append((self._row(r, {} if household is None else {"household_id": household}), r[15].encode()))
+        return out
+
     async def head(self, conn: AsyncConnection) -> int:
         row = await conn.execute(text(f"SELECT coalesce(max(position), 0) FROM {self.schema}.events"))
         return int(row.scalar_one())
@@ -274,10 +289,13 @@ class EventStore:
     def decode_all(self, events: Iterable[RecordedEvent]) -> list[EventPayload]:
         return [self.catalogue.decode(e) for e in events]
 
-    def _row(self, r: asyncpg.Record) -> RecordedEvent:
-        """A row of _COLUMNS, read straight through asyncpg (the relay's and rebuilds' hot path)."""
+    def _row(self, r: asyncpg.Record, data: dict[str, Any] | None = None) -> RecordedEvent:
+        """A row of _COLUMNS, read straight through asyncpg (the relay's and rebuilds' hot path); `data` in place
+        of the row's payload column."""
         (position, event_id, stream_type, stream_id, version, type_, type_version, township, time, actor,
-         correlation_id, causation_id, traceparent, policy, data) = r
+         correlation_id, causation_id, traceparent, policy) = r[:14]
+        if data is None:
+            data = r[14]
         return RecordedEvent(
             id=event_id, source=self.schema, stream=StreamRef(stream_type, stream_id), version=version,
             position=position, type=type_, type_version=type_version, township=township, time=time,

@@ -78,7 +78,8 @@ class Relay:
                 if after is None:
                     row = await conn.execute(text(f"SELECT position FROM {schema}.relay_checkpoint"))
                     after = int(row.scalar_one())
-                events = await self.store.read_after(conn, after, self.batch_size)
+                stored = await self.store.read_after_as_stored(conn, after, self.batch_size)
+                events = [event for event, _ in stored]
                 partitions = await self._partitions(conn, events)
             if not events:
                 RELAY_LAG.labels(schema).set(0)
@@ -86,18 +87,19 @@ class Relay:
             crash_point("relay.before_publish")
             futures = []
             # one span per run of events of one trace context (mostly a whole request's or upstream batch's)
-            for traceparent, run in itertools.groupby(zip(events, partitions, strict=True),
-                                                      key=lambda ep: ep[0].traceparent):
+            # the payload goes out as stored: decoding and encoding it again cost the relay a third of its time
+            for traceparent, run in itertools.groupby(zip(stored, partitions, strict=True),
+                                                      key=lambda sp: sp[0][0].traceparent):
                 pairs = list(run)
                 with tracer.start_as_current_span(
-                    span_name("publish", (e.type for e, _ in pairs)),
+                    span_name("publish", (e.type for (e, _), _ in pairs)),
                     context=context_from_traceparent(traceparent),
                     kind=trace.SpanKind.PRODUCER,
                     attributes={"messaging.system": "nats", "messaging.batch.message_count": len(pairs),
-                                "povguard.position": pairs[0][0].position},
+                                "povguard.position": pairs[0][0][0].position},
                 ):
-                    for event, partition in pairs:
-                        subject, headers, body = to_message(event, partition)
+                    for (event, payload), partition in pairs:
+                        subject, headers, body = to_message(event, partition, payload)
                         futures.append(await self.js.publish_async(subject, body, headers=headers,
                                                                    stream=self.stream_name))
             acks = await asyncio.wait_for(asyncio.gather(*futures), self.publish_timeout)

@@ -103,4 +103,4 @@ async def correct_members(c: Campaign, households: dict[str, SyntheticHousehold]
         c.advance(task)
         return done
 
-    return sum(await gather_bounded(todo, correct, limit=4))
+    return sum(await gather_bounded(todo, correct))

@@ -27,7 +27,7 @@ async def stage_import(c: Campaign) -> None:
         c.progress.update(task, completed=report["processed"])
         return bool(report["status"] != "running")
 
-    await wait_until(done, 900, "the import", interval=0.3)
+    await wait_until(done, 900, "the import", interval=0.1)
     if report["status"] != "done":
         raise DemoError(f"import {report['status']}: {report.get('message')}")
     c.figures["import"] = {k: report[k] for k in ("households", "rows", "imported", "unchanged", "refused",
@@ -37,11 +37,12 @@ async def stage_import(c: Campaign) -> None:
 
 async def _collect_ids(c: Campaign) -> None:
     """户编号 → household id, from the registry's list per township (what a county clerk would look up)."""
-    by_code: dict[str, str] = {}
-    for town in sorted({h.place.township_code for h in c.county.households}):
-        listed = await every_page(c.api, "intake", "/v1/households", COUNTY_BUREAU, {"org": town, "limit": 500})
-        by_code.update({h["code"]: h["household_id"] for h in listed})
-    c.household_ids = by_code
+    async def township(town: str) -> list[dict[str, Any]]:
+        return await every_page(c.api, "intake", "/v1/households", COUNTY_BUREAU, {"org": town, "limit": 500})
+
+    towns = sorted({h.place.township_code for h in c.county.households})
+    c.household_ids = {h["code"]: h["household_id"] for listed in await gather_bounded(towns, township)
+                       for h in listed}
 
 
 async def stage_warnings(c: Campaign) -> None:
@@ -67,7 +68,7 @@ async def stage_warnings(c: Campaign) -> None:
         matched += sum(bool(w["matched"]) for w in answer["data"])
         c.advance(task, len(warnings))
 
-    await gather_bounded(pushes, push, limit=4)
+    await gather_bounded(pushes, push)
     sent = len(c.county.warnings)
     c.figures["warnings"] = {"sent": sent, "matched": matched, "unmatched": sent - matched}
 

@@ -117,7 +117,7 @@ async def stage_review(c: Campaign) -> None:
             stage_of.update({done["case_id"]: done["stage"] for done in answer["data"]})
             c.advance(task, len(group))
 
-        await gather_bounded(chunks, send, limit=4)
+        await gather_bounded(chunks, send)
         return len(todo)
 
     await wave("村民评议", "村民评议", "appraisal", lambda case: _village(case)[0], lambda case: {
@@ -141,7 +141,7 @@ async def stage_review(c: Campaign) -> None:
                                "finding": "经核实务工收入已计入，异议不成立"} | _late(case, OBJECTION))
 
     objected = [case for case in cases if stage_of[case["case_id"]] == "公示中" and _objected(case["case_id"])]
-    await gather_bounded(objected, object_and_answer, limit=8)
+    await gather_bounded(objected, object_and_answer)
     stats["异议"] = len(objected)
     await wave("公示期满", "公示中", "notice-closure", lambda case: _village(case)[1],
                lambda case: {"acted_on": CLOSE.isoformat()})
@@ -170,7 +170,7 @@ async def stage_review(c: Campaign) -> None:
                 raise DemoError(f"{department} could not answer: {answered['failed'][:3]}")
         c.advance(checking)
 
-    await gather_bounded(departments, answer, limit=4)
+    await gather_bounded(departments, answer)
     await wave("县级审定", "县级审定", "decision", lambda case: COUNTY_BUREAU, lambda case: {
         "acted_on": COUNTY.isoformat(),
         "lead_department": catalogue[_measures(case["risks"], catalogue)[0]].department,
@@ -236,7 +236,7 @@ async def stage_support(c: Campaign) -> None:
         c.advance(entered, len(group))
 
     await gather_bounded([(team, group[i:i + BATCH]) for team, group in teams.items()
-                          for i in range(0, len(group), BATCH)], enter, limit=4)
+                          for i in range(0, len(group), BATCH)], enter)
 
     kinds: Counter[str] = Counter()
     deliveries: dict[str, list[dict[str, Any]]] = {}
@@ -259,7 +259,7 @@ async def stage_support(c: Campaign) -> None:
         c.advance(delivered, len(items))
 
     await gather_bounded([(d, items[i:i + BATCH]) for d, items in deliveries.items()
-                          for i in range(0, len(items), BATCH)], deliver, limit=4)
+                          for i in range(0, len(items), BATCH)], deliver)
     gaps = (await c.api.call("support", "GET", "/v1/coverage-gaps", COUNTY_BUREAU, params={"limit": 500})).json()
     safety = (await c.api.call("support", "GET", "/v1/safety-net-only", COUNTY_BUREAU, params={"limit": 500})).json()
     c.figures["support"] = {"plans": len(plans), "measures": dict(kinds), "gaps_left": len(gaps["data"]),

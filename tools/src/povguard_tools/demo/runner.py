@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from rich.console import Console
@@ -17,6 +19,9 @@ from povguard_tools.demo.client import Api, DemoError
 from povguard_tools.demo.stages import STAGES
 from povguard_tools.demo.state import Campaign, progress_bar
 from povguard_tools.runtime.servers import free_port, port_open
+
+if TYPE_CHECKING:
+    from povguard_tools.synthetic import County
 
 SERVICES = ["intake", "assessment", "review", "support", "audit", "reporting"]
 DEFAULT_PORTS = {"intake": 8101, "assessment": 8102, "review": 8103, "support": 8104, "audit": 8105,
@@ -43,22 +48,36 @@ def run_campaign(households: int, seed: int, data_dir: Path, console: Console,
                  use_running: bool = True) -> tuple[int, Campaign | None]:
     """The whole demo; returns the exit code and the campaign (its figures, proposals and decisions)."""
     from povguard_tools.runtime.supervisor import Stack, up
+    from povguard_tools.synthetic import generate_to
 
     started = time.monotonic()
     stack: Stack | None = None
     urls = _running_system() if use_running else None
-    if urls:
-        console.print("using the system already running on the default ports")
-    else:
+    if not urls:
         shutil.rmtree(data_dir, ignore_errors=True)
-        ports = {name: (p if not port_open(p) else free_port()) for name, p in DEFAULT_PORTS.items()}
-        with console.status("starting NATS, PostgreSQL and the services…"):
-            stack = up(data_dir / "system", ports, nats_port=free_port(), pg_port=free_port())
-        urls = stack.urls
-        steps = ", ".join(f"{step} {s}" for step, s in stack.timings.items() if step != "total")
-        console.print(f"system up in {time.monotonic() - started:.1f}s ({steps}; data in {data_dir / 'system'})")
+    registry = data_dir / "county" / "registry.xlsx"
+    # the county is generated while the system starts: start-up is mostly other processes' imports and waits for
+    # PostgreSQL, and this thread mostly holds the GIL the starting thread hardly needs
+    with ThreadPoolExecutor(1) as pool:
+        generating = pool.submit(generate_to, registry, households, seed)
+        if urls:
+            console.print("using the system already running on the default ports")
+        else:
+            ports = {name: (p if not port_open(p) else free_port()) for name, p in DEFAULT_PORTS.items()}
+            with console.status("starting NATS, PostgreSQL and the services…"):
+                stack = up(data_dir / "system", ports, nats_port=free_port(), pg_port=free_port())
+            urls = stack.urls
+            steps = ", ".join(f"{step} {s}" for step, s in stack.timings.items() if step != "total")
+            console.print(f"system up in {time.monotonic() - started:.1f}s ({steps}; data in {data_dir / 'system'})")
+        try:
+            county = generating.result()
+        except BaseException:
+            if stack is not None:
+                stack.stop()
+            raise
+    _print_county(county, seed, data_dir, console)
     try:
-        campaign = drive_campaign(urls, households, seed, data_dir, console)
+        campaign = asyncio.run(_drive(urls, county, registry, console))
     except DemoError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         return 1, None
@@ -76,9 +95,13 @@ def drive_campaign(urls: dict[str, str], households: int, seed: int, data_dir: P
 
     with console.status(f"generating a county of {households:,} households (seed {seed})…"):
         county = generate_to(data_dir / "county" / "registry.xlsx", households, seed)
-    console.print(f"county: {len(county.households):,} households, {county.members:,} people, "
-                  f"{len(county.warnings):,} department warnings → {data_dir / 'county'}")
+    _print_county(county, seed, data_dir, console)
     return asyncio.run(_drive(urls, county, data_dir / "county" / "registry.xlsx", console))
+
+
+def _print_county(county: County, seed: int, data_dir: Path, console: Console) -> None:
+    console.print(f"county: {len(county.households):,} households, {county.members:,} people, "
+                  f"{len(county.warnings):,} department warnings (seed {seed}) → {data_dir / 'county'}")
 
 
 async def _drive(urls: dict[str, str], county: object, registry: Path, console: Console) -> Campaign:

@@ -68,7 +68,7 @@ async def sync_forms(c: Campaign, label: str, uploads: dict[Who, list[dict[str, 
         c.advance(task, len(items))
 
     await gather_bounded([(who, items[i:i + SYNC_SIZE]) for who, items in uploads.items()
-                          for i in range(0, len(items), SYNC_SIZE)], sync, limit=4)
+                          for i in range(0, len(items), SYNC_SIZE)], sync)
 
 
 SYNC_SIZE = 100  # forms per upload from a collector's tablet
@@ -103,16 +103,19 @@ async def snapshot(c: Campaign) -> Snapshot:
     return Snapshot(pending, moving)
 
 
-QUIET_FOR = 1.1  # seconds without anything pending or moving: the consumers' lag gauges refresh every second
-SETTLE_POLL = 0.25  # seconds between readings
+# seconds without anything pending or moving. The consumers' lag gauges follow each batch (a fetched batch counts
+# until acknowledged) and the relays' rise on each append's NOTIFY, so this only has to outlast the hand-overs
+# between them: a commit's NOTIFY reaching its relay, a publish reaching the consumer that waits for it.
+QUIET_FOR = 0.4
+SETTLE_POLL = 0.1  # seconds between readings (each reads six /metrics pages)
 
 
 async def settle(c: Campaign, what: str, within: float = 900) -> None:
-    """Wait until the system is quiet: nothing pending in every reading over QUIET_FOR seconds (the consumers'
-    gauges refresh every second, so the last reading is fresh) and no event appended, published or applied between
-    the first and the last of them (an event in flight between a consumer's commit and the relay moves a counter).
-    The quiet spell starts at the first reading with nothing pending, so a wait ends QUIET_FOR after the lag is
-    gone. Slow waits name what held them."""
+    """Wait until the system is quiet: nothing pending in every reading over QUIET_FOR seconds (the gauges move
+    with each batch, not on a timer) and no event appended, published or applied between the first and the last of
+    them (an event in flight between a consumer's commit and the relay moves a counter). The quiet spell starts at
+    the first reading with nothing pending, so a wait ends QUIET_FOR after the lag is gone. Slow waits name what
+    held them."""
     loop = asyncio.get_running_loop()
     started, held = loop.time(), Counter[str]()
     quiet_since: tuple[float, Snapshot] | None = None  # the first reading of the current quiet spell, when read
