@@ -12,7 +12,7 @@ The system is started with `povguard_tools.runtime.supervisor.up` (as bench/e2e.
 kept: a second run on the same directory reuses the county already loaded (import and visits through the public
 APIs, as the demo drives them). wrk is installed with apt-get when missing and we are root; py-spy runs through uvx.
 
-    python bench/rest.py --households 5000 [--profile --label after]
+    python bench/rest.py --households 5000 [--profile --label after] [--http-workers 2]
 """
 
 from __future__ import annotations
@@ -129,15 +129,16 @@ request = function() return wrk.format("GET", "{prefix}" .. keys[math.random(#ke
 
 
 def wrk(base: str, script: Path, connections: int, seconds: int, pid: int | None = None) -> dict[str, Any]:
-    """One wrk run; with the server's pid, also its CPU per request (what a noisy shared machine changes least)."""
-    cpu = cpu_seconds(pid)
+    """One wrk run; with the server's pid, also its CPU per request (what a noisy shared machine changes least),
+    its HTTP workers' (HTTP_WORKERS) included."""
+    cpu = cpu_seconds(pid, children=True)
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                "-s", str(script), base]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
     raw = json.loads(line.removeprefix("WRKJSON "))
     seconds_run = raw["duration_us"] / 1e6
-    cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / max(raw["requests"], 1)
+    cpu_ms = (cpu_seconds(pid, children=True) - cpu) * 1000 / max(raw["requests"], 1)
     return {"requests_per_s": round(raw["requests"] / seconds_run, 1),
             **({"server_cpu_ms_per_request": round(cpu_ms, 3)} if pid is not None else {}),
             **{k.removesuffix("_us") + "_ms": round(raw[k] / 1000, 2) for k in ("p50_us", "p90_us", "p99_us",
@@ -215,6 +216,8 @@ def main() -> None:
     parser.add_argument("--systems", default="platform,peer")
     parser.add_argument("--profile", action="store_true", help="py-spy on intake during GET at the most")
     parser.add_argument("--label", default="run")
+    parser.add_argument("--http-workers", type=int, default=1,
+                        help="HTTP_WORKERS of every service (processes on its port; the peer stays one process)")
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
     args = parser.parse_args()
     console = Console(width=150)
@@ -222,6 +225,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="povguard-rest-"))
     ports = {name: free_port() for name in SERVICES}
+    os.environ["HTTP_WORKERS"] = str(args.http_workers)  # what `up` passes on to the services
     stack = up(args.data_dir.resolve(), ports, nats_port=free_port(), pg_port=free_port())
     peer: subprocess.Popen[bytes] | None = None
     try:
@@ -232,6 +236,8 @@ def main() -> None:
             stages = [s for s, _ in STAGES] if args.stages == "all" else args.stages.split(",")
             loading = asyncio.run(load_county(stack, args.households, args.seed, stages, work, console))
             ids = asyncio.run(household_ids(stack.database_url))
+        if args.http_workers > 1:  # `up` waited for the first process only; its workers build their apps after
+            _wait_workers(stack.processes["intake"].pid, args.http_workers - 1)
         peer_port = free_port()
         peer = subprocess.Popen([sys.executable, str(BENCH_DIR / "rest_peer.py"), "--port", str(peer_port),
                                  "--dsn", stack.database_url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -239,7 +245,8 @@ def main() -> None:
         cursors = ids[:-500] or ids  # a cursor with at least 500 households after it
         systems = {"platform": stack.urls["intake"], "peer": f"http://127.0.0.1:{peer_port}"}
         _wait_http(systems["peer"] + "/docs")
-        result: dict[str, Any] = {"label": args.label, "households": len(ids), "loading_seconds": loading,
+        result: dict[str, Any] = {"label": args.label, "households": len(ids), "http_workers": args.http_workers,
+                                  "loading_seconds": loading,
                                   "conditions": conditions(stack.database_url)}
         rates = [int(r) for r in args.rates.split(",") if r]
         list_rates = [int(r) for r in args.list_rates.split(",") if r]
@@ -277,6 +284,22 @@ def main() -> None:
             result["previous"] = {k: v for k, v in old.items() if k != "previous"}
     previous.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     console.print(f"wrote {previous}")
+
+
+def _wait_workers(pid: int, count: int, timeout: float = 60) -> None:
+    """Until the HTTP workers of `pid` are up and idle: a worker still importing and connecting would count its
+    start-up in the first run's CPU per request and serve none of its requests."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = [p for p in psutil.Process(pid).children() if "--worker-of" in p.cmdline()]
+        before = sum(sum(p.cpu_times()[:2]) for p in workers)
+        time.sleep(1.0)
+        if len(workers) == count and sum(sum(p.cpu_times()[:2]) for p in workers) - before < 0.05 * count:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"intake's {count} HTTP workers did not start within {timeout} s")
 
 
 def _wait_http(url: str, timeout: float = 30) -> None:

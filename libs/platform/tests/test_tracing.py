@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +13,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from povguard_platform.settings import Settings
-from povguard_platform.telemetry import WhenExported, add_processor, context_from_traceparent, current_traceparent
+from povguard_platform.telemetry import (
+    ServerSpans,
+    WhenExported,
+    add_processor,
+    context_from_traceparent,
+    current_traceparent,
+)
 from povguard_platform.web import create_app
 from povguard_platform_sample.service import SAMPLE
 from povguard_tools.testing import eventually
@@ -66,3 +73,26 @@ def test_spans_are_recorded_only_once_something_takes_them() -> None:
     with tracer.start_as_current_span("recorded") as span:
         assert span.is_recording()
     assert [s.name for s in exporter.get_finished_spans()] == ["recorded"]
+
+
+async def test_a_request_span_nobody_records_still_continues_the_callers_trace() -> None:
+    """While spans are dropped, a request runs under a bare span of the caller's trace (its events carry it), not
+    through the instrumented stack; once something takes spans, every request goes through that stack."""
+    provider = TracerProvider(sampler=WhenExported())
+    seen: list[str | None] = []
+
+    async def plain(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(current_traceparent())
+
+    async def traced(scope: Any, receive: Any, send: Any) -> None:
+        seen.append("traced")
+
+    spans = ServerSpans(traced, plain, provider)
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await spans({"type": "http", "method": "GET", "headers": [(b"traceparent", caller.encode())]}, None, None)
+    await spans({"type": "http", "method": "GET", "headers": []}, None, None)
+    assert seen[0] is not None and seen[0].split("-")[1] == "0af7651916cd43dd8448eb211c80319c" and seen[0] != caller
+    assert seen[1] is not None and "0af7651916cd43dd8448eb211c80319c" not in seen[1]  # a trace of its own
+    add_processor(provider, SimpleSpanProcessor(InMemorySpanExporter()))
+    await spans({"type": "http", "method": "GET", "headers": []}, None, None)
+    assert seen[2:] == ["traced"]

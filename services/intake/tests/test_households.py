@@ -300,3 +300,24 @@ async def test_full_width_id_numbers_are_the_same_number(client: httpx.AsyncClie
     assert r3.status_code == 422
     assert [(e["field"], e["message"]) for e in r3.json()["errors"]] == [
         ("body.members.0.id_number", "身份证号码前17位应为数字")]
+
+
+def test_member_facts_are_masked_by_the_flat_mask_exactly_as_by_the_walk() -> None:
+    """List pages and masked reads mask member facts with `mask_record` (a copy and four lookups), which equals
+    `mask_personal` only while no field of MemberFacts nests another object: every field, each way it can be."""
+    from povguard_contracts.intake import MemberFacts
+    from povguard_platform.personal import PERSONAL_FIELDS, mask_personal, mask_record
+
+    everything = MemberFacts.model_validate(member(
+        health=["长期慢性病", "残疾"], disability_category="视力残疾", migrant_months=6, migrant_place="省内县外",
+        public_welfare_job=True, dibao=True)).model_dump(mode="json")
+    assert set(everything) == set(MemberFacts.model_fields) and set(PERSONAL_FIELDS) <= set(everything)
+    for value in everything.values():  # scalars, or a list of them: nothing further down to mask
+        assert not isinstance(value, dict) and not (isinstance(value, list) and any(
+            isinstance(v, (dict, list)) for v in value))
+    sparse = MemberFacts.model_validate(member(phone=None)).model_dump(mode="json")
+    for facts in (everything, sparse, {**sparse, "health": []}):
+        masked = mask_record(facts)
+        assert masked == mask_personal(facts) and masked is not facts
+    assert "*" in mask_record(everything)["id_number"] and mask_record(everything)["health"] == ["***"]
+    assert mask_record(everything)["disability_category"] == "***" and "****" in mask_record(everything)["phone"]

@@ -34,3 +34,21 @@ def mask_personal(data: Any) -> Any:
         else:
             out[key] = value
     return out
+
+
+def mask_record(record: dict[str, Any]) -> dict[str, Any]:
+    """`mask_personal` of a flat record, one whose values hold no personal field further down (a member's facts:
+    scalars and a list of health codes): the same result from a copy and four lookups, instead of a walk over every
+    value (which was most of a list page's CPU: 500 households, about four members each)."""
+    out = dict(record)
+    number = out.get("id_number")
+    if isinstance(number, str):
+        out["id_number"] = mask_id_number(number)
+    phone = out.get("phone")
+    if isinstance(phone, str):
+        out["phone"] = phone[:3] + "****" + phone[-4:]
+    if out.get("health"):
+        out["health"] = ["***"]
+    if out.get("disability_category"):
+        out["disability_category"] = "***"
+    return out

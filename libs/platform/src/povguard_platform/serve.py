@@ -2,14 +2,26 @@
 image start). HOST and PORT in the environment are the defaults, so a container is configured by environment only.
 `--fd N`: also serve a listening socket inherited from `povguard up`, the port the service's replicas share.
 `--start-fd N`: import and build the app, then wait for a byte on this inherited pipe before starting (`povguard up`
-starts the services while PostgreSQL initialises, and says go once their roles and the stream exist)."""
+starts the services while PostgreSQL initialises, and says go once their roles and the stream exist).
+
+HTTP_WORKERS=N (settings.http_workers): the process binds its port once and starts N - 1 more processes on the same
+listening socket (as uvicorn's and gunicorn's workers share theirs), so that the read path uses more than one core.
+Those serve HTTP only (RUN_BACKGROUND=false): the relay, the consumers and the background work stay in the first
+process, one per replica set as before (their leases and advisory locks do not change). A worker that dies is
+started again; the workers end with the first process, however it ends (they watch a pipe it holds)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
 from importlib.metadata import entry_points
+from types import TracebackType
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,6 +30,8 @@ from pydantic import ValidationError
 from povguard_platform.service import ServiceDef
 from povguard_platform.settings import get_settings
 from povguard_platform.telemetry import setup_logging
+
+log = logging.getLogger(__name__)
 
 
 def service_definitions() -> dict[str, ServiceDef]:
@@ -51,6 +65,9 @@ def main() -> None:
                         help="an inherited listening socket shared with the service's other replicas")
     parser.add_argument("--start-fd", type=int, default=None,
                         help="an inherited pipe: build the app, then start once a byte arrives on it")
+    parser.add_argument("--worker-of", type=int, nargs=2, metavar=("SOCKET_FD", "PIPE_FD"), default=None,
+                        help="an HTTP worker of HTTP_WORKERS: serve only this inherited socket; end when the pipe "
+                             "from the first process closes")
     args = parser.parse_args()
     definition = service_definition(args.service)
     try:
@@ -63,10 +80,80 @@ def main() -> None:
     server = uvicorn.Server(config)
     if args.start_fd is not None:
         _wait_for_go(args.start_fd, args.service)
-    if args.fd is None:
-        server.run()
-    else:  # the shared port, and this replica's own (its readiness, `povguard status`)
+    if args.worker_of is not None:
+        listener_fd, parent_fd = args.worker_of
+        _end_with_parent(parent_fd)
+        server.run(sockets=[socket.socket(fileno=listener_fd)])
+    elif args.fd is not None:  # the shared port, and this replica's own (its readiness, `povguard status`)
         server.run(sockets=[socket.socket(fileno=args.fd), config.bind_socket()])
+    elif settings.http_workers > 1:
+        listener = config.bind_socket()
+        with HttpWorkers(args.service, listener, settings.http_workers - 1):
+            server.run(sockets=[listener])
+    else:
+        server.run()
+
+
+class HttpWorkers:
+    """The processes beyond the first that serve a service's port (HTTP_WORKERS): started on its listening socket
+    with RUN_BACKGROUND=false, started again when one dies, stopped when the first process stops."""
+
+    RESTART_SECONDS = 1.0
+
+    def __init__(self, service: str, listener: socket.socket, count: int) -> None:
+        self.service = service
+        self.listener = listener
+        self.count = count
+        # the workers hold the read end: when this process ends, even killed, they read EOF and stop
+        self.pipe_read, self.pipe_write = os.pipe()
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.stopping = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, name="http-workers", daemon=True)
+
+    def __enter__(self) -> HttpWorkers:
+        self.processes = [self._start() for _ in range(self.count)]
+        self.watcher.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
+                 ) -> None:
+        self.stopping.set()
+        self.watcher.join()
+        os.close(self.pipe_write)
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        os.close(self.pipe_read)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        fds = (self.listener.fileno(), self.pipe_read)
+        return subprocess.Popen(
+            [sys.executable, "-m", "povguard_platform.serve", self.service, "--worker-of", *map(str, fds)],
+            pass_fds=fds, env={**os.environ, "RUN_BACKGROUND": "false"})
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(self.RESTART_SECONDS):
+            for i, process in enumerate(self.processes):
+                if process.poll() is not None and not self.stopping.is_set():
+                    log.warning("HTTP worker %d of %s (pid %d) exited with %s; starting it again", i + 2,
+                                self.service, process.pid, process.returncode)
+                    self.processes[i] = self._start()
+
+
+def _end_with_parent(fd: int) -> None:
+    """Stop this worker (gracefully, as on SIGTERM) once the first process's end of the pipe closes."""
+
+    def watch() -> None:
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            pipe.read(1)  # nothing is ever written: returns at EOF
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _wait_for_go(fd: int, service: str) -> None:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # the campaign's "today" for a replayed or past campaign (inside its window); unset: the real date (clock.py)
     campaign_today: date | None = None
     run_background: bool = True  # relay and consumers inside the API process
+    # Processes serving the service's port (`povguard-serve`): the first runs the relay, consumers and background
+    # work as before; the others serve HTTP only, from the same listening socket. Each process exports its own
+    # Prometheus counters, so where pods are scraped one by one, scale with replicas and keep this at 1.
+    http_workers: int = Field(default=1, ge=1, le=32)
     # Request bodies beyond these get 413 before anything is parsed. JSON: a batch of 500 visit forms (the largest
     # real command) is about 0.5 MB. Uploads (multipart): Yingjiang's registry of 70,000 households is a 41 MB XLSX
     # (`povguard generate --households 70000`), and about 97 MB as CSV.

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased,
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 _propagator = TraceContextTextMapPropagator()
 
@@ -71,6 +72,33 @@ def add_processor(provider: TracerProvider, processor: SpanProcessor) -> None:
     provider.add_span_processor(processor)
     if isinstance(provider.sampler, WhenExported):
         provider.sampler.exporting = True
+
+
+class ServerSpans:
+    """ASGI: the server span of each request. While spans are dropped unrecorded (`WhenExported` with nothing to
+    take them) it is started here, directly under the caller's traceparent, around the plain middleware stack: the
+    OpenTelemetry ASGI middleware would first find the route's template for the span's name (matching the path
+    against every route), collect the request's attributes and time it for metrics nobody reads, about a fifth of
+    a small GET's CPU. The span still has its ids, so a request's events carry its trace as before. Once spans
+    are exported (or the provider is not ours) every request goes through `traced`, the instrumented stack."""
+
+    def __init__(self, traced: ASGIApp, plain: ASGIApp, provider: TracerProvider) -> None:
+        self.traced = traced
+        self.plain = plain
+        self.sampler = provider.sampler if isinstance(provider.sampler, WhenExported) else None
+        self.tracer = provider.get_tracer(__name__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.sampler is None or self.sampler.exporting:
+            await self.traced(scope, receive, send)
+            return
+        parent = None
+        for name, value in scope["headers"]:
+            if name == b"traceparent":
+                parent = context_from_traceparent(value.decode("latin-1"))
+        with self.tracer.start_as_current_span(scope["method"], context=parent, kind=SpanKind.SERVER,
+                                               record_exception=False, set_status_on_exception=False):
+            await self.plain(scope, receive, send)
 
 
 def current_traceparent() -> str | None:

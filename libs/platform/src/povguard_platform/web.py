@@ -32,7 +32,7 @@ from povguard_platform.problems import PROBLEM_RESPONSES, install_problem_handle
 from povguard_platform.relay import Relay
 from povguard_platform.service import ServiceDef, ServiceRuntime
 from povguard_platform.settings import Settings, asyncpg_dsn, get_settings
-from povguard_platform.telemetry import setup_tracing
+from povguard_platform.telemetry import ServerSpans, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def create_app(
     span_processors: list[SpanProcessor] | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    setup_tracing(definition.name, span_processors)
+    provider = setup_tracing(definition.name, span_processors)
     runtime = ServiceRuntime.create(definition, settings)
 
     @asynccontextmanager
@@ -102,6 +102,9 @@ def create_app(
         redoc_url=None,
         responses=PROBLEM_RESPONSES,
         dependencies=[Depends(storable_input)],
+        # FastAPI's own spans and metrics stay off: the server span is OpenTelemetry's instrumentation's (below),
+        # which turned them off anyway, after checking for it on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     _document_problems(app)
@@ -116,8 +119,11 @@ def create_app(
 
     app.add_middleware(RequestMetrics, service=definition.name)
     # one server span per request: the per-message "http send"/"http receive" spans doubled the tracing cost of a
-    # read and say nothing the server span does not
+    # read and say nothing the server span does not; while no span is recorded, a bare one (ServerSpans)
+    plain = app.build_middleware_stack
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+    traced = app.build_middleware_stack
+    app.build_middleware_stack = lambda: ServerSpans(traced(), plain(), provider)  # type: ignore[method-assign]
     return app
 
 

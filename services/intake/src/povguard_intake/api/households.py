@@ -4,13 +4,11 @@ township, members' natural changes (自然变更), flags, visits (附件2-1) and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from povguard_contracts.numbers import STORED
 from povguard_contracts.vocab import HouseholdKind, MonitoringStatus, PriorityGroup
 from povguard_intake.api.deps import (
     PERSONAL_DATA_ROLES,
@@ -23,7 +21,7 @@ from povguard_intake.api.deps import (
     masked_facts,
     scope,
 )
-from povguard_intake.api.listing import listed
+from povguard_intake.api.listing import listed, shown, stored_state
 from povguard_intake.api.schemas import (
     FlagsUpdate,
     HistoryEntry,
@@ -46,7 +44,7 @@ from povguard_intake.domain.household import Household, Visit
 from povguard_intake.domain.idcard import id_number_problems, mask, normalise
 from povguard_intake.handlers import RegisterCommand, household_stream
 from povguard_platform.actor import Actor
-from povguard_platform.api import ExpectedVersion, Int64, RequiredVersion
+from povguard_platform.api import ExpectedVersion, Int64, RequiredVersion, json_response
 from povguard_platform.auth import require_org
 from povguard_platform.errors import DomainNotFound
 from povguard_platform.personal import mask_personal
@@ -90,7 +88,7 @@ async def register_household(body: HouseholdCreate, runtime: Runtime, intake: In
     return public(registered.state, personal=False)
 
 
-@router.get("", operation_id="list_households", summary="按村或乡镇列出农户（脱敏）")
+@router.get("", operation_id="list_households", summary="按村或乡镇列出农户（脱敏）", response_model=HouseholdsPublic)
 async def list_households(
     runtime: Runtime, actor: Reader,
     org: Annotated[str, Query(pattern=r"^\d{6,15}$", description="县、乡镇、行政村或村民小组代码")],
@@ -99,7 +97,7 @@ async def list_households(
     flag: Annotated[list[PriorityGroup] | None, Query(description="having all of these flags")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> HouseholdsPublic:
+) -> Response:
     require_org(actor, org)
     async with runtime.read(replica=True) as conn:  # a list: the replica's (one household: the primary's)
         rows = (await conn.execute(text("""
@@ -111,57 +109,59 @@ async def list_households(
             {"prefix": org + "%", "kind": kind.value if kind else None, "status": status_.value if status_ else None,
              "flags": [f.value for f in flag or []], "cursor": cursor or "", "n": limit + 1})).scalars().all()
     page = [listed(state) for state in rows[:limit]]
-    return HouseholdsPublic(data=page, next_cursor=page[-1].household_id if len(rows) > limit else None)
+    return json_response({"data": page, "next_cursor": page[-1]["household_id"] if len(rows) > limit else None})
 
 
 _CURRENT = text("SELECT state::text FROM intake.households WHERE household_id = :id")
 
 
-async def current_state(conn: AsyncConnection, household_id: str) -> Household:
-    """A household as it stands: its row in the registry's read model, written in the same transaction as its
-    events (one indexed row, not its whole stream decoded and folded)."""
-    state = (await conn.execute(_CURRENT, {"id": household_id})).scalar_one_or_none()
-    if state is None:
-        raise DomainNotFound(f"没有这一户（{household_id}）")
-    return Household.model_validate_json(state, context=STORED)
-
-
 async def _read(runtime: Runtime, intake: IntakeDep, actor: Actor, household_id: str, include_personal: bool,
-                purpose: str, as_of: datetime | None = None, version: int | None = None) -> HouseholdPublic:
+                purpose: str, as_of: datetime | None = None, version: int | None = None) -> dict[str, Any]:
+    """A household as `HouseholdPublic`'s JSON: as it stands, from its row in the registry's read model (written
+    in the same transaction as its events: one indexed row, not its stream decoded and folded, and not validated
+    again, see listing.py); as it stood, folded from its events."""
     if include_personal and actor.role not in PERSONAL_DATA_ROLES:
         raise Forbidden(f"role {actor.role.value} may not see personal data (身份证号码、电话、健康状况)")
     # an unmasked read is recorded in the same transaction as the read itself; a masked one only reads
     async with runtime.engine.begin() if include_personal else runtime.read() as conn:
         if as_of is None and version is None:
-            state = await current_state(conn, household_id)
-        else:
-            state = await intake.load(conn, household_id, as_of=as_of, to_version=version)
+            stored = (await conn.execute(_CURRENT, {"id": household_id})).scalar_one_or_none()
+            if stored is None:
+                raise DomainNotFound(f"没有这一户（{household_id}）")
+            current = stored_state(stored)
+            place = current["place"]
+            require_org(actor, place["group_code"])  # what scope(actor) checks on a Household
+            if include_personal:
+                await intake.record_access(conn, household_id, PERSONAL_FIELDS, purpose, actor,
+                                           place["township_code"])
+            return shown(current, personal=include_personal)
+        state = await intake.load(conn, household_id, as_of=as_of, to_version=version)
         scope(actor)(state)
         if include_personal:
             assert state.place is not None
             await intake.record_access(conn, household_id, PERSONAL_FIELDS, purpose, actor, state.place.township_code)
-    return public(state, personal=include_personal)
+    view: dict[str, Any] = public(state, personal=include_personal).model_dump(mode="json")
+    return view
 
 
 @router.get("/{household_id}", operation_id="get_household",
-            summary="读取一户；include_personal=true 显示个人信息并记入审计",
+            summary="读取一户；include_personal=true 显示个人信息并记入审计", response_model=HouseholdPublic,
             responses={404: {"description": "no such household"}})
 async def get_household(
-    household_id: str, runtime: Runtime, intake: IntakeDep, actor: Reader, response: Response,
+    household_id: str, runtime: Runtime, intake: IntakeDep, actor: Reader,
     include_personal: Annotated[bool, Query(description="show ID numbers, phones and health (audited)")] = False,
     purpose: Annotated[str, Query(max_length=100, description="why personal data is read (recorded)")] = "核查",
     as_of: Annotated[datetime | None, Query(description="the household as it stood at this time")] = None,
     version: Annotated[Int64 | None, Query(ge=1, description="the household as of this version")] = None,
-) -> HouseholdPublic:
-    result = await _read(runtime, intake, actor, household_id, include_personal, purpose, as_of, version)
-    response.headers["ETag"] = f'"{result.version}"'
-    return result
+) -> Response:
+    view = await _read(runtime, intake, actor, household_id, include_personal, purpose, as_of, version)
+    return json_response(view, {"ETag": f'"{view["version"]}"'})
 
 
 @router.post("/search", operation_id="find_household_by_id_number",
-             summary="按成员身份证号码查找农户（记入审计）")
+             summary="按成员身份证号码查找农户（记入审计）", response_model=HouseholdPublic)
 async def find_by_id_number(body: IdNumberQuery, runtime: Runtime, intake: IntakeDep, actor: Reader,
-                            ) -> HouseholdPublic:
+                            ) -> Response:
     problems = id_number_problems(body.id_number)
     if problems:
         raise InvalidInput("; ".join(problems))
@@ -171,7 +171,8 @@ async def find_by_id_number(body: IdNumberQuery, runtime: Runtime, intake: Intak
         household_id = row.scalar_one_or_none()
     if household_id is None:
         raise NotFound(f"身份证号码 {mask(normalise(body.id_number))} 不是任何在册农户的成员")
-    return await _read(runtime, intake, actor, household_id, actor.role in PERSONAL_DATA_ROLES, "按身份证号码查找")
+    return json_response(await _read(runtime, intake, actor, household_id, actor.role in PERSONAL_DATA_ROLES,
+                                     "按身份证号码查找"))
 
 
 @router.get("/{household_id}/history", operation_id="household_history",
