@@ -33,10 +33,12 @@ class ConcurrencyError(Exception):
 
 
 # the actor as text: parsed once per distinct actor (actor_from_json), not once per row
-_COLUMNS = (
+_ENVELOPE = (  # what `_row` reads before the payload
     "position, id, stream_type, stream_id, version, type, type_version, township, time, CAST(actor AS text), "
-    "correlation_id, causation_id, traceparent, policy, data"
+    "correlation_id, causation_id, traceparent, policy"
 )
+_PAYLOAD = _ENVELOPE.count(",") + 1  # the payload's column: the first after the envelope's
+_COLUMNS = _ENVELOPE + ", data"
 
 
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
@@ -271,12 +273,12 @@ class EventStore:
         the payload is neither decoded nor encoded again in Python. The envelope's `data` holds only the payload's
         `household_id` (what fixes a stream's partition: partitions.py), not the payload."""
         rows = await (await _reader(conn)).fetch(
-            f"SELECT {_COLUMNS[:-len('data')]}data->>'household_id', CAST(data AS text) FROM {self.schema}.events "
+            f"SELECT {_ENVELOPE}, data->>'household_id', CAST(data AS text) FROM {self.schema}.events "
             "WHERE position > $1 ORDER BY position LIMIT $2", position, limit)
         out = []
         for r in rows:
-            household = r[14]
-            out.append((self._row(r, {} if household is None else {"household_id": household}), r[15].encode()))
+            household, payload = r[_PAYLOAD], r[_PAYLOAD + 1]
+            out.append((self._row(r, {} if household is None else {"household_id": household}), payload.encode()))
         return out
 
     async def head(self, conn: AsyncConnection) -> int:
@@ -293,9 +295,9 @@ class EventStore:
         """A row of _COLUMNS, read straight through asyncpg (the relay's and rebuilds' hot path); `data` in place
         of the row's payload column."""
         (position, event_id, stream_type, stream_id, version, type_, type_version, township, time, actor,
-         correlation_id, causation_id, traceparent, policy) = r[:14]
+         correlation_id, causation_id, traceparent, policy) = r[:_PAYLOAD]
         if data is None:
-            data = r[14]
+            data = r[_PAYLOAD]
         return RecordedEvent(
             id=event_id, source=self.schema, stream=StreamRef(stream_type, stream_id), version=version,
             position=position, type=type_, type_version=type_version, township=township, time=time,

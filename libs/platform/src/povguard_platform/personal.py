@@ -13,6 +13,17 @@ def mask_id_number(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:] if len(number) > 10 else "*" * len(number)
 
 
+def _masked(key: str, value: Any) -> Any:
+    """A value of one of PERSONAL_FIELDS as shown masked; a value of another shape (none, a container) as it is."""
+    if key == "id_number" and isinstance(value, str):
+        return mask_id_number(value)
+    if key == "phone" and isinstance(value, str):
+        return value[:3] + "****" + value[-4:]
+    if key in ("health", "disability_category") and value:
+        return ["***"] if key == "health" else "***"
+    return value
+
+
 def mask_personal(data: Any) -> Any:
     """JSON with ID numbers, phones and health facts masked, wherever they appear (member facts, event payloads)."""
     if isinstance(data, list):
@@ -21,14 +32,8 @@ def mask_personal(data: Any) -> Any:
         return data
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "id_number" and isinstance(value, str):
-            out[key] = mask_id_number(value)
-        elif key == "phone" and isinstance(value, str):
-            out[key] = value[:3] + "****" + value[-4:]
-        elif key == "health" and value:
-            out[key] = ["***"]
-        elif key == "disability_category" and value:
-            out[key] = "***"
+        if key in PERSONAL_FIELDS and (shown := _masked(key, value)) is not value:
+            out[key] = shown
         elif isinstance(value, (dict, list)):  # only containers can hold more: a list page masks ~20 per member
             out[key] = mask_personal(value)
         else:
@@ -41,14 +46,7 @@ def mask_record(record: dict[str, Any]) -> dict[str, Any]:
     scalars and a list of health codes): the same result from a copy and four lookups, instead of a walk over every
     value (which was most of a list page's CPU: 500 households, about four members each)."""
     out = dict(record)
-    number = out.get("id_number")
-    if isinstance(number, str):
-        out["id_number"] = mask_id_number(number)
-    phone = out.get("phone")
-    if isinstance(phone, str):
-        out["phone"] = phone[:3] + "****" + phone[-4:]
-    if out.get("health"):
-        out["health"] = ["***"]
-    if out.get("disability_category"):
-        out["disability_category"] = "***"
+    for key in PERSONAL_FIELDS:
+        if key in out:
+            out[key] = _masked(key, out[key])
     return out
