@@ -6,7 +6,7 @@ writes var/bench/steady.json:
   it (the inbox row), p50/p90/p99 and max, over the whole run and per minute (a queue that grows shows as a rising
   p99); the delay to the OutcomeProposed it caused where the visit changed the proposal;
 - the rate reached (forms accepted per second) and how far the sender fell behind;
-- CPU seconds per process during the steady part, and the run's conditions.
+- CPU seconds per process during the steady part, each process's peak memory, and the run's conditions.
 
     python bench/steady.py --rate 200 --minutes 10 [--households 5000] [--profile var/bench/steady-profile]
 """
@@ -28,7 +28,7 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e import SCHEMAS, cpu_now, percentile, processes
+from e2e import SCHEMAS, cpu_now, peak_memory, percentile, processes
 
 from povguard_platform.settings import get_settings
 from povguard_tools.benchrun import BusyWatch, Profiler, conditions, report
@@ -171,6 +171,7 @@ def main() -> None:
         with BusyWatch({os.getpid(), *(p.pid for p in processes(stack).values())}) as busy:
             sending, figures, cpu = asyncio.run(run(stack, county, registry, args.rate, args.minutes,
                                                       args.drain_minutes * 60, console, args.profile))
+        memory = peak_memory(stack)
     except BaseException:
         stack.stop()
         console.print(f"[red]failed[/red]; the services' logs are kept in {work / 'system' / 'logs'}")
@@ -179,7 +180,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     result = {"conditions": conditions(figures.pop("fsync"), load_before, busy), "rate": args.rate,
               "minutes": args.minutes, "households": args.households, **sending, **figures,
-              "cpu_seconds_steady": cpu}
+              "cpu_seconds_steady": cpu, "peak_memory_mb": memory}
     report(console, f"steady visits: {args.rate:g} forms/s for {args.minutes:g} min", result, args.out, "steady.json")
 
 
