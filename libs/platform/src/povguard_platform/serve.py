@@ -13,6 +13,7 @@ started again; the workers end with the first process, however it ends (they wat
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -78,6 +79,11 @@ def main() -> None:
     config = uvicorn.Config(app_for(args.service), host=args.host, port=args.port or definition.default_port,
                             log_config=None, access_log=False, timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
+    # What start-up built (modules, classes, schemas, the app: some 150,000 objects) lives as long as the process;
+    # frozen out of the collector's reach, a full collection walks only what serving makes (0.1 ms instead of
+    # 100-200 ms, a stall every request in flight waited out: the read path's p99)
+    gc.collect()
+    gc.freeze()
     if args.start_fd is not None:
         _wait_for_go(args.start_fd, args.service)
     if args.worker_of is not None:
