@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None)
     parser.add_argument("--fd", type=int, default=None,
                         help="an inherited listening socket shared with the service's other replicas")
+    parser.add_argument("--own-fd", type=int, default=None,
+                        help="with --fd: this replica's own listening socket (its readiness, `povguard status`)")
     parser.add_argument("--start-fd", type=int, default=None,
                         help="an inherited pipe: build the app, then start once a byte arrives on it")
     parser.add_argument("--worker-of", type=int, nargs=2, metavar=("SOCKET_FD", "PIPE_FD"), default=None,
@@ -91,7 +93,8 @@ def main() -> None:
         _end_with_parent(parent_fd)
         server.run(sockets=[socket.socket(fileno=listener_fd)])
     elif args.fd is not None:  # the shared port, and this replica's own (its readiness, `povguard status`)
-        server.run(sockets=[socket.socket(fileno=args.fd), config.bind_socket()])
+        own = socket.socket(fileno=args.own_fd) if args.own_fd is not None else config.bind_socket()
+        server.run(sockets=[socket.socket(fileno=args.fd), own])
     elif settings.http_workers > 1:
         listener = config.bind_socket()
         with HttpWorkers(args.service, listener, settings.http_workers - 1):

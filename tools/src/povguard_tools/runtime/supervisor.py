@@ -41,7 +41,6 @@ from povguard_tools.runtime.servers import (
     EmbeddedNats,
     EmbeddedPostgres,
     EmbeddedStandby,
-    free_port,
     nats_cluster,
     port_open,
 )
@@ -154,11 +153,12 @@ class Stack:
         shared = self.sockets.get(service)
         if shared is None:
             args += ["--port", str(self.ports[service])]
-        else:  # the service's port (shared with its other replicas), and one of its own
-            own = free_port()
-            args += ["--fd", str(shared.fileno()), "--port", str(own)]
-            self.replica_urls[name] = f"http://127.0.0.1:{own}"
-        inherited = [shared.fileno()] if shared else []
+        else:  # the service's port (shared with its other replicas), and one of its own, bound here on a port the
+            # kernel picks: a port found free and bound later by the child could be taken meanwhile
+            own = listen_shared(0)
+            args += ["--fd", str(shared.fileno()), "--own-fd", str(own.fileno())]
+            self.replica_urls[name] = f"http://127.0.0.1:{own.getsockname()[1]}"
+        inherited = [shared.fileno(), own.fileno()] if shared else []
         gate = None
         if gated:
             gate, self.gates[name] = os.pipe()
@@ -172,6 +172,8 @@ class Stack:
         finally:
             if gate is not None:
                 os.close(gate)  # the child's end now
+            if shared is not None:
+                own.close()  # the child's now
         self.urls[service] = f"http://127.0.0.1:{self.ports[service]}"
 
     def go(self) -> None:
