@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import httpx
 from intake_helpers import auth, household_body, visit_form
@@ -19,24 +21,31 @@ from povguard_tools.testing import eventually, running
 COUNTY = Actor(user="县审定-李", role=Role.COUNTY_BUREAU, org="533123")
 
 
-async def test_county_decision_sets_kind_and_status(client: httpx.AsyncClient, settings: Settings) -> None:
-    h = (await client.post("/v1/households", json=household_body(), headers=auth(settings))).json()
-    hid = h["household_id"]
+async def decide_in_review(client: httpx.AsyncClient, settings: Settings, household: dict[str, Any], case_id: str,
+                           until: Callable[[dict[str, Any]], bool]) -> None:
+    """Review publishes a county decision (新识别监测对象, 风险未消除) on the household; waits until the registry's read
+    of it satisfies `until`."""
+    hid = household["household_id"]
     decided = CountyDecided(
-        case_id="case-1", household_id=hid, outcome=Outcome.NEWLY_IDENTIFIED, kind=HouseholdKind.MONITORED,
+        case_id=case_id, household_id=hid, outcome=Outcome.NEWLY_IDENTIFIED, kind=HouseholdKind.MONITORED,
         category=MonitoringCategory.UNSTABLE_LIFTED, status=MonitoringStatus.RISK_NOT_ELIMINATED,
         risks=[RiskType.ILLNESS], decided_on=date(2022, 5, 27))
     async with running(REVIEW, settings) as review:
-        stream = StreamRef("case", "case-1")
+        stream = StreamRef("case", case_id)
         async with review.engine.begin() as conn:
-            await review.store.append(conn, [NewEvent(stream, h["place"]["township_code"], decided)], {stream: 0},
-                                      Metadata(actor=COUNTY))
+            await review.store.append(conn, [NewEvent(stream, household["place"]["township_code"], decided)],
+                                      {stream: 0}, Metadata(actor=COUNTY))
 
-        async def status_changed() -> bool:
-            r = await client.get(f"/v1/households/{hid}", headers=auth(settings))
-            return bool(r.json()["status"] == "风险未消除")
+        async def seen() -> bool:
+            return until((await client.get(f"/v1/households/{hid}", headers=auth(settings))).json())
 
-        await eventually(status_changed)
+        await eventually(seen)
+
+
+async def test_county_decision_sets_kind_and_status(client: httpx.AsyncClient, settings: Settings) -> None:
+    h = (await client.post("/v1/households", json=household_body(), headers=auth(settings))).json()
+    hid = h["household_id"]
+    await decide_in_review(client, settings, h, "case-1", lambda got: bool(got["status"] == "风险未消除"))
     got = (await client.get(f"/v1/households/{hid}", headers=auth(settings))).json()
     assert (got["kind"], got["category"], got["version"]) == ("监测对象", "脱贫不稳定户", 2)
     history = (await client.get(f"/v1/households/{hid}/history", headers=auth(settings))).json()
@@ -59,21 +68,7 @@ async def test_a_household_changed_by_the_decision_consumer_is_not_read_from_the
                                    {"h": hid})).scalar_one()
     held = client.app.state.intake.states.get(hid, xmin)  # type: ignore[attr-defined]
     assert held is not None and held.version == 2
-    decided = CountyDecided(
-        case_id="case-2", household_id=hid, outcome=Outcome.NEWLY_IDENTIFIED, kind=HouseholdKind.MONITORED,
-        category=MonitoringCategory.UNSTABLE_LIFTED, status=MonitoringStatus.RISK_NOT_ELIMINATED,
-        risks=[RiskType.ILLNESS], decided_on=date(2022, 5, 27))
-    async with running(REVIEW, settings) as review:
-        stream = StreamRef("case", "case-2")
-        async with review.engine.begin() as conn:
-            await review.store.append(conn, [NewEvent(stream, h["place"]["township_code"], decided)], {stream: 0},
-                                      Metadata(actor=COUNTY))
-
-        async def decided_in_registry() -> bool:
-            r = await client.get(f"/v1/households/{hid}", headers=auth(settings))
-            return bool(r.json()["version"] == 3)
-
-        await eventually(decided_in_registry)
+    await decide_in_review(client, settings, h, "case-2", lambda got: bool(got["version"] == 3))
     again = await client.post("/v1/batches/visits", json={"items": [
         {"household_id": hid, "form": visit_form(visit_date="2022-06-01"), "expected_version": 3}]},
         headers=collector)
